@@ -1,0 +1,214 @@
+"""KronLinear and the nets against independent references: torch.kron, F.linear, nn.Linear, known counts."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import kron_utils as ku
+
+CASES = [  # in_factors, out_factors, rank, tied
+    ((6,), (4,), 1, False),
+    ((3, 4), (2, 5), 1, False),
+    ((3, 4), (2, 5), 2, False),
+    ((2, 3, 2), (3, 1, 2), 1, False),
+    ((2, 3, 2), (3, 1, 2), 3, False),
+    ((4, 4), (3, 3), 1, True),
+    ((2, 2, 2), (3, 3, 3), 2, True),
+]
+
+
+def reference_weight(layer: ku.KronLinear) -> torch.Tensor:
+    """sum_r torch.kron(F1[r], F2[r], ...) written with torch.kron directly."""
+    k = len(layer.in_factors)
+    total = 0
+    for r in range(layer.rank):
+        w = layer.factor(0)[r]
+        for j in range(1, k):
+            w = torch.kron(w, layer.factor(j)[r])
+        total = total + w
+    return total
+
+
+@pytest.mark.parametrize("ins,outs,rank,tied", CASES)
+def test_dense_weight_matches_torch_kron(ins, outs, rank, tied):
+    torch.manual_seed(0)
+    layer = ku.KronLinear(ins, outs, rank=rank, tied=tied)
+    assert layer.dense_weight().shape == (math.prod(outs), math.prod(ins))
+    torch.testing.assert_close(layer.dense_weight(), reference_weight(layer))
+
+
+@pytest.mark.parametrize("ins,outs,rank,tied", CASES)
+@pytest.mark.parametrize("lead", [(5,), (2, 3), ()])
+def test_forward_matches_linear_with_rebuilt_weight(ins, outs, rank, tied, lead):
+    torch.manual_seed(1)
+    layer = ku.KronLinear(ins, outs, rank=rank, tied=tied)
+    x = torch.randn(*lead, math.prod(ins))
+    expected = F.linear(x, reference_weight(layer), layer.bias)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_matches_nn_linear_holding_the_same_weight():
+    torch.manual_seed(2)
+    layer = ku.KronLinear((28, 28), (25, 25))
+    dense = nn.Linear(784, 625)
+    with torch.no_grad():
+        dense.weight.copy_(reference_weight(layer))
+        dense.bias.copy_(layer.bias)
+    x = torch.randn(64, 784)
+    torch.testing.assert_close(layer(x), dense(x), rtol=1e-4, atol=1e-5)
+
+
+def test_no_bias_and_kron_of_many_factors():
+    a, b, c = torch.randn(2, 3), torch.randn(4, 1), torch.randn(2, 2)
+    torch.testing.assert_close(ku.kron(a, b, c), torch.kron(torch.kron(a, b), c))
+    layer = ku.KronLinear((3, 1, 2), (2, 4, 2), bias=False)
+    assert layer.bias is None
+    x = torch.randn(7, 6)
+    torch.testing.assert_close(layer(x), x @ reference_weight(layer).T, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("ins,outs,rank,tied", [((3, 2), (2, 2), 2, False), ((2, 2), (3, 3), 1, True),
+                                                ((2, 1, 3), (1, 2, 2), 2, False)])
+def test_gradcheck_float64(ins, outs, rank, tied):
+    torch.manual_seed(3)
+    layer = ku.KronLinear(ins, outs, rank=rank, tied=tied).double()
+    x = torch.randn(4, math.prod(ins), dtype=torch.float64, requires_grad=True)
+    params = tuple(layer.factors) + (layer.bias,)
+
+    def f(x, *ps):
+        return torch.func.functional_call(layer, {**{f"factors.{i}": p for i, p in enumerate(ps[:-1])},
+                                                  "bias": ps[-1]}, (x,))
+    assert torch.autograd.gradcheck(f, (x, *params))
+
+
+def test_factor_gradients_match_those_through_torch_kron():
+    torch.manual_seed(4)
+    layer = ku.KronLinear((4, 5), (3, 6), rank=2)
+    x = torch.randn(8, 20)
+    layer(x).pow(2).sum().backward()
+    got = [f.grad.clone() for f in layer.factors]
+    layer.zero_grad()
+    F.linear(x, reference_weight(layer), layer.bias).pow(2).sum().backward()
+    for g, f in zip(got, layer.factors):
+        torch.testing.assert_close(g, f.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("ins,outs,rank,tied", [((28, 28), (25, 25), 1, False), ((28, 28), (25, 25), 1, True),
+                                                ((28, 28), (25, 25), 8, False), ((7, 4, 7, 4), (5, 5, 5, 5), 1, False),
+                                                ((7, 4, 7, 4), (5, 5, 5, 5), 3, False), ((25, 25), (5, 2), 1, False),
+                                                ((2, 3, 2), (3, 1, 2), 2, False), ((4, 4, 4), (2, 2, 2), 1, True)])
+def test_init_std_matches_nn_linear(ins, outs, rank, tied):
+    torch.manual_seed(5)
+    layer = ku.KronLinear(ins, outs, rank=rank, tied=tied)
+    dense_std = nn.Linear(math.prod(ins), math.prod(outs)).weight.std().item()  # ~ 1/sqrt(3*in)
+    assert 1 / math.sqrt(3 * math.prod(ins)) == pytest.approx(dense_std, rel=0.1)
+    assert layer.dense_weight().std().item() == pytest.approx(1 / math.sqrt(3 * math.prod(ins)), rel=0.1)
+    bound = 1 / math.sqrt(math.prod(ins))
+    assert layer.bias.abs().max() <= bound and layer.bias.std() > bound / 4
+
+
+def test_naive_per_factor_default_init_would_be_off_scale():
+    """Why the init needs care (REFERENCE.md section 3): two factors with nn.Linear's default init."""
+    torch.manual_seed(6)
+    u, v = nn.Linear(28, 25).weight, nn.Linear(28, 25).weight
+    naive = torch.kron(u, v).std().item()
+    assert naive < 0.7 * (1 / math.sqrt(3 * 784))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(in_factors=(), out_factors=()), "non-empty"),
+    (dict(in_factors=(28, 28), out_factors=(25,)), "same length"),
+    (dict(in_factors=(28, 0), out_factors=(25, 25)), "positive"),
+    (dict(in_factors=(28, -3), out_factors=(25, 25)), "positive"),
+    (dict(in_factors=(28, 28), out_factors=(25, 25), rank=0), "rank"),
+    (dict(in_factors=(28, 28), out_factors=(25, 25), rank=1.5), "rank"),
+    (dict(in_factors=(28, 27), out_factors=(25, 25), tied=True), "identical"),
+    (dict(in_factors=(4, 7), out_factors=(5, 5, 5)), "same length"),
+    (dict(in_factors=0, out_factors=10), "positive"),
+    (dict(in_factors=(2.5, 2), out_factors=(2, 2)), "positive integer"),
+    (dict(in_factors="28", out_factors=(25,)), "sequence"),
+    (dict(in_factors=784, out_factors=7), "cannot split 7"),
+])
+def test_invalid_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ku.KronLinear(**kwargs)
+
+
+def test_forward_rejects_wrong_width():
+    with pytest.raises(ValueError, match="expected last dimension 12"):
+        ku.KronLinear((3, 4), (2, 2))(torch.randn(2, 11))
+
+
+def test_extra_repr_shows_factors_rank_tied_and_weights():
+    text = repr(ku.KronLinear((28, 28), (25, 25), rank=2, tied=True))
+    for part in ["in_factors=(28, 28)", "out_factors=(25, 25)", "rank=2", "tied=True", "weights=1,400"]:
+        assert part in text
+
+
+def test_int_sizes_use_factorize():
+    layer = ku.KronLinear(784, 10)
+    assert layer.in_factors == (28, 28) and layer.out_factors == (5, 2)
+    layer = ku.KronLinear(784, 625, num_factors=4)
+    assert sorted(layer.in_factors) == [4, 4, 7, 7] and layer.out_factors == (5, 5, 5, 5)
+
+
+@pytest.mark.parametrize("n,k", [(784, 2), (784, 4), (625, 4), (10, 2), (784, 3), (1000, 3), (96, 5), (12, 1)])
+def test_factorize_is_balanced(n, k):
+    got = ku.factorize(n, k)
+    assert len(got) == k and math.prod(got) == n and (k == 1 or min(got) >= 2)
+    # brute force: no k-tuple of factors >= 2 has a smaller max/min ratio
+    import itertools
+    divisors = [d for d in range(2, n + 1) if n % d == 0]
+    best = min((max(c) / min(c) for c in itertools.combinations_with_replacement(divisors, k)
+                if math.prod(c) == n), default=1.0)
+    assert max(got) / min(got) == pytest.approx(best)
+
+
+def test_factorize_examples_and_primes():
+    assert ku.factorize(784) == (28, 28)
+    assert ku.factorize(10) == (5, 2)
+    assert ku.factorize(625, 4) == (5, 5, 5, 5)
+    assert sorted(ku.factorize(784, 4)[:2]) == [4, 7] and ku.factorize(784, 4)[:2] == ku.factorize(784, 4)[2:]
+    assert ku.factorize(13, 1) == (13,)
+    with pytest.raises(ValueError, match="cannot split 13"):
+        ku.factorize(13, 2)
+    with pytest.raises(ValueError, match="positive"):
+        ku.factorize(0, 2)
+
+
+# --- the post's nets ----------------------------------------------------------------------------
+
+POST_WEIGHTS = {"original": 496_250, "one_kron": 6_950, "two_kron": 7_650,
+                "one_kron_out_kron": 875, "two_kron_out_kron": 1_575, "width10": 7_940}
+PARAMS_WITH_BIASES = {"original": 784 * 625 + 625 + 625 * 10 + 10, "one_kron": 700 + 625 + 6250 + 10,
+                      "two_kron": 1400 + 625 + 6250 + 10, "one_kron_out_kron": 700 + 625 + 175 + 10,
+                      "two_kron_out_kron": 1400 + 625 + 175 + 10, "width10": 795 * 10 + 10}
+
+
+@pytest.mark.parametrize("variant", list(POST_WEIGHTS))
+def test_post_weight_and_parameter_counts(variant):
+    model = ku.build_model(variant)
+    assert ku.count_weights(model) == POST_WEIGHTS[variant]
+    assert ku.count_params(model) == PARAMS_WITH_BIASES[variant]
+    out = model(torch.randn(3, 784))
+    assert out.shape == (3, 10)
+    torch.testing.assert_close(out.exp().sum(1), torch.ones(3))
+
+
+def test_variants_table_and_families():
+    assert list(ku.VARIANTS) == list(POST_WEIGHTS)
+    assert ku.count_weights(ku.build_model("width32")) == 794 * 32
+    assert ku.count_weights(ku.build_model("lowrank3")) == 3 * (784 + 625) + 6250
+    assert ku.count_weights(ku.build_model("kron2_r4")) == 4 * 1400 + 6250
+    assert ku.count_weights(ku.build_model("tiedkron2_r2")) == 2 * 700 + 6250
+    assert ku.count_weights(ku.build_model("kron4_r1")) == 2 * (5 * 7 + 5 * 4) + 6250
+
+
+@pytest.mark.parametrize("name", ["Original", "two-kron", "width0", "kron2_r0", "", "tiedkron4_r1"])
+def test_unknown_or_invalid_variant_raises(name):
+    with pytest.raises(ValueError) as info:
+        ku.build_model(name)
+    if name != "tiedkron4_r1":
+        assert "original" in str(info.value) and "width10" in str(info.value)

@@ -1,0 +1,115 @@
+"""The trainer on tiny synthetic data: it learns, is deterministic, and batched == solo."""
+import math
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kron_utils as ku
+
+SMALL = ku.TrainSettings(epochs=3, batch_size=32, test_batch_size=100, dataset="synthetic")
+
+
+def test_trainer_learns():
+    rows, _ = ku.train("two_kron", [1], SMALL, progress=False)
+    assert list(rows.columns) == ku.RESULT_COLUMNS and len(rows) == 3
+    assert rows.train_loss.iloc[-1] < rows.train_loss.iloc[0] < math.log(10) + 0.5
+    assert rows.test_accuracy.iloc[-1] > 80
+    assert (rows.status == "ok").all() and (rows.weights == 7650).all() and (rows.params == 8285).all()
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers():
+    a, _ = ku.train("one_kron_out_kron", [3], SMALL, progress=False)
+    b, _ = ku.train("one_kron_out_kron", [3], SMALL, progress=False)
+    c, _ = ku.train("one_kron_out_kron", [4], SMALL, progress=False)
+    metrics = ["train_loss", "test_loss", "test_accuracy"]
+    pd.testing.assert_frame_equal(a[metrics], b[metrics])
+    assert not a[metrics].equals(c[metrics])
+
+
+def reference_run(variant, seed, settings, x, y):
+    """The plain loop: nn.Module + torch.optim.SGD, one randperm per epoch from a seeded generator."""
+    torch.manual_seed(seed)
+    model = ku.build_model(variant)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    shuffle = torch.Generator().manual_seed(seed)
+    for _ in range(settings.epochs):
+        perm = torch.randperm(len(x), generator=shuffle)
+        for start in range(0, len(x), settings.batch_size):
+            idx = perm[start:start + settings.batch_size]
+            optimizer.zero_grad()
+            F.nll_loss(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+    return model
+
+
+@pytest.mark.parametrize("variant", ["two_kron", "one_kron_out_kron", "lowrank2"])
+def test_batched_members_follow_their_solo_runs(variant):
+    settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic")
+    x, y = ku.load_mnist(dataset="synthetic")
+    rows, models = ku.train(variant, [1, 2, 5], settings, progress=False)
+    assert len(models) == 3
+    for seed, model in zip([1, 2, 5], models):
+        reference = reference_run(variant, seed, settings, x[:200], y[:200])
+        for (name, got), (_, want) in zip(model.state_dict().items(), reference.state_dict().items()):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=f"seed {seed}, {name}")
+    solo, _ = ku.train(variant, [2], settings, progress=False)
+    batched = rows[rows.seed == 2].reset_index(drop=True)
+    assert list(batched.columns) == list(solo.columns) and (batched.dtypes == solo.dtypes).all()
+    pd.testing.assert_frame_equal(batched.drop(columns="seconds"), solo.drop(columns="seconds"), atol=1e-4, rtol=1e-4)
+
+
+def test_forced_batched_single_seed_matches_plain():
+    a, _ = ku.train("width10", [7], SMALL, progress=False, batched=True)
+    b, _ = ku.train("width10", [7], SMALL, progress=False, batched=False)
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"), atol=1e-4, rtol=1e-4)
+
+
+def test_divergence_ends_the_run_without_crashing():
+    settings = ku.TrainSettings(epochs=4, lr=1e6, momentum=0.9, dataset="synthetic")
+    with pytest.warns(UserWarning, match="diverged"):
+        rows, _ = ku.train("original", [1, 2], settings, progress=False)
+    assert set(rows.status) >= {"diverged"}
+    for _, run in rows.groupby("seed"):
+        assert run.status.iloc[-1] == "diverged" and (run.status.iloc[:-1] == "ok").all()
+        assert not math.isfinite(run.train_loss.iloc[-1])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(epochs=0), "epochs"), (dict(lr=-1.0), "lr"), (dict(lr=float("nan")), "lr"),
+    (dict(momentum=1.5), "momentum"), (dict(batch_size=0), "batch_size"),
+    (dict(test_batch_size=-5), "test_batch_size"), (dict(train_limit=0), "train_limit"),
+    (dict(dataset="cifar"), "unknown dataset"), (dict(epochs=2.5), "epochs"),
+])
+def test_bad_settings_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ku.TrainSettings(**kwargs)
+
+
+@pytest.mark.parametrize("seeds", [[], [1, 1], [-1], ["a"], "x", [1.5]])
+def test_bad_seeds_raise(seeds):
+    with pytest.raises(ValueError, match="seeds"):
+        ku.check_seeds(seeds)
+
+
+def test_seed_lists_from_papermill_strings():
+    assert ku.check_seeds("[1, 2, 3]") == [1, 2, 3]
+    assert ku.check_seeds("4,5") == [4, 5]
+    assert ku.check_seeds(3) == [3]
+
+
+def test_unknown_variant_fails_before_loading_data(tmp_path):
+    with pytest.raises(ValueError, match="unknown variant"):
+        ku.train("three_kron", [1], ku.TrainSettings(), data_dir=tmp_path / "nothing-here")
+
+
+def test_device_resolution():
+    assert ku.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert ku.resolve_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        ku.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            ku.resolve_device("cuda")
