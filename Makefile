@@ -35,5 +35,17 @@ data: setup
 test: setup
 	$(PY) -m pytest -q
 
+REPORT_HTML := report/kronecker_report.html
+PAPERMILL   := $(VENV)/bin/papermill --cwd . --stdout-file /dev/stdout --kernel python3
+force_flag   = $(if $(filter 1 true True yes,$(FORCE)),True,False)
+
+report: setup data
+	$(PAPERMILL) notebooks/01_kronecker_product.ipynb notebooks/01_kronecker_product.ipynb
+	$(PAPERMILL) notebooks/03_report.ipynb notebooks/03_report.ipynb -p force $(force_flag)
+	$(PY) -c "import kron_utils as ku; print('\nThe write-up is at', ku.render_html(['notebooks/01_kronecker_product.ipynb', 'notebooks/03_report.ipynb'], '$(REPORT_HTML)', 'Kronecker-factored MLPs on MNIST'))"
+
+bench: setup data
+	$(PY) bench.py
+
 clean:
 	rm -rf runs .pytest_cache __pycache__ tests/__pycache__

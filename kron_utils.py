@@ -665,7 +665,7 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
 
     models = [seeded_model(variant, s).to(device) for s in seeds]
     forward, parameters, trained_models = (_stacked_forward(models) if batched else _solo_forward(models))
-    optimizer = torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum)
+    optimizer = torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, foreach=True)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
 
@@ -824,7 +824,12 @@ def load_results(results_dir: str | Path, settings: TrainSettings | None = None,
         if (variants is not None and meta["variant"] not in variants) or (seeds is not None and meta["seed"] not in seeds):
             continue
         frames.append(pd.read_csv(json_path.with_suffix(".csv")))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
+    if not frames:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    rows = pd.concat(frames, ignore_index=True)
+    if variants is not None:  # keep the caller's order: it becomes the legend order
+        rows = rows.sort_values("variant", key=lambda v: v.map(list(variants).index), kind="stable")
+    return rows.reset_index(drop=True)
 
 
 def check_sweep(variants: Sequence[str], seeds: Sequence[int], settings: TrainSettings) -> tuple[list[str], list[int]]:
@@ -868,14 +873,34 @@ def run_sweep(variants: Sequence[str], seeds: Sequence[int], settings: TrainSett
             output = runs_dir / settings.dataset / f"{variant}.ipynb"
             output.parent.mkdir(parents=True, exist_ok=True)
             parameters = dict(asdict(settings), variant=variant, seeds=todo[variant], results_dir=str(results_dir),
-                              data_dir=str(data_dir), device=device, progress=False)
+                              data_dir=str(data_dir), device=device, progress=True)
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                                       progress_bar=False, cwd=str(ROOT))
+                                       progress_bar=False, cwd=str(ROOT), stdout_file=_ProgressLines(sys.stdout))
         summary.append(dict(variant=variant, trained=todo[variant],
                             reused=[s for s in seeds if s not in todo[variant]],
                             seconds=round(time.perf_counter() - start, 1)))
     bar.close()
-    return pd.DataFrame(summary)
+    summary = pd.DataFrame(summary)
+    if all(len(todo[v]) == len(seeds) for v in variants):  # a full retrain: record its wall time
+        record = dict(wall_seconds=round(float(summary.seconds.sum()), 1), runs=len(variants) * len(seeds),
+                      variants=variants, seeds=seeds, epochs=settings.epochs, date=time.strftime("%Y-%m-%d"),
+                      device=str(resolve_device(device)), threads=torch.get_num_threads())
+        _atomic_write_bytes(results_dir / settings.dataset / "sweep.json", json.dumps(record, indent=1).encode())
+    return summary
+
+
+class _ProgressLines:
+    """Forward only a child notebook's progress-bar redraws (text with a carriage return)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        if "\r" in text:
+            self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _is_variant(name) -> bool:
@@ -929,3 +954,78 @@ def save_figure(fig, name: str, figures_dir: str | Path = "figures") -> list[Pat
         fig.savefig(path, dpi=150 if path.suffix == ".png" else None, bbox_inches="tight",
                     metadata={"Date": None} if path.suffix == ".svg" else None)
     return paths
+
+
+def final_epochs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last row (its final epoch, or the epoch where it diverged)."""
+    last = rows.groupby(["dataset", "variant", "seed"]).epoch.transform("max")
+    return rows[rows.epoch == last].reset_index(drop=True)
+
+
+def summary_table(rows: pd.DataFrame, reference: str = "original", order: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per variant (in ``order``, else as they first appear): post name, weight and parameter counts,
+    compression against ``reference``, and final and best test accuracy as mean ± std over seeds."""
+    final = final_epochs(rows)
+    best = rows.groupby(["variant", "seed"]).test_accuracy.max().groupby("variant")
+    stats = final.groupby("variant", sort=False).agg(weights=("weights", "first"), params=("params", "first"),
+                                                    seeds=("seed", "nunique"), epochs=("epoch", "max"),
+                                                    final_mean=("test_accuracy", "mean"),
+                                                    final_std=("test_accuracy", "std"))
+    stats["best_mean"], stats["best_std"] = best.mean(), best.std()
+    stats = stats.reindex([v for v in (order or dict.fromkeys(rows.variant)) if v in stats.index])
+    ref_weights = stats.weights.get(reference, count_weights(build_model(reference)))
+    table = pd.DataFrame({
+        "name in the post": [POST_NAMES.get(v) or "-" for v in stats.index],
+        "variant": stats.index,
+        "description": [describe_variant(v) for v in stats.index],
+        "weights": stats.weights.values,
+        "params (with biases)": stats.params.values,
+        "compression": [f"{ref_weights / w:,.0f}x" for w in stats.weights],
+        "final test acc. (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(stats.final_mean, stats.final_std.fillna(0))],
+        "best test acc. (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(stats.best_mean, stats.best_std.fillna(0))],
+        "seeds": stats.seeds.values,
+    })
+    return table.reset_index(drop=True)
+
+
+def compare_final(rows: pd.DataFrame, a: str, b: str, metric: str = "test_accuracy") -> dict:
+    """Final-epoch ``metric`` of variant a minus variant b over seeds, with a Welch 95% interval."""
+    from scipy import stats
+    final = final_epochs(rows)
+    x = final.loc[final.variant == a, metric].to_numpy(float)
+    y = final.loc[final.variant == b, metric].to_numpy(float)
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError(f"need at least two seeds of {a} and of {b} to compare, got {len(x)} and {len(y)}")
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(x) - 1) + vb ** 2 / (len(y) - 1)) or float("inf"))
+    half = stats.t.ppf(0.975, df) * se if se > 0 else 0.0
+    diff = x.mean() - y.mean()
+    return dict(a=a, b=b, mean_a=x.mean(), std_a=x.std(ddof=1), mean_b=y.mean(), std_b=y.std(ddof=1),
+                diff=diff, low=diff - half, high=diff + half, n_a=len(x), n_b=len(y),
+                p=float(stats.ttest_ind(x, y, equal_var=False).pvalue) if se > 0 else float("nan"))
+
+
+def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str) -> Path:
+    """One self-contained HTML page from executed notebooks: images inline, plumbing code hidden.
+
+    Cells tagged ``hide-input`` show only their output; papermill's injected-parameters cells
+    are dropped; progress-bar redraws are collapsed.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor, TagRemovePreprocessor
+
+    merged = nbformat.v4.new_notebook(metadata=nbformat.read(str(notebooks[0]), as_version=4).metadata)
+    for path in notebooks:
+        merged.cells.extend(nbformat.read(str(path), as_version=4).cells)
+    merged.metadata["title"] = title
+    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"},
+                                                         remove_input_tags={"hide-input"}), enabled=True)
+    body, _ = exporter.from_notebook_node(merged)
+    output = project_path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(output, body.encode())
+    return output

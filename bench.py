@@ -1,0 +1,180 @@
+"""Speed ratios of the project's fast paths, each measured side by side in one run.
+
+    make bench            # or: .venv/bin/python bench.py [--repeats 3] [--device auto]
+
+Every ratio is the median over --repeats of (baseline seconds / our seconds), both timed in the
+same repeat. Needs real MNIST (make data). Row e reads the wall time that `make report FORCE=1`
+recorded in results/mnist/sweep.json (it is 10 minutes of work, too long to redo here).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import kron_utils as ku
+
+
+def timed(fn, repeats: int = 1) -> float:
+    """Seconds for one call of fn (best of `repeats` inner calls after a warm-up)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def examples_style_epoch(variant: str, device) -> None:
+    """One epoch the pytorch/examples way: torchvision dataset, ToTensor+Normalize per sample, DataLoader."""
+    from torchvision import datasets, transforms
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    loaders = [torch.utils.data.DataLoader(datasets.MNIST(str(ku.project_path("data")), train=t, transform=transform),
+                                           batch_size=64 if t else 1000, shuffle=t) for t in (True, False)]
+    torch.manual_seed(1)
+    model = ku.build_model(variant).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+    model.train()
+    for data, target in loaders[0]:
+        data, target = data.to(device).view(-1, 784), target.to(device)
+        optimizer.zero_grad()
+        F.nll_loss(model(data), target).backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        for data, target in loaders[1]:
+            model(data.to(device).view(-1, 784)).argmax(1).eq(target.to(device)).sum().item()
+    sync(device)
+
+
+def our_epochs(variant, seeds, device, limit=None, batched=None):
+    settings = ku.TrainSettings(epochs=1, train_limit=limit)
+    ku.train(variant, seeds, settings, device=device, progress=False, batched=batched)
+    sync(device)
+
+
+def layer_step(layer, x):
+    def step():
+        layer.zero_grad(set_to_none=True)
+        layer(x).sum().backward()
+    return step
+
+
+class RebuiltKron(nn.Module):
+    """What peft LoKr does by default: rebuild W = kron(A, B) on every forward, then F.linear."""
+    def __init__(self, kron_layer: ku.KronLinear):
+        super().__init__()
+        self.a, self.b = (nn.Parameter(f.detach()[0].clone()) for f in kron_layer.factors)
+        self.bias = nn.Parameter(kron_layer.bias.detach().clone())
+
+    def forward(self, x):
+        return F.linear(x, torch.kron(self.a, self.b), self.bias)
+
+
+def sgemm_gflops(device, n: int = 2048) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    seconds = timed(lambda: (a @ b, sync(device)), repeats=5)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="smaller epochs for rows a and d (a smoke run)")
+    args = parser.parse_args()
+    device = ku.resolve_device(args.device)
+    ku.fetch_dataset(ku.project_path("data"), "mnist")
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, device {device}"
+          + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
+    rows = []
+
+    def report(key, what, ratios, goal, unit="x", fmt="{:.1f}"):
+        value = statistics.median(ratios)
+        met = value >= goal
+        rows.append((key, what, (fmt + unit).format(value), (">= " + fmt + unit).format(goal), "met" if met else "MISSED"))
+        print(f"  {key} {what}: {fmt.format(value)}{unit} (goal {fmt.format(goal)}{unit}, {'met' if met else 'MISSED'})",
+              flush=True)
+
+    # a. one training epoch of two_kron, ours vs the pytorch/examples pipeline
+    if not args.quick:
+        ratios = []
+        our_epochs("two_kron", [1], device)  # warm the data cache
+        for _ in range(args.repeats):
+            slow = timed(lambda: examples_style_epoch("two_kron", device))
+            fast = timed(lambda: our_epochs("two_kron", [1], device))
+            ratios.append(slow / fast)
+        report("a", "two_kron epoch: ours vs pytorch/examples DataLoader pipeline", ratios, 8)
+
+    # b. KronLinear forward+backward vs rebuilt-with-torch.kron and vs dense nn.Linear
+    torch.manual_seed(0)
+    kron = ku.KronLinear((28, 28), (25, 25)).to(device)
+    rebuilt, dense = RebuiltKron(kron).to(device), nn.Linear(784, 625).to(device)
+    for batch in (64, 1000):
+        x = torch.randn(batch, 784, device=device)
+        inner = 200 if batch == 64 else 20
+        vs_rebuilt, vs_dense = [], []
+        for _ in range(args.repeats):
+            t = {name: timed(lambda: ([layer_step(m, x)() for _ in range(inner)], sync(device)))
+                 for name, m in (("kron", kron), ("rebuilt", rebuilt), ("dense", dense))}
+            vs_rebuilt.append(t["rebuilt"] / t["kron"])
+            vs_dense.append(t["dense"] / t["kron"])
+        report("b", f"KronLinear fwd+bwd, batch {batch}: vs torch.kron rebuilt every step", vs_rebuilt, 3)
+        report("b", f"KronLinear fwd+bwd, batch {batch}: vs dense nn.Linear(784, 625)", vs_dense, 2)
+
+    # c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm
+    our_epochs("original", [1], device)
+    n_train = 60000
+    fc1, fc2 = 784 * 625, 625 * 10
+    # forward 2*MACs; weight gradients 2*MACs; input gradient only for fc2 (fc1's input needs none)
+    flops = n_train * (2 * (fc1 + fc2) + 2 * (fc1 + fc2) + 2 * fc2) + 10000 * 2 * (fc1 + fc2)
+    fractions = []
+    for _ in range(args.repeats):
+        peak = sgemm_gflops(device)
+        achieved = flops / timed(lambda: our_epochs("original", [1], device)) / 1e9
+        fractions.append(100 * achieved / peak)
+    print(f"    (sgemm 2048^3: {peak:.0f} GFLOP/s; original epoch: {achieved:.0f} GFLOP/s)")
+    report("c", "dense original: epoch GFLOP/s as % of sgemm GFLOP/s", fractions, 40, unit="%", fmt="{:.0f}")
+
+    # d. S seeds batched vs S solo runs, the Kronecker variants
+    limit = 6400 if args.quick else 19200
+    for variant in ("one_kron", "two_kron", "one_kron_out_kron", "two_kron_out_kron"):
+        for s in (3, 5):
+            seeds = list(range(1, s + 1))
+            ratios = []
+            for _ in range(args.repeats):
+                solo = sum(timed(lambda: our_epochs(variant, [k], device, limit)) for k in seeds)
+                batched = timed(lambda: our_epochs(variant, seeds, device, limit))
+                ratios.append(solo / batched)
+            report("d", f"{variant}: {s} seeds batched vs {s} solo runs", ratios, 2 if s == 5 else 0)
+
+    # e. the full sweep's wall time, as recorded by make report FORCE=1
+    record = ku.project_path("results") / "mnist" / "sweep.json"
+    if record.exists():
+        sweep = json.loads(record.read_text())
+        minutes = sweep["wall_seconds"] / 60
+        rows.append(("e", f"full sweep, {sweep['runs']} runs x {sweep['epochs']} epochs (recorded {sweep['date']}, "
+                     f"{sweep['device']})", f"{minutes:.1f} min", "<= 10 min", "met" if minutes <= 10 else "MISSED"))
+    else:
+        rows.append(("e", "full sweep", "not recorded yet: run make report FORCE=1", "<= 10 min", "-"))
+
+    print("\n| | measurement | measured | goal | |\n|---|---|---:|---:|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
