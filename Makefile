@@ -44,6 +44,12 @@ report: setup data
 	$(PAPERMILL) notebooks/03_report.ipynb notebooks/03_report.ipynb -p force $(force_flag)
 	$(PY) -c "import kron_utils as ku; print('\nThe write-up is at', ku.render_html(['notebooks/01_kronecker_product.ipynb', 'notebooks/03_report.ipynb'], '$(REPORT_HTML)', 'Kronecker-factored MLPs on MNIST'))"
 
+BEYOND_HTML := report/beyond.html
+
+beyond: setup data
+	$(PAPERMILL) notebooks/04_beyond.ipynb notebooks/04_beyond.ipynb -p force $(force_flag)
+	$(PY) -c "import kron_utils as ku; print('\nPart 3 is at', ku.render_html(['notebooks/04_beyond.ipynb'], '$(BEYOND_HTML)', 'How far can Kronecker layers go?'))"
+
 bench: setup data
 	$(PY) bench.py
 

@@ -12,6 +12,7 @@ Read top to bottom:
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import itertools
@@ -95,7 +96,7 @@ def _factorizations(n: int, k: int, largest: int):
                 yield (d,) + rest
 
 
-def nearest_kron(weight: torch.Tensor, out_factors: Sequence[int], in_factors: Sequence[int],
+def nearest_kron(weight: torch.Tensor, in_factors: Sequence[int], out_factors: Sequence[int],
                  rank: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Van Loan-Pitsianis: the rank-r sum of A_r (x) B_r nearest to ``weight`` in Frobenius norm.
 
@@ -221,7 +222,7 @@ class KronLinear(nn.Module):
             raise ValueError("from_dense supports exactly two factors (the SVD gives the optimum "
                              f"only then), got {len(in_factors)}")
         layer = cls(in_factors, out_factors, rank=rank, bias=bias is not None)
-        a, b = nearest_kron(weight.detach(), out_factors, in_factors, rank)
+        a, b = nearest_kron(weight.detach(), in_factors, out_factors, rank)
         with torch.no_grad():
             layer.factors[0].copy_(a)
             layer.factors[1].copy_(b)
@@ -628,13 +629,15 @@ def as_list(value):
     """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists, a scalar a 1-list."""
     if isinstance(value, str):
         text = value.strip()
-        try:
-            value = json.loads(text) if text.startswith("[") else [json.loads(t) if t.strip().lstrip("-").isdigit()
-                                                                    else t.strip() for t in text.split(",") if t.strip()]
-        except json.JSONDecodeError:
-            raise ValueError(f"cannot read a list from {value!r}; write it like [1, 2, 3]") from None
-    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = [value]
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"cannot read a list from {value!r}; write it like [1, 2, 3]") from None
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        return [int(t) if t.lstrip("-").isdigit() else t for t in items]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return [value]
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
@@ -646,8 +649,12 @@ def seeded_model(variant: str, seed: int) -> nn.Module:
 
 def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = TrainSettings(), *,
           data_dir: str | Path = "data", device: str | torch.device = "auto",
-          batched: bool | None = None, progress: bool = True) -> tuple[pd.DataFrame, list[nn.Module]]:
+          batched: bool | None = None, progress: bool = True,
+          initial_models: Sequence[nn.Module] | None = None) -> tuple[pd.DataFrame, list[nn.Module]]:
     """Train ``variant`` once per seed; return tidy rows (one per seed x epoch) and the models.
+
+    ``initial_models`` (one per seed) start training from given nets instead of fresh ones
+    (fine-tuning); ``variant`` is then only the label written in the rows.
 
     Run k is independent of the others: its initialisation comes from torch.manual_seed(k) and
     its shuffling from its own torch.Generator seeded with k (one randperm per epoch). With
@@ -656,14 +663,18 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
     non-finite stops after that epoch with status 'diverged'; the others go on.
     """
     seeds, device = check_seeds(seeds), resolve_device(device)
-    describe_variant(variant)  # fail on an unknown name before loading anything
+    if initial_models is None:
+        describe_variant(variant)  # fail on an unknown name before loading anything
+    elif len(initial_models) != len(seeds):
+        raise ValueError(f"initial_models has {len(initial_models)} nets for {len(seeds)} seeds")
     batched = len(seeds) > 1 if batched is None else batched
     x_train, y_train = _cached_data(str(data_dir), settings.dataset, True, device)
     x_test, y_test = _cached_data(str(data_dir), settings.dataset, False, device)
     if settings.train_limit:
         x_train, y_train = x_train[:settings.train_limit], y_train[:settings.train_limit]
 
-    models = [seeded_model(variant, s).to(device) for s in seeds]
+    models = ([copy.deepcopy(m).to(device) for m in initial_models] if initial_models is not None
+              else [seeded_model(variant, s).to(device) for s in seeds])
     forward, parameters, trained_models = (_stacked_forward(models) if batched else _solo_forward(models))
     optimizer = torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, foreach=True)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
@@ -1029,3 +1040,155 @@ def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str)
     output.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_bytes(output, body.encode())
     return output
+
+
+# --- Going beyond the post: families, equal budgets, projection ---------------------------------
+
+#: Which family each variant belongs to on the accuracy-weights plane.
+FAMILY_LABELS = {"width": "dense (width h)", "lowrank": "low-rank P·Q", "kron2": "Kronecker, 2 factors, rank r",
+                 "tiedkron2": "Kronecker, tied, rank r", "kron4": "Kronecker, 4 factors, rank r"}
+_POST_ALIASES = {"original": "width625", "width10": "width10", "two_kron": "kron2_r1", "one_kron": "tiedkron2_r1"}
+
+
+def variant_family(variant: str) -> str:
+    """The family label of a variant (post names map to their family: two_kron is kron2_r1, ...)."""
+    name = _POST_ALIASES.get(variant, variant)
+    for key in ("tiedkron2", "kron2", "kron4", "lowrank", "width"):
+        if re.fullmatch(rf"{key}(_r)?\d+", name):
+            return FAMILY_LABELS[key]
+    return "other"
+
+
+def equal_budget_baselines(variant: str) -> tuple[str, str]:
+    """For a net with a Kronecker input layer: (the low-rank net whose input layer has about as many
+    weights, the dense net of about the same total parameter count)."""
+    model = build_model(variant)
+    input_weights = count_weights(model.fc1)
+    rank = max(1, round(input_weights / (784 + 625)))       # P.Q costs 1,409 weights per unit of rank
+    width = max(1, round((count_params(model) - 10) / 795))  # 784-h-10 has 795 h + 10 parameters
+    return f"lowrank{rank}", f"width{width}"
+
+
+def input_layer_rank(variant: str, seed: int = 0) -> int:
+    """Matrix rank of the input layer of a freshly initialised net (its rank in general position)."""
+    model = seeded_model(variant, seed)
+    fc1 = model.fc1
+    weight = fc1.dense_weight() if isinstance(fc1, KronLinear) else (
+        fc1[1].weight @ fc1[0].weight if isinstance(fc1, nn.Sequential) else fc1.weight)
+    return int(torch.linalg.matrix_rank(weight.detach()))  # float32 tolerance: its own rounding is not rank
+
+
+def pareto_front(points: pd.DataFrame, x: str = "weights", y: str = "mean") -> pd.DataFrame:
+    """The points no other point beats: fewer-or-equal ``x`` and higher ``y``. Sorted by ``x``."""
+    ordered = points.sort_values([x, y], ascending=[True, False])
+    keep, best = [], -math.inf
+    for index, row in ordered.iterrows():
+        if row[y] > best:
+            keep.append(index)
+            best = row[y]
+    return ordered.loc[keep]
+
+
+def trained_models(variant: str, seeds: Sequence[int], settings: TrainSettings, cache_dir: str | Path, *,
+                   data_dir: str | Path = "data", device: str = "auto") -> list[nn.Module]:
+    """Nets trained with :func:`train`, their weights cached in <cache_dir>/<dataset>/<variant>/seed-<k>.pt
+    next to the settings that made them; a cache entry with other settings is retrained."""
+    seeds, folder = check_seeds(seeds), project_path(cache_dir) / settings.dataset / variant
+    paths = {s: folder / f"seed-{s}.pt" for s in seeds}
+    cached = {}
+    for s, path in paths.items():
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            if entry["settings"] == asdict(settings):
+                cached[s] = entry["state"]
+        except (OSError, RuntimeError, KeyError, EOFError):
+            pass
+    todo = [s for s in seeds if s not in cached]
+    if todo:
+        _, models = train(variant, todo, settings, data_dir=data_dir, device=device)
+        folder.mkdir(parents=True, exist_ok=True)
+        for s, model in zip(todo, models):
+            cached[s] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            tmp = paths[s].with_name(f".{paths[s].name}.tmp")
+            torch.save(dict(settings=asdict(settings), state=cached[s]), tmp)
+            os.replace(tmp, paths[s])
+    models = []
+    for s in seeds:
+        model = build_model(variant)
+        model.load_state_dict(cached[s])
+        models.append(model)
+    return models
+
+
+def kron_projection(model: nn.Module, rank: int) -> nn.Sequential:
+    """A copy of a dense 784-625-10 net whose input layer is replaced by its nearest rank-r
+    Kronecker sum (28,28)->(25,25) (:meth:`KronLinear.from_dense`); bias and output layer are kept."""
+    fc1 = model.fc1
+    if not isinstance(fc1, nn.Linear) or tuple(fc1.weight.shape) != (625, 784):
+        raise ValueError(f"kron_projection needs a dense 784->625 input layer, got {fc1}")
+    kron = KronLinear.from_dense(fc1.weight, IMAGE_FACTORS, HIDDEN_FACTORS, rank=rank, bias=fc1.bias)
+    return mlp(kron, copy.deepcopy(model.fc2))
+
+
+def evaluate_models(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str | Path = "data",
+                    device: str = "auto", batch_size: int = 1000) -> tuple[list[float], list[float]]:
+    """Test loss (mean NLL) and accuracy (%) of each net, as the trainer measures them."""
+    device = resolve_device(device)
+    x, y = _cached_data(str(data_dir), dataset, False, device)
+    results = [_evaluate(_solo_forward([m.to(device)])[0], x, y, batch_size) for m in models]
+    return [r[0][0] for r in results], [r[1][0] for r in results]
+
+
+def projection_experiment(source: Sequence[nn.Module], seeds: Sequence[int], ranks: Sequence[int],
+                          settings: TrainSettings, *, data_dir: str | Path = "data",
+                          device: str = "auto") -> pd.DataFrame:
+    """Project each trained dense net onto rank-r Kronecker sums, then fine-tune for settings.epochs.
+
+    Returns tidy rows with variant 'projected-kron2_r<r>': epoch 0 is right after projection
+    (no training), then one row per fine-tuning epoch; relative_error is ||W - W_r||_F / ||W||_F.
+    """
+    frames = []
+    for rank in ranks:
+        projected = [kron_projection(m, rank) for m in source]
+        with torch.no_grad():
+            errors = [float((m.fc1.weight - p.fc1.dense_weight()).norm() / m.fc1.weight.norm())
+                      for m, p in zip(source, projected)]
+        losses, accuracies = evaluate_models(projected, settings.dataset, data_dir, device, settings.test_batch_size)
+        name = f"projected-kron2_r{rank}"
+        start = pd.DataFrame(dict(dataset=settings.dataset, variant=name, seed=list(seeds), epoch=0,
+                                  weights=count_weights(projected[0]), params=count_params(projected[0]),
+                                  train_loss=math.nan, test_loss=losses, test_accuracy=accuracies,
+                                  seconds=0.0, status="ok"))
+        tuned, _ = train(name, seeds, settings, data_dir=data_dir, device=device, initial_models=projected,
+                         progress=False)
+        run = pd.concat([start, tuned], ignore_index=True)
+        run["relative_error"] = run.seed.map(dict(zip(seeds, errors)))
+        frames.append(run)
+    return pd.concat(frames, ignore_index=True)
+
+
+def beyond_grid(kron_variants: Sequence[str], widths: Sequence[int], low_ranks: Sequence[int]) -> list[str]:
+    """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
+    widths (625 is the post's ``original``) and the low-rank nets, each once, in that order."""
+    names = list(as_list(kron_variants))
+    for variant in names[:]:
+        names += equal_budget_baselines(variant)
+    names += ["original" if h == 625 else f"width{h}" for h in as_list(widths)]
+    names += [f"lowrank{r}" for r in as_list(low_ranks)]
+    return list(dict.fromkeys(names))
+
+
+def cached_table(path: str | Path, key: dict, compute) -> pd.DataFrame:
+    """``compute()``'s table, stored at ``path`` (CSV) beside ``key`` (JSON); reused while the key matches."""
+    path = project_path(path)
+    marker = path.with_suffix(".json")
+    try:
+        if json.loads(marker.read_text()) == json.loads(json.dumps(key)):
+            return pd.read_csv(path)
+    except (OSError, ValueError):
+        pass
+    table = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(path, table.to_csv(index=False).encode())
+    _atomic_write_bytes(marker, json.dumps(key, indent=1).encode())
+    return table

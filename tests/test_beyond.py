@@ -1,0 +1,134 @@
+"""Going beyond the post: nearest-Kronecker projection, equal budgets, Pareto fronts, model cache."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import kron_utils as ku
+
+
+def rearrangement_tail(w: np.ndarray, o, i, r: int) -> float:
+    """Eckart-Young, computed independently: the best rank-r Kronecker sum leaves the singular values
+    of the block-rearranged matrix beyond r. Here each (o2 x i2) block becomes one row, by loops."""
+    (o1, o2), (i1, i2) = o, i
+    rows = [w[a * o2:(a + 1) * o2, c * i2:(c + 1) * i2].reshape(-1) for a in range(o1) for c in range(i1)]
+    s = np.linalg.svd(np.stack(rows), compute_uv=False)
+    return float(np.sqrt((s[r:] ** 2).sum()))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_from_dense_recovers_an_exact_kronecker_sum(rank):
+    torch.manual_seed(rank)
+    a, b = torch.randn(rank, 4, 3), torch.randn(rank, 2, 5)
+    w = sum(torch.kron(a[r], b[r]) for r in range(rank))
+    layer = ku.KronLinear.from_dense(w, (3, 5), (4, 2), rank=rank)
+    torch.testing.assert_close(layer.dense_weight(), w, rtol=1e-4, atol=1e-5)
+    assert layer.bias is None
+
+
+@pytest.mark.parametrize("rank", [1, 2, 5])
+def test_from_dense_is_the_nearest_kronecker_sum(rank):
+    torch.manual_seed(10 + rank)
+    w = torch.randn(12, 10, dtype=torch.float64)
+    layer = ku.KronLinear.from_dense(w, (5, 2), (3, 4), rank=rank)
+    best = (w - layer.dense_weight().double()).norm().item()
+    assert best == pytest.approx(rearrangement_tail(w.numpy(), (3, 4), (5, 2), rank), rel=1e-5)
+    for trial in range(20):  # random sums and perturbations of the optimum are never closer
+        other = ku.KronLinear((5, 2), (3, 4), rank=rank).double()
+        assert (w - other.dense_weight()).norm().item() >= best
+        with torch.no_grad():
+            for f, g in zip(other.factors, layer.factors):
+                f.copy_(g.double() + 1e-3 * torch.randn_like(f))
+        assert (w - other.dense_weight()).norm().item() >= best - 1e-9
+
+
+def test_from_dense_copies_the_bias_and_rejects_bad_input():
+    dense = nn.Linear(6, 4)
+    layer = ku.KronLinear.from_dense(dense.weight, (3, 2), (2, 2), bias=dense.bias)
+    torch.testing.assert_close(layer.bias, dense.bias)
+    with pytest.raises(ValueError, match="shape"):
+        ku.KronLinear.from_dense(dense.weight, (3, 3), (2, 2))
+    with pytest.raises(ValueError, match="exactly two factors"):
+        ku.KronLinear.from_dense(torch.randn(8, 8), (2, 2, 2), (2, 2, 2))
+    with pytest.raises(ValueError, match="rank"):
+        ku.KronLinear.from_dense(dense.weight, (3, 2), (2, 2), rank=7)
+
+
+def test_projection_of_a_dense_net_that_is_a_kronecker_product_changes_nothing():
+    torch.manual_seed(3)
+    net = ku.build_model("original")
+    with torch.no_grad():
+        net.fc1.weight.copy_(torch.kron(torch.randn(25, 28), torch.randn(25, 28)) * 0.05)
+    projected = ku.kron_projection(net, rank=1)
+    x = torch.randn(5, 784)
+    torch.testing.assert_close(projected(x), net(x), rtol=1e-3, atol=1e-4)
+    assert ku.count_weights(projected) == 1400 + 6250
+    with pytest.raises(ValueError, match="dense 784->625"):
+        ku.kron_projection(ku.build_model("two_kron"), rank=1)
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame({"weights": rng.integers(1, 50, 40), "mean": rng.normal(size=40)})
+    front = ku.pareto_front(points)
+    dominated = {i for i, p in points.iterrows() for _, q in points.iterrows()
+                 if q.weights <= p.weights and q["mean"] > p["mean"]}
+    expected = set(points.index) - dominated
+    # among points with equal weights and equal means only one is kept
+    assert set(front.index) <= expected and len(front) == len({(points.weights[i], points["mean"][i]) for i in expected})
+    assert front.weights.is_monotonic_increasing and front["mean"].is_monotonic_increasing
+
+
+def test_equal_budget_baselines_by_arithmetic():
+    # kron2_r4: input layer 4 * 1400 = 5600 weights -> rank round(5600 / 1409) = 4;
+    # parameters 5600 + 625 + 6250 + 10 = 12485 -> width round(12475 / 795) = 16
+    assert ku.equal_budget_baselines("kron2_r4") == ("lowrank4", "width16")
+    assert ku.equal_budget_baselines("two_kron") == ("lowrank1", "width10")
+    assert ku.input_layer_rank("two_kron") == 625 and ku.input_layer_rank("lowrank3") == 3
+    # rank(A⊗B⊗...) = product of factor ranks: (5x7),(5x4),(5x7),(5x4) -> 5*4*5*4 = 400, not 625
+    assert ku.input_layer_rank("width12") == 12 and ku.input_layer_rank("kron4_r1") == 5 * 4 * 5 * 4
+    assert ku.variant_family("original") == ku.variant_family("width32") != ku.variant_family("lowrank2")
+    assert ku.variant_family("one_kron") == ku.variant_family("tiedkron2_r4")
+
+
+def test_trained_models_are_cached_with_their_settings(tmp_path, monkeypatch):
+    settings = ku.TrainSettings(epochs=1, dataset="synthetic")
+    first = ku.trained_models("width10", [1, 2], settings, tmp_path)
+    monkeypatch.setattr(ku, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    again = ku.trained_models("width10", [1, 2], settings, tmp_path)
+    for a, b in zip(first, again):
+        for (_, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(p, q)
+
+
+def test_projection_experiment_rows():
+    settings = ku.TrainSettings(epochs=2, dataset="synthetic")
+    _, dense = ku.train("original", [1, 2], settings, progress=False)
+    rows = ku.projection_experiment(dense, [1, 2], [1, 4], settings)
+    assert set(rows.variant) == {"projected-kron2_r1", "projected-kron2_r4"}
+    assert sorted(rows.epoch.unique()) == [0, 1, 2] and len(rows) == 2 * 2 * 3
+    errors = rows.groupby("variant").relative_error.mean()
+    assert 0 < errors["projected-kron2_r4"] < errors["projected-kron2_r1"] < 1
+
+
+def test_beyond_notebook_runs_on_a_small_grid(tmp_path):
+    from test_notebooks import execute
+    execute("04_beyond.ipynb", tmp_path, dataset="synthetic", harder_dataset="", seeds=[1, 2], epochs=2,
+            kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1], projection_ranks=[1, 2], finetune_epochs=1,
+            results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
+            figures_dir=str(tmp_path / "figures"))
+    assert (tmp_path / "figures" / "synthetic_pareto.png").exists()
+    projection = pd.read_csv(tmp_path / "results" / "synthetic" / "projection.csv")
+    assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
+
+
+def test_beyond_notebook_rejects_a_bad_grid_before_training(tmp_path):
+    import papermill
+    from test_notebooks import execute
+    with pytest.raises(papermill.PapermillExecutionError, match="projection rank"):
+        execute("04_beyond.ipynb", tmp_path, dataset="synthetic", projection_ranks=[0],
+                results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"))
+    assert not (tmp_path / "results").exists()
