@@ -961,6 +961,8 @@ def save_figure(fig, name: str, figures_dir: str | Path = "figures") -> list[Pat
     folder = project_path(figures_dir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
+    import matplotlib
+    matplotlib.rcParams["svg.hashsalt"] = "kron-report"  # stable element ids: reruns give identical SVGs
     for path in paths:
         fig.savefig(path, dpi=150 if path.suffix == ".png" else None, bbox_inches="tight",
                     metadata={"Date": None} if path.suffix == ".svg" else None)
