@@ -22,6 +22,7 @@ help:
 	@echo "make beyond  run notebooks/04_beyond.ipynb (FORCE=1 retrains) and render its HTML"
 
 setup: $(STAMP)
+	@mkdir -p runs
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

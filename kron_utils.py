@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
-import itertools
 import json
 import math
 import os
@@ -28,7 +27,7 @@ import tempfile
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import reduce
 from pathlib import Path
 from typing import Iterable, Sequence

@@ -1,5 +1,4 @@
 """Going beyond the post: nearest-Kronecker projection, equal budgets, Pareto fronts, model cache."""
-import math
 
 import numpy as np
 import pandas as pd

@@ -1,5 +1,4 @@
 """The resumable sweep, atomic results, and the explainer and report notebooks on synthetic data."""
-import json
 import os
 
 import pandas as pd
@@ -79,7 +78,7 @@ def test_a_write_killed_halfway_leaves_no_result(tmp_path, monkeypatch):
 
 def test_truncated_result_file_is_not_done(tmp_path):
     rows, _ = ku.train("width10", [1], TINY, progress=False)
-    csv_path, _ = ku.save_runs(rows, TINY, tmp_path)[0], None
+    csv_path = ku.save_runs(rows, TINY, tmp_path)[0]
     csv_path.write_text(csv_path.read_text().splitlines()[0] + "\n")  # header only
     assert not ku.run_is_done(tmp_path, "width10", 1, TINY)
 

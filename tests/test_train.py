@@ -1,6 +1,5 @@
 """The trainer on tiny synthetic data: it learns, is deterministic, and batched == solo."""
 import math
-import warnings
 
 import pandas as pd
 import pytest
