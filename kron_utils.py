@@ -624,6 +624,14 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     return [int(s) for s in seeds]
 
 
+def check_positive_ints(values, name: str) -> list[int]:
+    """A non-empty list of positive integers (papermill strings such as '[1, 2]' are read too)."""
+    values = as_list(values)
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
+    return [_positive_int(v, f"each of {name}") for v in values]
+
+
 def as_list(value):
     """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists, a scalar a 1-list."""
     if isinstance(value, str):
@@ -1048,7 +1056,7 @@ def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str)
 #: Which family each variant belongs to on the accuracy-weights plane.
 FAMILY_LABELS = {"width": "dense (width h)", "lowrank": "low-rank P·Q", "kron2": "Kronecker, 2 factors, rank r",
                  "tiedkron2": "Kronecker, tied, rank r", "kron4": "Kronecker, 4 factors, rank r"}
-_POST_ALIASES = {"original": "width625", "width10": "width10", "two_kron": "kron2_r1", "one_kron": "tiedkron2_r1"}
+_POST_ALIASES = {"original": "width625", "two_kron": "kron2_r1", "one_kron": "tiedkron2_r1"}
 
 
 def variant_family(variant: str) -> str:

@@ -127,7 +127,9 @@ def test_beyond_notebook_runs_on_a_small_grid(tmp_path):
 def test_beyond_notebook_rejects_a_bad_grid_before_training(tmp_path):
     import papermill
     from test_notebooks import execute
-    with pytest.raises(papermill.PapermillExecutionError, match="projection rank"):
-        execute("04_beyond.ipynb", tmp_path, dataset="synthetic", projection_ranks=[0],
-                results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"))
+    for params, message in ((dict(projection_ranks=[0]), "projection_ranks"), (dict(seeds=[1]), "at least two seeds"),
+                            (dict(kron_variants=["kron2_r0"]), "unknown variant"), (dict(low_ranks="[]"), "low_ranks")):
+        with pytest.raises(papermill.PapermillExecutionError, match=message):
+            execute("04_beyond.ipynb", tmp_path, dataset="synthetic", results_dir=str(tmp_path / "results"),
+                    runs_dir=str(tmp_path / "runs"), **params)
     assert not (tmp_path / "results").exists()
