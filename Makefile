@@ -10,12 +10,26 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 FORCE   ?= 0
 DATASET ?= mnist
 
-.PHONY: setup data test report bench beyond clean
+# FORCE: 0/1 or true/false, in any case; anything else is an error, not a silent "no".
+FORCE_LC := $(shell printf '%s' '$(FORCE)' | tr '[:upper:]' '[:lower:]')
+ifeq ($(filter $(FORCE_LC),0 1 true false),)
+$(error FORCE must be 0, 1, true or false (any case), got '$(FORCE)')
+endif
+FORCE_PY := $(if $(filter 1 true,$(FORCE_LC)),True,False)
+
+# DATASET chooses what `make data` fetches; the write-ups are about MNIST (Part 3 adds Fashion-MNIST itself).
+ifneq ($(filter report beyond,$(MAKECMDGOALS)),)
+ifneq ($(DATASET),mnist)
+$(error make report covers MNIST, and make beyond MNIST plus Fashion-MNIST; DATASET=$(DATASET) applies to make data only)
+endif
+endif
+
+.PHONY: help setup data test report bench beyond clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make setup   create .venv from requirements.txt (idempotent)"
-	@echo "make data    fetch and verify MNIST into data/"
+	@echo "make data    fetch and verify MNIST into data/ (DATASET=fashion-mnist for Fashion-MNIST)"
 	@echo "make test    run the test suite (no network, tiny synthetic data)"
 	@echo "make report  run the notebooks and render report/kronecker_report.html (FORCE=1 retrains all runs)"
 	@echo "make bench   print the speed ratios of the fast paths, measured side by side"
@@ -30,26 +44,28 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+fetch = $(PY) -c "import kron_report as kr; kr.fetch_dataset('data', '$(1)')"
+
 data: setup
-	$(PY) -c "import kron_utils as ku; print('verified:', ku.fetch_dataset('data', '$(DATASET)'))"
+	$(call fetch,$(DATASET))
 
 test: setup
 	$(PY) -m pytest -q
 
 REPORT_HTML := report/kronecker_report.html
-PAPERMILL   := $(VENV)/bin/papermill --cwd . --stdout-file /dev/stdout --kernel python3
-force_flag   = $(if $(filter 1 true True yes,$(FORCE)),True,False)
+BEYOND_HTML := report/beyond.html
+execute = $(PY) -c "import kron_report as kr; kr.execute_notebook('$(1)', $(2))"
+render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.render_html('$(1)'.split(), '$(2)', '$(3)'))"
 
 report: setup data
-	$(PAPERMILL) notebooks/01_kronecker_product.ipynb notebooks/01_kronecker_product.ipynb
-	$(PAPERMILL) notebooks/03_report.ipynb notebooks/03_report.ipynb -p force $(force_flag)
-	$(PY) -c "import kron_utils as ku; print('\nThe write-up is at', ku.render_html(['notebooks/01_kronecker_product.ipynb', 'notebooks/03_report.ipynb'], '$(REPORT_HTML)', 'Kronecker-factored MLPs on MNIST'))"
-
-BEYOND_HTML := report/beyond.html
+	$(call execute,notebooks/01_kronecker_product.ipynb,{})
+	$(call execute,notebooks/03_report.ipynb,{'force': $(FORCE_PY)})
+	$(call render,notebooks/01_kronecker_product.ipynb notebooks/03_report.ipynb,$(REPORT_HTML),Kronecker-factored MLPs on MNIST)
 
 beyond: setup data
-	$(PAPERMILL) notebooks/04_beyond.ipynb notebooks/04_beyond.ipynb -p force $(force_flag)
-	$(PY) -c "import kron_utils as ku; print('\nPart 3 is at', ku.render_html(['notebooks/04_beyond.ipynb'], '$(BEYOND_HTML)', 'How far can Kronecker layers go?'))"
+	$(call fetch,fashion-mnist)
+	$(call execute,notebooks/04_beyond.ipynb,{'force': $(FORCE_PY)})
+	$(call render,notebooks/04_beyond.ipynb,$(BEYOND_HTML),How far can Kronecker layers go?)
 
 bench: setup data
 	$(PY) bench.py

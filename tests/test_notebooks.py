@@ -1,35 +1,53 @@
-"""Each notebook executes under papermill with tiny parameters on synthetic data."""
+"""The train notebook under papermill: tidy rows where its settings say, and one early error for bad input."""
 import pandas as pd
 import papermill
 import pytest
 
+import kron_report as kr
 import kron_utils as ku
-
-NOTEBOOKS = ku.ROOT / "notebooks"
-
-
-def execute(name, tmp_path, **parameters):
-    return papermill.execute_notebook(str(NOTEBOOKS / name), str(tmp_path / f"out-{name}"), parameters=parameters,
-                                      kernel_name="python3", progress_bar=False, cwd=str(ku.ROOT))
+from conftest import execute
 
 
 def test_train_notebook_runs_and_writes_tidy_rows(tmp_path):
     execute("02_train_variant.ipynb", tmp_path, variant="two_kron_out_kron", epochs=2, seeds=[1, 2],
             dataset="synthetic", results_dir=str(tmp_path / "results"), progress=False)
+    settings = ku.TrainSettings(epochs=2, dataset="synthetic")
     for seed in (1, 2):
-        csv_path, json_path = ku.run_files(tmp_path / "results", "synthetic", "two_kron_out_kron", seed)
-        rows = pd.read_csv(csv_path)
+        rows = pd.read_csv(kr.run_file(tmp_path / "results", settings, "two_kron_out_kron", seed))
         assert list(rows.columns) == ku.RESULT_COLUMNS and rows.epoch.tolist() == [1, 2]
-        assert (rows.seed == seed).all() and (rows.weights == 1575).all() and json_path.exists()
+        assert (rows.seed == seed).all() and (rows.weights == 1575).all()
+    assert (kr.settings_folder(tmp_path / "results", settings) / "settings.json").exists()
+
+
+def test_train_notebook_prints_divergence(tmp_path):
+    nb = execute("02_train_variant.ipynb", tmp_path, variant="original", epochs=2, lr=1e6, momentum=0.9,
+                 dataset="synthetic", results_dir=str(tmp_path / "results"), progress=False)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "WARNING: synthetic original seed 1 diverged in epoch" in printed
+
+
+TRAIN_DEFAULTS = dict(variant="two_kron", epochs=2, seeds=[1], lr=0.01, momentum=0.5, batch_size=64,
+                      test_batch_size=1000, train_limit=None, dataset="synthetic", data_dir="data", device="cpu")
 
 
 @pytest.mark.parametrize("parameters,message", [
     (dict(variant="three_kron"), "unknown variant"),
-    (dict(variant="two_kron", epochs=0), "epochs must be a positive integer"),
-    (dict(variant="two_kron", seeds="[1, 1]"), "seeds must be distinct"),
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(seeds="[1, 1]"), "seeds must be distinct"),
+    (dict(train_limit=600), "train_limit 600 exceeds the 512"),
+    (dict(results_dir=""), "results_dir must name a folder"),
+    (dict(data_dir=""), "data_dir must name a folder"),
+    (dict(dataset="mnist", data_dir="/nonexistent-data"), "make data DATASET=mnist"),
+    (dict(device="tpu"), "unknown device"),
 ])
-def test_train_notebook_rejects_bad_parameters_before_training(tmp_path, parameters, message):
-    with pytest.raises(papermill.PapermillExecutionError, match=message):
-        execute("02_train_variant.ipynb", tmp_path, dataset="synthetic", results_dir=str(tmp_path / "results"),
-                **parameters)
-    assert not (tmp_path / "results").exists()
+def test_train_request_rejects_bad_parameters(tmp_path, parameters, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        kr.TrainRequest.from_parameters({**TRAIN_DEFAULTS, "results_dir": str(tmp_path / "results"), **parameters})
+    assert not list(tmp_path.rglob("*.csv"))
+
+
+def test_train_notebook_rejects_bad_parameters_in_its_first_cell(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(papermill.PapermillExecutionError, match="results_dir .*a-file is a file") as info:
+        execute("02_train_variant.ipynb", tmp_path, dataset="synthetic", results_dir=str(tmp_path / "a-file"))
+    assert "TrainRequest.from_parameters" in str(info.value)

@@ -47,7 +47,7 @@ def reference_run(variant, seed, settings, x, y):
 @pytest.mark.parametrize("variant", ["two_kron", "one_kron_out_kron", "lowrank2"])
 def test_batched_members_follow_their_solo_runs(variant):
     settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic")
-    x, y = ku.load_mnist(dataset="synthetic")
+    x, y = ku.load_dataset(dataset="synthetic")
     rows, models = ku.train(variant, [1, 2, 5], settings, progress=False)
     assert len(models) == 3
     for seed, model in zip([1, 2, 5], models):
@@ -81,6 +81,8 @@ def test_divergence_ends_the_run_without_crashing():
     (dict(momentum=1.5), "momentum"), (dict(batch_size=0), "batch_size"),
     (dict(test_batch_size=-5), "test_batch_size"), (dict(train_limit=0), "train_limit"),
     (dict(dataset="cifar"), "unknown dataset"), (dict(epochs=2.5), "epochs"),
+    (dict(train_limit=100_000), "exceeds the 60,000 training images"),
+    (dict(train_limit=513, dataset="synthetic"), "exceeds the 512"),
 ])
 def test_bad_settings_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

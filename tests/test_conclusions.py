@@ -1,0 +1,246 @@
+"""Every conclusion the write-up states, computed on small hand-made tables whose answers are known.
+
+The reference numbers are worked out by hand in the comments (or by scipy where noted)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+import kron_report as kr
+import kron_utils as ku
+
+
+def finals(spec: dict, dataset: str = "d") -> pd.DataFrame:
+    """Tidy rows with one (final) epoch per seed: {variant: [accuracy of seed 1, seed 2, ...]}."""
+    models = {v: ku.build_model(v) for v in spec}
+    return pd.DataFrame([dict(dataset=dataset, variant=v, seed=s, epoch=1, weights=ku.count_weights(models[v]),
+                              params=ku.count_params(models[v]), train_loss=0.1, test_loss=0.1,
+                              test_accuracy=float(a), seconds=2.0, status="ok")
+                         for v, accs in spec.items() for s, a in enumerate(accs, start=1)])
+
+
+def interval(diff: float, half: float) -> dict:
+    return dict(diff=diff, low=diff - half, high=diff + half)
+
+
+# --- formatting and comparisons ----------------------------------------------------------------------
+
+def test_signed_never_prints_minus_zero():
+    assert kr.signed(-0.004) == "0.00" and kr.signed(0.0) == "0.00"
+    assert kr.signed(-0.005001) == "-0.01" and kr.signed(1.234) == "+1.23"
+
+
+def test_compare_final_matches_scipy_welch():
+    rows = finals({"two_kron": [85, 84, 89], "original": [95, 97, 96]})
+    c = kr.compare_final(rows, "two_kron", "original")
+    reference = stats.ttest_ind([85, 84, 89], [95, 97, 96], equal_var=False)
+    ci = reference.confidence_interval(0.95)
+    assert c["diff"] == pytest.approx(86 - 96) and (c["low"], c["high"]) == pytest.approx((ci.low, ci.high))
+    assert c["half_width"] == pytest.approx((ci.high - ci.low) / 2) and c["p"] == pytest.approx(reference.pvalue)
+    with pytest.raises(ValueError, match="at least two seeds"):
+        kr.compare_final(finals({"two_kron": [85], "original": [95, 96]}), "two_kron", "original")
+
+
+def test_summary_table_by_hand():
+    rows = pd.concat([finals({"original": [90, 91, 92], "two_kron": [80, 81, 82]}).assign(epoch=1),
+                      finals({"original": [95, 97, 96], "two_kron": [85, 84, 89]}).assign(epoch=2)])
+    table = kr.summary_table(rows).set_index("variant")
+    assert table.loc["original", "final test acc. (%)"] == "96.00 ± 1.00"   # epoch 2: 95, 97, 96
+    assert table.loc["two_kron", "best test acc. (%)"] == "86.00 ± 2.65"    # sd of 85, 84, 89 = sqrt(7)
+    assert table.loc["two_kron", "compression"] == f"{496_250 / 7_650:,.0f}x" == "65x"
+    assert table.loc["two_kron", "name in the post"] == "two-kron-mat" and table.loc["two_kron", "seeds"] == 3
+
+
+def test_cost_table_by_hand():
+    rows = finals({"width10": [90, 91]})
+    rows = pd.concat([rows, rows.assign(epoch=2, seconds=4.0)])
+    cost = kr.cost_table(rows).loc["width10"]
+    assert cost["runs"] == 2 and cost["seconds per epoch, one run"] == 3.0  # median of 2, 2, 4, 4
+    assert cost["minutes, all runs"] == pytest.approx((2 + 2 + 4 + 4) / 60, abs=0.01)
+
+
+# --- the verdict rules ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("c,expected", [
+    (interval(+0.3, 0.2), "confirmed"),      # clear win: [0.1, 0.5] lies above -0.5
+    (interval(-2.0, 0.3), "refuted"),        # clear loss: [-2.3, -1.7] lies below -0.5
+    (interval(-0.1, 0.6), "not settled"),    # [-0.7, 0.5] straddles both zero and -0.5
+    (interval(-0.4, 0.2), "partly"),         # [-0.6, -0.2]: a real loss, maybe under 0.5
+    (dict(diff=-0.3, low=-0.5, high=-0.1), "partly"),      # low exactly at -tolerance: not "no loss"
+    (dict(diff=-0.25, low=-0.5, high=0.0), "not settled"),  # ... and touching zero: not a real loss either
+    (dict(diff=-0.6, low=-0.7, high=-0.5), "partly"),       # high exactly at -tolerance: not "more than 0.5"
+])
+def test_no_loss_rule(c, expected):
+    assert kr.judge_no_loss(c, 0.5)[0] == expected
+
+
+def test_clear_loss_mirrors_no_loss_and_worse_needs_the_interval_below_zero():
+    assert kr.judge_clear_loss(interval(-2.0, 0.3), 0.5)[0] == "confirmed"
+    assert kr.judge_clear_loss(interval(+0.3, 0.2), 0.5)[0] == "refuted"
+    assert kr.judge_clear_loss(interval(-0.1, 0.6), 0.5)[0] == "not settled"
+    assert kr.judge_worse(interval(-1.0, 0.5), 0.5)[0] == "confirmed"
+    assert kr.judge_worse(interval(+1.0, 0.5), 0.5)[0] == "refuted"
+    assert kr.judge_worse(interval(-0.2, 0.5), 0.5)[0] == "not settled"
+    assert kr.judge_worse(dict(diff=-0.5, low=-1.0, high=0.0), 0.5)[0] == "not settled"  # touching zero: a tie
+
+
+def test_post_verdicts_on_a_hand_made_sweep():
+    rows = finals({"original": [98.0, 98.2, 98.1], "one_kron": [97.9, 98.1, 98.0], "two_kron": [97.0, 97.1, 97.2],
+                   "one_kron_out_kron": [94.0, 94.1, 93.9], "two_kron_out_kron": [95.0, 95.1, 95.2],
+                   "width10": [93.8, 93.9, 94.0]})
+    v = kr.post_verdicts(rows, tolerance=0.5).set_index(["a", "b"])
+    # one_kron - original = -0.10 with a tight interval -> confirmed; two_kron - original = -1.00 -> refuted
+    assert v.loc[("one_kron", "original"), "verdict"] == "confirmed"
+    assert v.loc[("two_kron", "original"), "verdict"] == "refuted"
+    assert v.loc[("one_kron", "original"), "overall"] == "mixed"
+    assert v.loc[("one_kron", "two_kron"), "overall"] == "confirmed"   # +0.90: tying costs nothing
+    assert v.loc[("two_kron_out_kron", "two_kron"), "overall"] == "confirmed"  # -2.0 and -4.0
+    assert v.loc[("width10", "two_kron"), "overall"] == "confirmed"
+    assert v.loc[("two_kron", "original"), "diff"] == pytest.approx(-1.0)
+    text = kr.verdict_markdown(kr.post_verdicts(rows, 0.5))
+    assert "Our verdict: **mixed**" in text and "n = 3 + 3" in text and "-0.00" not in text
+
+
+def test_post_verdicts_with_a_missing_run_say_not_tested():
+    rows = finals({"original": [98.0, 98.02], "two_kron": [97.99, 98.01], "one_kron": [97.5]})  # one_kron: 1 seed
+    v = kr.post_verdicts(rows, 0.5)
+    assert (v[v.observation == 1].verdict.tolist()) == ["confirmed", "not tested"]
+    assert set(v[v.observation.isin([3, 4])].verdict) == {"not tested"}
+    assert "not tested, it needs width10 and two_kron" in kr.verdict_markdown(v)
+
+
+# --- beyond the post --------------------------------------------------------------------------------
+
+def test_equal_budget_baselines_by_arithmetic():
+    # kron2_r4: input layer 4 * 1400 = 5600 weights -> rank round(5600 / 1409) = 4;
+    # parameters 5600 + 625 + 6250 + 10 = 12485 -> width round(12475 / 795) = 16
+    assert kr.equal_budget_baselines("kron2_r4") == ("lowrank4", "width16")
+    assert kr.equal_budget_baselines("two_kron") == ("lowrank1", "width10")
+    assert kr.input_layer_rank("two_kron") == 625 and kr.input_layer_rank("lowrank3") == 3
+    # rank(A⊗B⊗...) = product of factor ranks: (5x7),(5x4),(5x7),(5x4) -> 5*4*5*4 = 400, not 625
+    assert kr.input_layer_rank("width12") == 12 and kr.input_layer_rank("kron4_r1") == 5 * 4 * 5 * 4
+
+
+def test_equal_budget_comparisons_and_summary():
+    rows = finals({"two_kron": [97.0, 97.2, 97.1], "lowrank1": [90.0, 90.5, 90.2], "width10": [97.1, 97.3, 97.2],
+                   "kron2_r2": [97.5, 97.6, 97.7], "lowrank2": [93.0, 93.1, 93.2], "width12": [98.5, 98.6, 98.7]})
+    comps = kr.equal_budget_comparisons(rows, ["two_kron", "kron2_r2"]).set_index(["variant", "baseline"])
+    assert comps.loc[("two_kron", "lowrank1"), "outcome"] == "win"     # +6.87, tight
+    assert comps.loc[("two_kron", "width10"), "outcome"] == "tie"      # -0.10, interval straddles zero
+    assert comps.loc[("kron2_r2", "width12"), "outcome"] == "loss"     # -1.00; 9,685 params -> width 12
+    text = kr.equal_budget_summary(comps.reset_index())
+    assert "better beyond the seed noise (95% Welch interval above zero) in **2**, worse in **1**" in text
+    assert "indistinguishable in **1**" in text and "`kron2_r2` loses to `width12` by 1.00 pp" in text
+    assert "not always the higher accuracy" in text and "4 distinct baselines" in text
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame({"weights": rng.integers(1, 50, 40), "mean": rng.normal(size=40)})
+    front = kr.pareto_front(points)
+    dominated = {i for i, p in points.iterrows() for _, q in points.iterrows()
+                 if q.weights <= p.weights and q["mean"] > p["mean"]}
+    expected = set(points.index) - dominated
+    assert set(front.index) <= expected and len(front) == len({(points.weights[i], points["mean"][i]) for i in expected})
+    assert front.weights.is_monotonic_increasing and front["mean"].is_monotonic_increasing
+
+
+def hand_points():
+    return pd.DataFrame({"weights": [1_000, 5_000, 8_000, 9_000, 40_000], "mean": [90.0, 95.0, 97.0, 96.0, 98.0],
+                         "std": 0.1, "family": ["dense (width h)", "low-rank P·Q", "Kronecker, 2 factors, rank r",
+                                                "dense (width h)", "dense (width h)"]},
+                        index=["width1", "lowrank3", "kron2_r1", "width11", "width50"])
+
+
+def test_best_by_budget_and_lead_by_hand():
+    best = kr.best_by_budget(hand_points(), [2_000, 10_000, 50_000])
+    assert best.loc[2_000, "winner"] == "dense (width h)" and math.isnan(best.loc[2_000, "Kronecker, 2 factors, rank r"])
+    assert best.loc[10_000, "winner"] == "Kronecker, 2 factors, rank r"   # 97 vs dense 96 and low-rank 95
+    assert best.loc[50_000, "winner"] == "dense (width h)"                # 98
+    # lead: at 10,000 the Kronecker family is +1.00 over dense (96); at 50,000 it is 97 - 98 = -1.00
+    assert kr.kronecker_lead(best) == ("Up to 10,000 weights a Kronecker family is on top, by up to 1.00 pp over the "
+                                       "best dense or low-rank net; at the largest budget (50,000) the difference "
+                                       "is -1.00 pp.")
+
+
+def test_budget_lines_merge_budgets_with_the_same_leaders():
+    points = hand_points()
+    rows = finals({"width1": [90.0, 90.1], "lowrank3": [95.0, 95.2], "kron2_r1": [97.0, 97.2],
+                   "width11": [96.0, 96.1], "width50": [98.0, 98.1]})
+    best = kr.best_by_budget(points, [9_000, 10_000, 50_000])
+    lines = kr.budget_lines(rows, points, best)
+    assert len(lines) == 2 and lines[0].startswith("- ≤ 9,000 to ≤ 10,000 weights: **Kronecker, 2 factors, rank r**")
+    assert "ahead of dense (width h) (`width11`)" in lines[0] and lines[1].startswith("- ≤ 50,000 weights")
+
+
+def test_tied_vs_untied_by_hand():
+    rows = finals({"one_kron": [97.0, 97.2, 97.1], "two_kron": [97.1, 97.0, 97.3], "tiedkron2_r2": [96.0, 96.1, 96.2],
+                   "kron2_r2": [97.0, 97.1, 97.2]})
+    text = kr.tied_vs_untied(rows, [("one_kron", "two_kron"), ("tiedkron2_r2", "kron2_r2"), ("tiedkron2_r4", "kron2_r4")])
+    assert text == "Tied against untied at the same rank: differences of -1.00 to -0.03 pp, 1 of 2 beyond the seed noise."
+    assert kr.tied_vs_untied(rows, [("tiedkron2_r8", "kron2_r8")]) == ""
+
+
+def test_projection_table_and_summary_by_hand():
+    def run(variant, accs, **cols):
+        return pd.DataFrame([dict(variant=variant, seed=s, epoch=e, weights=7650, test_accuracy=a, **cols)
+                             for (s, e), a in accs.items()])
+    projected = pd.concat([
+        run("projected-kron2_r1", {(1, 0): 20.0, (2, 0): 30.0, (1, 1): 96.0, (2, 1): 96.2},
+            relative_error=0.99, update_error=0.95, moved=0.5),
+        run("projected-kron2_r2", {(1, 0): 50.0, (2, 0): 60.0, (1, 1): 96.5, (2, 1): 96.7},
+            relative_error=0.98, update_error=0.91, moved=0.5)])
+    scratch = pd.concat([run("two_kron", {(1, 1): 95.0, (2, 1): 95.2, (1, 35): 97.7, (2, 35): 97.9}),
+                         run("kron2_r2", {(1, 1): 95.4, (2, 1): 95.6, (1, 35): 98.0, (2, 35): 98.2})])
+    table = kr.projection_table(projected, scratch, finetune_epochs=1, epochs=35).set_index("rank r")
+    assert table.loc[1, "projected, no training"] == "25.00 ± 7.07" and table.loc[2, "from scratch, 35 epochs"] == "98.10 ± 0.14"
+    text = kr.projection_summary(projected, scratch, dense_accuracy=98.17, finetune_epochs=1, epochs=35)
+    assert "reach 25.0% to 55.0%" in text and "relative error 0.990 to 0.980" in text
+    assert "by 50% of their norm" in text and "hardly closer to a rank-2 Kronecker sum (relative error 0.910)" in text
+    assert "rank 1 (+1.00 pp), rank 2 (+1.10 pp)" in text and "end higher at every rank" in text
+
+
+def test_harder_dataset_summary_by_hand():
+    easy = finals({"original": [98.0, 98.2, 98.1], "two_kron": [97.7, 97.9, 97.8], "width10": [93.8, 93.9, 94.0]})
+    hard = finals({"original": [89.0, 89.2, 89.1], "two_kron": [87.9, 88.1, 88.0], "width10": [85.0, 85.1, 85.2]})
+    text = kr.harder_dataset_summary(easy, hard, "easy", "hard", tolerance=0.5)
+    # hard: two_kron - original = -1.10 with a tight interval below -0.5; ratio 1.10 / 0.30 = 3.7
+    assert text.startswith("**No, not quite.** On hard the Kronecker input layer costs 1.10 pp, 3.7 times its cost on easy")
+    assert "it still wins beyond the seed noise." in text and "`width10` is 2.90 pp behind" in text
+
+
+# --- the tied layer's symmetry -------------------------------------------------------------------------
+
+def test_tied_layer_is_equivariant_to_transposition():
+    torch.manual_seed(0)
+    tied = ku.KronLinear((28, 28), (25, 25), tied=True, bias=False)
+    x = torch.randn(4, 784)
+    by_hand = x.reshape(4, 28, 28).permute(0, 2, 1).reshape(4, 784)
+    torch.testing.assert_close(kr.transpose_images(x), by_hand)
+    perm = kr.transpose_permutation()
+    assert perm[1] == 25 and perm[25] == 1 and perm[0] == 0  # unit (0, 1) <-> unit (1, 0)
+    with torch.no_grad():
+        torch.testing.assert_close(tied(by_hand), tied(x)[:, perm])
+        untied = ku.KronLinear((28, 28), (25, 25), bias=False)
+        assert not torch.allclose(untied(by_hand), untied(x)[:, perm], atol=1e-3)
+
+
+def test_transpose_changes_prediction_on_hand_made_nets():
+    x = torch.zeros(3, 28, 28)
+    x[:, 0, 1] = 1.0  # every image has one bright pixel above the diagonal
+    x = x.reshape(3, 784)
+    reads_pixel = nn.Linear(784, 2, bias=False)
+    with torch.no_grad():
+        reads_pixel.weight.zero_()
+        reads_pixel.weight[0, 1] = 1.0         # class 0 <- pixel (0, 1)
+        reads_pixel.weight[1, 28] = 1.0        # class 1 <- pixel (1, 0)
+    assert kr.transpose_changes_prediction(reads_pixel, x) == 1.0
+    symmetric = nn.Linear(784, 2, bias=False)
+    with torch.no_grad():
+        symmetric.weight.zero_()
+        symmetric.weight[0, 1] = symmetric.weight[0, 28] = 1.0
+    assert kr.transpose_changes_prediction(symmetric, x) == 0.0
