@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -118,6 +119,10 @@ def nearest_kron(weight: torch.Tensor, in_factors: Sequence[int], out_factors: S
 # ---------------------------------------------------------------------------
 
 
+#: How KronLinear draws its factors (see its docstring).
+INITS = ("uniform", "gauss")
+
+
 class KronLinear(nn.Module):
     r"""A linear layer whose weight is a sum of ``rank`` Kronecker products.
 
@@ -133,16 +138,23 @@ class KronLinear(nn.Module):
     every position (the post's "one-kron-mat"); the factor shapes must then be identical.
 
     Initialisation. Let sigma = 1/sqrt(3*in_features), the std of nn.Linear's default
-    U(-1/sqrt(in), 1/sqrt(in)). Every factor entry is drawn from U(-sqrt(3)*s, sqrt(3)*s) with
-    s = (sigma^2 / rank)^(1/(2k)), so each entry of W (a sum of rank products of k entries)
-    has variance sigma^2. The factors are then all multiplied by one scalar so that the RMS of
-    W is exactly sigma (computed from the factors' Gram matrices, without building W).
+    U(-1/sqrt(in), 1/sqrt(in)), and s = (sigma^2 / rank)^(1/(2k)), so that each entry of W (a sum
+    of rank products of k independent entries of std s) has variance sigma^2.
+      init='uniform' (default): every factor entry from U(-sqrt(3)*s, sqrt(3)*s); then all factors
+          are multiplied by one scalar so that the RMS of W is exactly sigma (computed from the
+          factors' Gram matrices, without building W).
+      init='gauss': every factor entry from N(0, s^2), nothing rescaled: W has the dense std in
+          expectation only (the other common choice).
     The bias is U(-1/sqrt(in), 1/sqrt(in)), as in nn.Linear.
     """
 
     def __init__(self, in_factors: int | Sequence[int], out_factors: int | Sequence[int], *,
-                 rank: int = 1, tied: bool = False, bias: bool = True, num_factors: int = 2):
+                 rank: int = 1, tied: bool = False, bias: bool = True, num_factors: int = 2,
+                 init: str = "uniform"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+        self.init = init
         self.in_factors, self.out_factors = _check_factor_lists(in_factors, out_factors, num_factors)
         self.rank = _positive_int(rank, "rank")
         self.tied = bool(tied)
@@ -169,10 +181,14 @@ class KronLinear(nn.Module):
         k, sigma = len(self.in_factors), 1.0 / math.sqrt(3 * self.in_features)
         s = (sigma ** 2 / self.rank) ** (1 / (2 * k))
         for f in self.factors:
-            f.uniform_(-math.sqrt(3) * s, math.sqrt(3) * s)
-        scale = (sigma / self.weight_rms()) ** (1 / k)
-        for f in self.factors:
-            f.mul_(scale)
+            if self.init == "gauss":
+                f.normal_(0.0, s)
+            else:
+                f.uniform_(-math.sqrt(3) * s, math.sqrt(3) * s)
+        if self.init == "uniform":
+            scale = (sigma / self.weight_rms()) ** (1 / k)
+            for f in self.factors:
+                f.mul_(scale)
         if self.bias is not None:
             self.bias.uniform_(-1 / math.sqrt(self.in_features), 1 / math.sqrt(self.in_features))
 
@@ -202,7 +218,7 @@ class KronLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"in_factors={self.in_factors}, out_factors={self.out_factors}, rank={self.rank}, "
-                f"tied={self.tied}, bias={self.bias is not None}, weights={self.num_weights():,}")
+                f"tied={self.tied}, bias={self.bias is not None}, init={self.init}, weights={self.num_weights():,}")
 
     @classmethod
     def from_dense(cls, weight: torch.Tensor, in_factors: Sequence[int], out_factors: Sequence[int],
@@ -306,22 +322,26 @@ def low_rank_net(r: int) -> nn.Sequential:
     return mlp(low_rank_linear(IMAGE_SIZE, HIDDEN_SIZE, r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
 
 
-def kron_net(k: int, r: int, *, tied: bool = False, kron_output: bool = False) -> nn.Sequential:
+def kron_net(k: int, r: int, *, tied: bool = False, kron_output: bool = False, init: str = "uniform") -> nn.Sequential:
     """784 -> 625 as a rank-r sum of k-factor Kronecker products (factors from :func:`factorize`),
-    then 625 -> 10 dense, or as (5x25)(x)(2x25) with ``kron_output``."""
-    fc1 = KronLinear(IMAGE_SIZE, HIDDEN_SIZE, num_factors=k, rank=r, tied=tied)
-    fc2 = KronLinear(HIDDEN_FACTORS, OUTPUT_FACTORS) if kron_output else nn.Linear(HIDDEN_SIZE, NUM_CLASSES)
+    then 625 -> 10 dense, or as (5x25)(x)(2x25) with ``kron_output``; ``init`` for every KronLinear."""
+    fc1 = KronLinear(IMAGE_SIZE, HIDDEN_SIZE, num_factors=k, rank=r, tied=tied, init=init)
+    fc2 = (KronLinear(HIDDEN_FACTORS, OUTPUT_FACTORS, init=init) if kron_output
+           else nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
     return mlp(fc1, fc2)
 
 
 @dataclass(frozen=True)
 class Family:
     """A parametric family of nets. A name matching ``pattern`` (integers >= 1) is built by
-    ``build(**integers)``; ``label`` names the family in plots, ``description`` the member."""
+    ``build(**integers)``; ``label`` names the family in plots, ``description`` the member.
+    ``inits`` says whether its Kronecker factors can be drawn otherwise, with a name suffix
+    such as ``_gauss`` (``two_kron_gauss``, ``kron2_r4_gauss``)."""
     pattern: str
     label: str
     description: str
     build: Callable[..., nn.Module]
+    inits: tuple[str, ...] = ("uniform",)
 
 
 #: The one registry of nets: every variant is a member of one of these families.
@@ -330,15 +350,15 @@ FAMILIES: dict[str, Family] = {
     "lowrank": Family(r"lowrank(?P<r>\d+)", "low-rank P·Q",
                       "input layer of rank {r}: P (625x{r}) . Q ({r}x784); dense output", low_rank_net),
     "kron": Family(r"kron(?P<k>\d+)_r(?P<r>\d+)", "Kronecker, {k} factors, rank r",
-                   "input layer a rank-{r} sum of {k}-factor Kronecker products; dense output", kron_net),
+                   "input layer a rank-{r} sum of {k}-factor Kronecker products; dense output", kron_net, INITS),
     "tiedkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)", "Kronecker, tied, rank r",
-                       "as kron{k}_r{r}, one factor shared by all {k} positions", partial(kron_net, tied=True)),
+                       "as kron{k}_r{r}, one factor shared by all {k} positions", partial(kron_net, tied=True), INITS),
     "kron_outkron": Family(r"kron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input and output",
                            "input layer as kron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
-                           partial(kron_net, kron_output=True)),
+                           partial(kron_net, kron_output=True), INITS),
     "tiedkron_outkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input (tied) and output",
                                "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
-                               partial(kron_net, tied=True, kron_output=True)),
+                               partial(kron_net, tied=True, kron_output=True), INITS),
 }
 
 #: The post's six nets, in its order: our name -> (its name in the post, the family member it is,
@@ -356,32 +376,41 @@ POST_NETS: dict[str, tuple[str | None, str, str]] = {
 VARIANTS: tuple[str, ...] = tuple(POST_NETS)
 
 
-def parse_variant(variant: str) -> tuple[Family, dict[str, int]]:
-    """The family of ``variant`` and its integers; post names resolve through :data:`POST_NETS`."""
-    name = POST_NETS[variant][1] if variant in POST_NETS else str(variant)
+def parse_variant(variant: str) -> tuple[Family, dict[str, int], str]:
+    """The family of ``variant``, its integers and its factor init ('uniform', or 'gauss' for a
+    name ending in ``_gauss``); post names resolve through :data:`POST_NETS`."""
+    name, init = str(variant), "uniform"
+    for other in INITS[1:]:
+        if name.endswith(f"_{other}"):
+            name, init = name[:-len(other) - 1], other
+    name = POST_NETS[name][1] if name in POST_NETS else name
     for family in FAMILIES.values():
         match = re.fullmatch(family.pattern, name)
-        if match and all(int(g) >= 1 for g in match.groups()):
-            return family, {key: int(g) for key, g in match.groupdict().items()}
+        if match and all(int(g) >= 1 for g in match.groups()) and init in family.inits:
+            return family, {key: int(g) for key, g in match.groupdict().items()}, init
     raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, "
                      f"or one of the families width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> "
-                     f"(optionally with _outkron; integers >= 1), e.g. width32, lowrank2, kron2_r4, tiedkron2_r1")
+                     f"(optionally with _outkron; integers >= 1), e.g. width32, lowrank2, kron2_r4, tiedkron2_r1; "
+                     f"a net with Kronecker layers may end in _gauss for Gaussian factors")
 
 
 def describe_variant(variant: str) -> str:
     """One-line description of a variant name (raises ValueError if it is unknown)."""
-    if variant in POST_NETS:
-        post_name, _, text = POST_NETS[variant]
-        quoted = f"the post's '{post_name}'" if variant == "original" else f"'{post_name}'"
-        return f"{text} ({quoted})" if post_name else text
-    family, args = parse_variant(variant)
-    return family.description.format(**args)
+    family, args, init = parse_variant(variant)
+    name = variant[:-len(init) - 1] if init != "uniform" else variant
+    if name in POST_NETS:
+        post_name, _, text = POST_NETS[name]
+        quoted = f"the post's '{post_name}'" if name == "original" else f"'{post_name}'"
+        text = f"{text} ({quoted})" if post_name else text
+    else:
+        text = family.description.format(**args)
+    return text if init == "uniform" else f"{text}; Gaussian factor init"
 
 
 def variant_family(variant: str) -> str:
     """The plot label of the family ``variant`` belongs to (two_kron is kron2_r1, and so on)."""
-    family, args = parse_variant(variant)
-    return family.label.format(**args)
+    family, args, init = parse_variant(variant)
+    return family.label.format(**args) + ("" if init == "uniform" else f", {init} init")
 
 
 def build_model(variant: str) -> nn.Module:
@@ -389,10 +418,11 @@ def build_model(variant: str) -> nn.Module:
 
     Names are those in :data:`VARIANTS`, or a member of a family in :data:`FAMILIES`:
     ``width32``, ``lowrank4``, ``kron2_r4`` ((28,28)->(25,25), rank 4), ``kron4_r1``
-    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``).
+    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``); a net with
+    Kronecker layers may end in ``_gauss`` (``two_kron_gauss``) for Gaussian factors.
     """
-    family, args = parse_variant(variant)
-    return family.build(**args)
+    family, args, init = parse_variant(variant)
+    return family.build(**args, **({} if init == "uniform" else {"init": init}))
 
 
 def check_variants(variants) -> list[str]:
@@ -651,26 +681,29 @@ def seeded_model(variant: str, seed: int) -> nn.Module:
 
 
 def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = TrainSettings(), *,
-          data_dir: str | Path = "data", device: str | torch.device = "auto",
-          batched: bool | None = None, progress: bool = True,
+          data_dir: str | Path = "data", device: str | torch.device = "auto", progress: bool = True,
+          compile: bool | None = None,
           initial_models: Sequence[nn.Module] | None = None) -> tuple[pd.DataFrame, list[nn.Module]]:
     """Train ``variant`` once per seed; return tidy rows (one per seed x epoch) and the models.
 
-    ``initial_models`` (one per seed) start training from given nets instead of fresh ones
-    (fine-tuning); ``variant`` is then only the label written in the rows.
-
     Run k is independent of the others: its initialisation comes from torch.manual_seed(k) and
-    its shuffling from its own torch.Generator seeded with k (one randperm per epoch). With
-    several seeds (or ``batched=True``) the runs are stacked with torch.func and trained in one
-    vmapped step; each still follows its solo run. A run whose training loss becomes
-    non-finite stops after that epoch with status 'diverged' (with a warning); the others go on.
+    its shuffling from its own torch.Generator seeded with k (one randperm per epoch). All seeds
+    are stacked with torch.func and take each SGD-momentum step together in one functional
+    step (:func:`training_step`; nets above :data:`STACK_WEIGHT_LIMIT` weights take their steps one
+    seed at a time), compiled with torch.compile unless ``compile`` is False (None:
+    compile unless the environment sets KRON_EAGER=1). Each run still follows its solo run, and
+    compiled and eager training agree to float tolerance. Compile time counts in epoch 1's seconds.
+
+    ``initial_models`` (one per seed) start training from given nets instead of fresh ones
+    (fine-tuning); ``variant`` is then only the label written in the rows. A run whose training
+    loss becomes non-finite stops after that epoch with status 'diverged' (with a warning); the
+    others go on.
     """
     seeds, device = check_seeds(seeds), resolve_device(device)
     if initial_models is None:
         check_variants([variant])  # fail on an unknown name before loading anything
     elif len(initial_models) != len(seeds):
         raise ValueError(f"initial_models has {len(initial_models)} nets for {len(seeds)} seeds")
-    batched = len(seeds) > 1 if batched is None else batched
     x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device)
     x_test, y_test = _cached_data(str(data_dir), settings.dataset, "test", device)
     if settings.train_limit:
@@ -678,18 +711,36 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
 
     models = ([copy.deepcopy(m).to(device) for m in initial_models] if initial_models is not None
               else [seeded_model(variant, s).to(device) for s in seeds])
-    forward, parameters, unstack_models = _stacked_forward(models) if batched else _solo_forward(models)
-    optimizer = torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, foreach=True)
+    compile = os.environ.get("KRON_EAGER") != "1" if compile is None else compile
+    group = len(seeds) if count_weights(models[0]) <= STACK_WEIGHT_LIMIT else 1
+    frames = []
+    for first in range(0, len(seeds), group):
+        members = slice(first, first + group)
+        frames.append(_train_runs(variant, seeds[members], models[members], settings, (x_train, y_train),
+                                  (x_test, y_test), compile=compile, progress=progress))
+    rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return rows.sort_values("epoch", kind="stable", ignore_index=True), models
+
+
+#: Nets with more weights than this are compute-bound: their seeds take steps one at a time, since
+#: stacking them makes each step slower than the separate steps together (measured on 2 cores).
+STACK_WEIGHT_LIMIT = 100_000
+
+
+def _train_runs(variant, seeds, models, settings, train_data, test_data, *, compile, progress) -> pd.DataFrame:
+    """Train ``models`` (one per seed, stacked into one functional step) for settings.epochs; tidy rows."""
+    (x_train, y_train), (x_test, y_test) = train_data, test_data
+    state = stack_models(models)
+    step = training_step(models[0], settings.lr, settings.momentum, compile=compile)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
-
     rows, alive = [], list(range(len(seeds)))
     bar = tqdm(range(1, settings.epochs + 1), desc=f"{variant} seeds={seeds}", unit="epoch",
                disable=not progress, file=sys.stdout, dynamic_ncols=True, mininterval=1.0)
     for epoch in bar:
         start = time.perf_counter()
-        train_loss = _train_epoch(forward, optimizer, x_train, y_train, shufflers, settings.batch_size)
-        test_loss, test_accuracy = _evaluate(forward, x_test, y_test, settings.test_batch_size)
+        train_loss = _train_epoch(step, state, x_train, y_train, shufflers, settings.batch_size)
+        test_loss, test_accuracy = _evaluate(models[0], state, x_test, y_test, settings.test_batch_size)
         seconds = (time.perf_counter() - start) / len(seeds)
         for k in list(alive):
             status = "ok" if math.isfinite(train_loss[k]) else "diverged"
@@ -700,12 +751,66 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
             if status == "diverged":
                 alive.remove(k)
                 warnings.warn(f"{variant} seed {seeds[k]} diverged in epoch {epoch} (training loss "
-                              f"{train_loss[k]}); its run stops here, the others go on", stacklevel=2)
+                              f"{train_loss[k]}); its run stops here, the others go on", stacklevel=3)
         bar.set_postfix(acc=" ".join(f"{test_accuracy[k]:.2f}" for k in alive) or "-")
         if not alive:
             break
     bar.close()
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS), unstack_models()
+    unstack_models(state, models)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def stack_models(models: Sequence[nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
+    """The training state of S nets of one shape: parameters and buffers stacked on a leading
+    seed axis (torch.func.stack_module_state), and SGD momentum buffers, initially zero."""
+    from torch.func import stack_module_state
+    params, buffers = stack_module_state(list(models))
+    params = {name: p.detach() for name, p in params.items()}
+    return dict(params=params, buffers=buffers, momenta={name: torch.zeros_like(p) for name, p in params.items()})
+
+
+def unstack_models(state: dict, models: Sequence[nn.Module]) -> list[nn.Module]:
+    """Copy member k of the stacked ``state`` back into ``models[k]``; return the models."""
+    for k, model in enumerate(models):
+        model.load_state_dict({name: t[k] for name, t in {**state["params"], **state["buffers"]}.items()},
+                              strict=False)
+    return list(models)
+
+
+def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool = True):
+    """One SGD-momentum step of S stacked copies of ``base``: forward, backward and update in one
+    functional step, ``(params, buffers, momenta, x (S,B,784), y (S,B)) -> (params, momenta, losses (S,))``.
+
+    The update is torch.optim.SGD's (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m,
+    with m starting at zero. ``compile=True`` wraps the step in torch.compile (once per input shape);
+    if compiling fails, for instance for want of a C++ compiler, it warns once and runs eagerly.
+    """
+    from torch.func import functional_call, grad_and_value, vmap
+
+    def member_loss(p, b, x, y):
+        return F.nll_loss(functional_call(base, (p, b), (x,)), y)
+    gradients = vmap(grad_and_value(member_loss))
+
+    def step(params, buffers, momenta, x, y):
+        grads, losses = gradients(params, buffers, x, y)
+        momenta = {name: momentum * momenta[name] + grads[name] for name in params}
+        params = {name: params[name] - lr * momenta[name] for name in params}
+        return params, momenta, losses
+    if not compile:
+        return step
+    compiled = torch.compile(step)
+
+    def compiled_or_eager(*args):
+        nonlocal compiled
+        if compiled is not step:
+            try:
+                return compiled(*args)
+            except Exception as error:  # noqa: BLE001 - any compiler failure: fall back, say so once
+                warnings.warn(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                              "training eagerly instead (same numbers up to float rounding, slower)", stacklevel=2)
+                compiled = step
+        return step(*args)
+    return compiled_or_eager
 
 
 def evaluate(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str | Path = "data",
@@ -713,67 +818,35 @@ def evaluate(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str 
     """Test loss (mean NLL) and accuracy (%) of each net, measured as the trainer measures them."""
     device = resolve_device(device)
     x, y = _cached_data(str(data_dir), dataset, "test", device)
-    results = [_evaluate(_solo_forward([m.to(device)])[0], x, y, batch_size) for m in models]
+    results = [_evaluate(m, stack_models([m.to(device)]), x, y, batch_size) for m in models]
     return [r[0][0] for r in results], [r[1][0] for r in results]
 
 
-def _train_epoch(forward, optimizer, x, y, shufflers, batch_size: int) -> list[float]:
+def _train_epoch(step, state: dict, x, y, shufflers, batch_size: int) -> list[float]:
     """One pass over the shuffled data; each run draws its own permutation. Mean loss per run."""
     n = len(x)
     order = torch.stack([torch.randperm(n, generator=g) for g in shufflers]).to(x.device)  # (S, n)
     total = torch.zeros(len(shufflers), device=x.device)
     for start in range(0, n, batch_size):
-        index = order[:, start:start + batch_size]                     # (S, B)
-        log_probs = forward(x[index])                                  # (S, B, 10)
-        losses = F.nll_loss(log_probs.flatten(0, 1), y[index].flatten(), reduction="none")
-        losses = losses.view(index.shape).mean(1)                     # (S,): each run's batch mean
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()  # runs share no parameters, so each gets its own gradient
-        optimizer.step()
-        total += losses.detach() * index.shape[1]
+        index = order[:, start:start + batch_size]                     # (S, B): each run's own batch
+        state["params"], state["momenta"], losses = step(state["params"], state["buffers"], state["momenta"],
+                                                         x[index], y[index])
+        total += losses * index.shape[1]
     return (total / n).tolist()
 
 
 @torch.no_grad()
-def _evaluate(forward, x, y, batch_size: int) -> tuple[list[float], list[float]]:
+def _evaluate(base: nn.Module, state: dict, x, y, batch_size: int) -> tuple[list[float], list[float]]:
     """Test loss (summed nll / N, as pytorch/examples) and accuracy in percent, per run."""
+    from torch.func import functional_call, vmap
+    forward = vmap(lambda p, b, batch: functional_call(base, (p, b), (batch,)), in_dims=(0, 0, None))
     loss_sum = correct = 0
     for start in range(0, len(x), batch_size):
-        log_probs = forward(x[start:start + batch_size])              # (S, B, 10), shared input
+        log_probs = forward(state["params"], state["buffers"], x[start:start + batch_size])  # (S, B, 10)
         target = y[start:start + batch_size].expand(log_probs.shape[:2])
         loss_sum = loss_sum + F.nll_loss(log_probs.transpose(1, 2), target, reduction="none").sum(1)
         correct = correct + (log_probs.argmax(-1) == target).sum(1)
     return (loss_sum / len(x)).tolist(), (100.0 * correct / len(x)).tolist()
-
-
-def _solo_forward(models: list[nn.Module]):
-    """A single plain module behind the (S=1, B, ...) interface of the batched path."""
-    (model,) = models
-
-    def forward(x):
-        return model(x[0] if x.dim() == 3 else x).unsqueeze(0)
-    return forward, list(model.parameters()), lambda: [model]
-
-
-def _stacked_forward(models: list[nn.Module]):
-    """S independent copies of one net, their parameters stacked on a leading axis (torch.func)."""
-    from torch.func import functional_call, stack_module_state, vmap
-    params, buffers = stack_module_state(models)
-    base = models[0]
-
-    def member(p, b, x):
-        return functional_call(base, (p, b), (x,))
-    per_run_input, shared_input = vmap(member, in_dims=(0, 0, 0)), vmap(member, in_dims=(0, 0, None))
-
-    def forward(x):
-        return (per_run_input if x.dim() == 3 else shared_input)(params, buffers, x)
-
-    def unstack():
-        for k, model in enumerate(models):
-            model.load_state_dict({name: t[k].detach() for name, t in {**params, **buffers}.items()},
-                                  strict=False)
-        return models
-    return forward, list(params.values()), unstack
 
 
 _DATA_CACHE: dict = {}

@@ -1,4 +1,8 @@
-"""Shared helpers: small thread counts, hand-written IDX files, and running a notebook with papermill."""
+"""Shared helpers: small thread counts, hand-written IDX files, and running a notebook with papermill.
+
+The suite trains eagerly (KRON_EAGER=1, inherited by the notebooks' kernels): compiling every tiny net would
+cost more than it saves. test_train.py checks the compiled step against the eager one explicitly."""
+import os
 import struct
 
 import numpy as np
@@ -7,6 +11,8 @@ import pytest
 import torch
 
 import kron_report as kr
+
+os.environ["KRON_EAGER"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -264,3 +264,35 @@ def test_check_variants():
         ku.check_variants(["width10", "width10"])
     with pytest.raises(ValueError, match="non-empty"):
         ku.check_variants([])
+
+
+def test_gaussian_init_draws_normal_factors_with_the_dense_std_in_expectation():
+    torch.manual_seed(0)
+    stds, kurtoses = [], []
+    for _ in range(20):
+        layer = ku.KronLinear((28, 28), (25, 25), init="gauss")
+        stds.append(layer.dense_weight().std().item())
+        f = torch.cat([p.detach().flatten() for p in layer.factors])
+        kurtoses.append(float(((f - f.mean()) ** 4).mean() / f.var() ** 2))
+    sigma = 1 / math.sqrt(3 * 784)  # nn.Linear's default std for 784 inputs
+    assert sum(stds) / len(stds) == pytest.approx(sigma, rel=0.05)
+    assert sum(kurtoses) / len(kurtoses) == pytest.approx(3.0, abs=0.25)  # normal: 3; uniform would be 1.8
+    uniform = ku.KronLinear((28, 28), (25, 25))
+    f = torch.cat([p.detach().flatten() for p in uniform.factors])
+    assert float(((f - f.mean()) ** 4).mean() / f.var() ** 2) == pytest.approx(1.8, abs=0.15)
+    with pytest.raises(ValueError, match="init must be one of"):
+        ku.KronLinear((2, 2), (2, 2), init="xavier")
+
+
+def test_gauss_variants_are_the_same_nets_with_other_factors():
+    for name in ("two_kron", "one_kron", "two_kron_out_kron", "kron2_r4"):
+        torch.manual_seed(3)
+        a = ku.build_model(name)
+        torch.manual_seed(3)
+        b = ku.build_model(f"{name}_gauss")
+        assert ku.count_weights(a) == ku.count_weights(b) and {k: v.shape for k, v in a.state_dict().items()} == {
+            k: v.shape for k, v in b.state_dict().items()}
+        assert b.fc1.init == "gauss" and a.fc1.init == "uniform"
+    for name in ("width10_gauss", "original_gauss", "lowrank2_gauss"):
+        with pytest.raises(ValueError, match="unknown variant"):
+            ku.build_model(name)

@@ -1,4 +1,4 @@
-"""The trainer on tiny synthetic data: it learns, is deterministic, and batched == solo."""
+"""The trainer on tiny synthetic data: it learns, is deterministic, batched == solo, compiled == eager."""
 import math
 
 import pandas as pd
@@ -60,10 +60,41 @@ def test_batched_members_follow_their_solo_runs(variant):
     pd.testing.assert_frame_equal(batched.drop(columns="seconds"), solo.drop(columns="seconds"), atol=1e-4, rtol=1e-4)
 
 
-def test_forced_batched_single_seed_matches_plain():
-    a, _ = ku.train("width10", [7], SMALL, progress=False, batched=True)
-    b, _ = ku.train("width10", [7], SMALL, progress=False, batched=False)
-    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"), atol=1e-4, rtol=1e-4)
+@pytest.mark.parametrize("variant,seeds", [("two_kron", [3]), ("original", [4]), ("one_kron_out_kron", [1, 2, 5])])
+def test_compiled_and_eager_training_agree(variant, seeds):
+    settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic")
+    eager, eager_models = ku.train(variant, seeds, settings, progress=False, compile=False)
+    compiled, compiled_models = ku.train(variant, seeds, settings, progress=False, compile=True)
+    pd.testing.assert_frame_equal(eager.drop(columns="seconds"), compiled.drop(columns="seconds"), rtol=1e-4, atol=1e-4)
+    for a, b in zip(eager_models, compiled_models):
+        for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_compiling_happens_once_per_shape_not_once_per_epoch():
+    from torch._dynamo.utils import counters
+    settings = ku.TrainSettings(epochs=1, batch_size=48, train_limit=200, dataset="synthetic")  # batches 48 x 4 + 8
+    graphs = []
+    for epochs in (1, 3):
+        torch._dynamo.reset()
+        counters.clear()
+        ku.train("width10", [1, 2], settings.__class__(**{**settings.__dict__, "epochs": epochs}), progress=False,
+                 compile=True)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] == graphs[1] > 0  # the full batches and the last, smaller one; nothing more for more epochs
+
+
+def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
+    def broken(fn, *args, **kwargs):
+        def fails(*a, **k):
+            raise RuntimeError("InvalidCxxCompiler: no working C++ compiler found")
+        return fails
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="torch.compile failed .*training eagerly") as record:
+        rows, _ = ku.train("two_kron", [1], SMALL, progress=False, compile=True)
+    assert len([w for w in record if "torch.compile failed" in str(w.message)]) == 1
+    eager, _ = ku.train("two_kron", [1], SMALL, progress=False, compile=False)
+    pd.testing.assert_frame_equal(rows.drop(columns="seconds"), eager.drop(columns="seconds"))
 
 
 def test_divergence_ends_the_run_without_crashing():
