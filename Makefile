@@ -57,10 +57,12 @@ BEYOND_HTML := report/beyond.html
 execute = $(PY) -c "import kron_report as kr; kr.execute_notebook('$(1)', $(2))"
 render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.render_html('$(1)'.split(), '$(2)', '$(3)'))"
 
+# Part 2 runs first: the front matter (00) reads its runs. The page is 00, 01, 03 in that order.
 report: setup data
-	$(call execute,notebooks/01_kronecker_product.ipynb,{})
 	$(call execute,notebooks/03_report.ipynb,{'force': $(FORCE_PY)})
-	$(call render,notebooks/01_kronecker_product.ipynb notebooks/03_report.ipynb,$(REPORT_HTML),Kronecker-factored MLPs on MNIST)
+	$(call execute,notebooks/01_kronecker_product.ipynb,{})
+	$(call execute,notebooks/00_article.ipynb,{})
+	$(call render,notebooks/00_article.ipynb notebooks/01_kronecker_product.ipynb notebooks/03_report.ipynb,$(REPORT_HTML),Shrinking an MLP with Kronecker products)
 
 beyond: setup data
 	$(call fetch,fashion-mnist)

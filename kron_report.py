@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -589,8 +588,85 @@ def verdict_markdown(verdicts: pd.DataFrame) -> str:
                 continue
             lines.append(f"- `{r.a}` {r.mean_a:.2f} ± {r.std_a:.2f}% vs `{r.b}` {r.mean_b:.2f} ± {r.std_b:.2f}%: "
                          f"difference **{signed(r.diff)} pp** (95% CI {signed(r.low)} to {signed(r.high)}, "
-                         f"n = {int(r.n_a)} + {int(r.n_b)}): {r.verdict}, {r.why}.")
+                         f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}): {r.verdict}, {r.why}.")
     return "\n\n".join(lines)
+
+
+def verdicts_by_init(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
+    """:func:`post_verdicts` once per factor init: 'uniform' on the post's names, and 'gauss' with every
+    ``<net>_gauss`` run standing in for ``<net>`` (the dense nets are shared). Column ``init`` says which."""
+    tables = [post_verdicts(rows[~rows.variant.str.endswith("_gauss")], tolerance).assign(init="uniform")]
+    gauss = rows[rows.variant.str.endswith("_gauss")]
+    if len(gauss):
+        swapped = pd.concat([rows[rows.variant.isin(["original", "width10"])],
+                             gauss.assign(variant=gauss.variant.str.removesuffix("_gauss"))])
+        tables.append(post_verdicts(swapped, tolerance).assign(init="gauss"))
+    return pd.concat(tables, ignore_index=True)
+
+
+def init_robustness(by_init: pd.DataFrame) -> pd.DataFrame:
+    """Per observation: its verdict under each init and whether the two agree."""
+    overall = by_init.groupby(["observation", "init"]).overall.first().unstack("init")
+    overall["holds under both"] = overall.nunique(axis=1) == 1
+    return overall
+
+
+def init_markdown(by_init: pd.DataFrame) -> str:
+    """One sentence per observation on whether its verdict survives the other factor initialisation."""
+    table = init_robustness(by_init)
+    if "gauss" not in table:
+        return "No runs with Gaussian factors: the verdicts were not checked under a second initialisation."
+    lines = []
+    for number, row in table.iterrows():
+        both = row["holds under both"]
+        gaps = by_init[(by_init.observation == number) & (by_init.verdict != "not tested")]
+        detail = "; ".join(f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp ± {r.half_width:.2f} ({r.init})"
+                           for r in gaps.itertuples())
+        lines.append(f"- **{number}.** {'Same' if both else 'Different'} verdict: **{row['uniform']}** with the "
+                     f"default init, **{row['gauss']}** with Gaussian factors ({detail}).")
+    return "\n".join(lines)
+
+
+def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """The article's opening findings, in words, from the verdicts and the final accuracies."""
+    final = final_epochs(rows).groupby("variant").test_accuracy
+    mean, seeds = final.mean(), final.count()
+    weights = final_epochs(rows).groupby("variant").weights.first()
+    overall = verdicts.groupby("observation").overall.first()
+    claims = {n: c.rstrip(".").lower() for n, c in verdicts.groupby("observation").claim.first().items()}
+    listing = "; ".join(f"({n}) {claims[n]}: **{overall[n]}**" for n in overall.index)
+    return (f"In 2018 Kento Nozawa replaced the 784×625 weight matrix of an MNIST MLP with a Kronecker product of two "
+            f"25×28 matrices, {weights['original']:,} weights becoming {weights['two_kron']:,}, and reported that "
+            f"accuracy barely moved. We reran his four Kronecker nets, the dense original and an equal-budget dense "
+            f"net with his recipe on {seeds.min()} seeds each. After 35 epochs the dense net reaches "
+            f"{mean['original']:.2f}%, the Kronecker input layer {mean['two_kron']:.2f}% ({mean['one_kron']:.2f}% with "
+            f"tied factors), and the dense net with the same budget only {mean['width10']:.2f}%. Checked against the "
+            f"seed noise, the post's four observations come out as follows: {listing}.")
+
+
+def conclusion(verdicts: pd.DataFrame, by_init: pd.DataFrame) -> str:
+    """Where we agree with the post and where we do not, from the verdicts (and their robustness to the init)."""
+    overall = verdicts.groupby("observation").overall.first()
+    claims = verdicts.groupby("observation").claim.first()
+    robust = init_robustness(by_init)["holds under both"] if "gauss" in set(by_init.init) else None
+    agree = [n for n in overall.index if overall[n] == "confirmed"]
+    differ = [n for n in overall.index if overall[n] != "confirmed"]
+    text = []
+    if agree:
+        text.append("**Where we agree with the post.** " + " ".join(
+            f"({n}) {claims[n]}" + ("" if robust is None else " This holds under both initialisations." if robust[n]
+                                    else " It does not hold under the Gaussian initialisation.") for n in agree))
+    if differ:
+        parts = []
+        for n in differ:
+            rows = verdicts[verdicts.observation == n]
+            gaps = ", ".join(f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)})"
+                             for r in rows.itertuples() if r.verdict != "not tested")
+            parts.append(f"({n}) {claims[n]} Our verdict is **{overall[n]}**: {gaps}."
+                         + ("" if robust is None else " The verdict is the same under both initialisations."
+                            if robust[n] else " The Gaussian initialisation gives another verdict."))
+        text.append("**Where we differ.** " + " ".join(parts))
+    return "\n\n".join(text)
 
 
 def cost_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -1067,6 +1143,54 @@ def save_figure(fig, name: str, figures_dir: str | Path = "figures") -> list[Pat
     return paths
 
 
+def show_figure(fig, name: str, figures_dir: str | Path, number: int, caption: str, alt: str):
+    """Save ``fig`` (:func:`save_figure`) and display it as a numbered, captioned figure with alt text.
+
+    Returns an IPython HTML object: the PNG inline as a data URI inside <figure>, with ``alt`` for
+    readers who cannot see it and ``caption`` after "Figure <number>.".
+    """
+    import base64
+    import html
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML
+    png = save_figure(fig, name, figures_dir)[0]
+    plt.close(fig)
+    data = base64.b64encode(png.read_bytes()).decode()
+    return HTML(f'<figure class="article-figure" id="figure-{number}"><img src="data:image/png;base64,{data}" '
+                f'alt="{html.escape(alt, quote=True)}"><figcaption><b>Figure {number}.</b> {caption}</figcaption>'
+                "</figure>")
+
+
+def _label_points(ax, points: pd.DataFrame, x: str, y: str, **text) -> None:
+    """Name every point next to it, moved by adjustText so that no label overprints another or a point."""
+    from adjustText import adjust_text
+    labels = [ax.text(p[x], p[y], name, **text) for name, p in points.iterrows()]
+    if labels:
+        adjust_text(labels, x=points[x].to_numpy(float), y=points[y].to_numpy(float), ax=ax,
+                    arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))
+
+
+def headline_figure(rows: pd.DataFrame):
+    """Final accuracy of each net as a dot with its 95% t-interval over seeds, nets sorted by accuracy."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+    final = final_epochs(rows).groupby("variant")
+    table = pd.DataFrame({"mean": final.test_accuracy.mean(), "sem": final.test_accuracy.sem(),
+                          "n": final.seed.nunique(), "weights": final.weights.first()}).sort_values("mean")
+    half = stats.t.ppf(0.975, table.n - 1) * table["sem"]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    dense = [ku.variant_family(v) == ku.FAMILIES["width"].label for v in table.index]
+    ax.errorbar(table["mean"], range(len(table)), xerr=half, fmt="none", ecolor="0.3", capsize=3)
+    ax.scatter(table["mean"], range(len(table)), c=["black" if d else "tab:blue" for d in dense],
+               marker="s", zorder=3)
+    ax.set_yticks(range(len(table)), [f"{v} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
+    ax.set_xlabel(f"final test accuracy (%), mean and 95% CI over {table.n.min()} seeds")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Squares: black dense, blue with Kronecker layers", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def accuracy_curves_figure(rows: pd.DataFrame):
     """Test accuracy by epoch of every variant, and a zoom on the top three."""
     import matplotlib.pyplot as plt
@@ -1101,8 +1225,9 @@ def accuracy_vs_weights_figure(points: pd.DataFrame, epochs: int):
         dense = p.family == ku.FAMILIES["width"].label
         ax.errorbar(p.weights, p["mean"], yerr=p["std"], fmt="s" if dense else "o", ms=8, capsize=4,
                     color="black" if dense else "tab:blue")
-        ax.annotate(name, (p.weights, p["mean"]), textcoords="offset points", xytext=(8, -4), fontsize=10)
     ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.1)
+    _label_points(ax, points, "weights", "mean", fontsize=10)
     ax.set_xlabel("weights (log scale; biases excluded, as in the post)")
     ax.set_ylabel(f"final test accuracy (%), epoch {epochs}")
     ax.set_title("Accuracy against weight count (squares: dense nets, circles: Kronecker nets)")
@@ -1129,16 +1254,15 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
         ax.set_xscale("log")
         ax.set_xlabel("weights (log scale, biases excluded)")
         ax.set_ylabel(f"final test accuracy (%), epoch {epochs}")
-    for name, p in top_points.iterrows():
-        axes[1].annotate(name, (p.weights, p["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    rest = points.drop(top_points.index)
-    for name, p in rest[rest["mean"] >= floor].iterrows():
-        axes[0].annotate(name, (p.weights, p["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8, alpha=0.8)
     below = points[points["mean"] < floor]
-    axes[0].set_ylim(floor, points["mean"].max() + 0.5)
+    shown = points[points["mean"] >= floor]
+    axes[0].set_ylim(floor, (shown["mean"] + shown["std"]).max() + 0.3)
     axes[0].set_title("All nets" + (f" ({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
-    axes[1].set_xlim(top_points.weights.min() / 1.15, top_points.weights.max() * 1.4)
-    axes[1].set_ylim(points["mean"].max() - 1.6, points["mean"].max() + 0.4)
+    axes[1].set_xlim(top_points.weights.min() / 1.3, top_points.weights.max() * 1.5)
+    axes[1].set_ylim((top_points["mean"] - top_points["std"]).min() - 0.15,
+                     (top_points["mean"] + top_points["std"]).max() + 0.15)  # every error bar whole
+    _label_points(axes[1], top_points, "weights", "mean", fontsize=8)
+    _label_points(axes[0], shown.drop(top_points.index), "weights", "mean", fontsize=8)
     axes[1].set_title("Zoom: nets up to 30,000 weights within 1.5 points of the best")
     axes[0].legend(loc="lower right")
     fig.suptitle(f"{dataset}: accuracy against weight count, by family (mean ± sd over seeds; lines: Pareto frontiers)")
@@ -1278,11 +1402,16 @@ def _merged_streams(outputs: list) -> list:
     return merged
 
 
-def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str) -> Path:
-    """One self-contained HTML page from executed notebooks: images inline, plumbing code hidden.
+ARTICLE_TEMPLATE = ROOT / "report" / "article.html.j2"
 
-    Cells tagged ``hide-input`` show only their output; papermill's injected-parameters cells
-    are dropped; progress-bar redraws are collapsed.
+
+def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str, description: str = "") -> Path:
+    """One self-contained HTML page from executed notebooks, as an article.
+
+    The page loads nothing from the network (no MathJax, require.js or widget scripts: it shows no
+    math), images are inline, code of cells tagged ``hide-input`` is hidden and every other code cell
+    is folded into a "Show code" block, cells tagged ``parameters``, ``remove-cell`` or papermill's
+    ``injected-parameters`` are dropped, and both pages share a navigation bar.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -1293,10 +1422,12 @@ def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str)
         merged.cells.extend(nbformat.read(str(project_path(path)), as_version=4).cells)
     for number, cell in enumerate(merged.cells):
         cell.id = f"cell-{number}"  # unique across the merged notebooks, and the same on every rebuild
-    merged.metadata["title"] = title
-    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
+    output = project_path(output)
+    merged.metadata.update(title=title, description=description, page=output.name)
+    exporter = HTMLExporter(template_name="lab", template_file=str(ARTICLE_TEMPLATE), exclude_input_prompt=True,
+                            exclude_output_prompt=True)
     exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"},
-                                                         remove_input_tags={"hide-input"}), enabled=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(
+        remove_cell_tags={"injected-parameters", "parameters", "remove-cell"}), enabled=True)
     body, _ = exporter.from_notebook_node(merged)
-    return atomic_write(project_path(output), body.encode())
+    return atomic_write(output, body.encode())

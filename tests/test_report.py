@@ -73,7 +73,7 @@ def test_explainer_notebook_runs(tmp_path):
 
 
 def test_report_notebook_runs_then_reuses(tmp_path):
-    params = dict(variants=["width10", "two_kron"], seeds=[1, 2], epochs=2, dataset="synthetic",
+    params = dict(variants=["width10", "two_kron", "original", "one_kron"], seeds=[1, 2], epochs=2, dataset="synthetic",
                   results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
                   figures_dir=str(tmp_path / "figures"))
     execute("03_report.ipynb", tmp_path, **params)
@@ -82,9 +82,15 @@ def test_report_notebook_runs_then_reuses(tmp_path):
     before = mtimes(tmp_path / "results")
     execute("03_report.ipynb", tmp_path, **params)
     assert mtimes(tmp_path / "results") == before
-    html = kr.render_html([tmp_path / "out-03_report.ipynb"], tmp_path / "report.html", "test")
+    front = {k: params[k] for k in ("seeds", "epochs", "dataset", "results_dir", "figures_dir")}
+    execute("00_article.ipynb", tmp_path, variants=params["variants"], **front)
+    html = kr.render_html([tmp_path / "out-00_article.ipynb", tmp_path / "out-03_report.ipynb"],
+                          tmp_path / "kronecker_report.html", "test")
     text = html.read_text()
-    assert "data:image/png;base64" in text and "Our verdict" in text and "injected-parameters" not in text
+    assert "data:image/png;base64" in text and "Our verdict" in text and "In 2018 Kento Nozawa" in text
+    assert "<figcaption><b>Figure 1.</b>" in text and 'id="references"' in text and 'aria-current="page"' in text
+    for plumbing in ("injected-parameters", "TrainSettings(", "sweep of 4 variants", "tidy rows", "<script src"):
+        assert plumbing not in text, plumbing
 
 
 def test_report_notebook_rejects_bad_parameters_before_the_sweep(tmp_path):
