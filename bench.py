@@ -21,6 +21,10 @@ from torch import nn
 import kron_report as kr
 import kron_utils as ku
 
+# This benchmark trains many shapes in one process; past dynamo's default limit of 8 recompiles a compiled step
+# silently falls back to eager, which would measure the wrong thing.
+torch._dynamo.config.recompile_limit = 256
+
 
 def timed(fn, repeats: int = 1) -> float:
     """Seconds for one call of fn (best of `repeats` inner calls after a warm-up)."""

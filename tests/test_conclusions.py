@@ -274,10 +274,11 @@ def test_lede_and_conclusion_by_hand():
     rows = finals(POST_SWEEP)
     verdicts = kr.post_verdicts(rows, 0.5)
     text = kr.lede(verdicts, rows)
-    assert "496,250 weights becoming 7,650" in text and "on 3 seeds each" in text
+    assert "shrinking the net from 496,250 weights to 7,650" in text and "on 3 seeds each" in text
     assert "the dense net reaches 98.10%, the Kronecker input layer 97.10% (98.00% with tied factors)" in text
-    assert "only 93.90%" in text and "(1) a kronecker input layer does not hurt: **mixed**" in text
-    assert "(4) the equal-parameter dense net (width 10) does not reach the kronecker nets: **confirmed**" in text
+    assert "only 93.90%" in text and "(1) a Kronecker input layer does not hurt: **mixed**" in text
+    assert "(2) tying the factors (U = V) does not hurt: **confirmed**" in text
+    assert "(4) the equal-parameter dense net (width 10) does not reach the Kronecker nets: **confirmed**" in text
     by_init = kr.verdicts_by_init(rows, 0.5)
     ending = kr.conclusion(verdicts, by_init)
     assert ending.startswith("**Where we agree with the post.** (2) Tying the factors")

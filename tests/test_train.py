@@ -145,3 +145,20 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             ku.resolve_device("cuda")
+
+
+def test_the_train_notebook_path_keeps_the_compile_fallback_warning(monkeypatch, tmp_path):
+    import kron_report as kr
+
+    def broken(fn, *args, **kwargs):
+        def fails(*a, **k):
+            raise RuntimeError("no C++ compiler")
+        return fails
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setenv("KRON_EAGER", "0")
+    request = kr.TrainRequest.from_parameters(dict(variant="width10", seeds=[1], epochs=1, lr=0.01, momentum=0.5,
+                                                   batch_size=64, test_batch_size=1000, train_limit=None,
+                                                   dataset="synthetic", data_dir="data", device="cpu",
+                                                   results_dir=str(tmp_path)))
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        kr.train_and_save(request, progress=False)
