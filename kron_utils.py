@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -798,6 +799,8 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool 
         return params, momenta, losses
     if not compile:
         return step
+    # inductor logs "No CUDA runtime is found" on CPU-only machines; it is noise in the notebooks' output
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     compiled = torch.compile(step)
 
     def compiled_or_eager(*args):
