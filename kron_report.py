@@ -170,14 +170,16 @@ TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 600  # a temporary file this old belongs to a killed writer
 
 
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a unique temporary file in the same folder and os.replace."""
+def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> Path:
+    """Write ``path`` whole or not at all: to a unique temporary file in the same folder, then os.replace.
+    ``data`` is the bytes to write, or a function that writes the temporary file it is given."""
     path = Path(path)
+    write = data if callable(data) else (lambda target: target.write_bytes(data))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -277,14 +279,7 @@ def cached(path: str | Path, key: dict, compute: Callable[[], object], *,
     except (OSError, ValueError, RuntimeError, KeyError, EOFError):
         pass
     value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    os.close(handle)
-    try:
-        save(value, Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: save(value, tmp))
     atomic_write(marker, json.dumps(key, indent=1).encode())
     return value
 
