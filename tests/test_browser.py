@@ -60,6 +60,8 @@ def test_page_reads_offline_at_laptop_and_phone_width(chrome, page, width):
     text = chrome.find_element("tag name", "main").text
     assert "Contents" in text and chrome.find_elements("css selector", "a[href^='#']")   # a table of contents
     assert chrome.find_elements("id", "references") and "Kento Nozawa" in text
+    for plumbing in ("sweep of", "runs trained now", "TrainSettings(", "Executing"):
+        assert plumbing not in text, plumbing
     assert len(chrome.find_elements("css selector", "figcaption")) == len(images)
     lede = chrome.find_element("css selector", "main .jp-RenderedMarkdown p, main .jp-RenderedHTMLCommon p")
     assert len(lede.text) > 100  # the page opens on prose, not on code or a table
