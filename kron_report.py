@@ -202,7 +202,7 @@ def remove_stale_temp_files(folder: str | Path, older_than: float = STALE_TEMP_S
 
 def settings_key(settings: ku.TrainSettings) -> str:
     """A short, stable hash of the settings: the name of their results folder."""
-    text = json.dumps(asdict(settings), sort_keys=True)
+    text = json.dumps(settings.record(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -221,7 +221,7 @@ def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str |
     folder = settings_folder(results_dir, settings)
     describe = folder / "settings.json"
     if not describe.exists():  # same content from every writer: the key is a hash of it
-        atomic_write(describe, json.dumps(asdict(settings), indent=1).encode())
+        atomic_write(describe, json.dumps(settings.record(), indent=1).encode())
     paths = []
     for (variant, seed), run in rows.groupby(["variant", "seed"], sort=False):
         path = run_file(results_dir, settings, variant, int(seed))
@@ -233,7 +233,7 @@ def run_is_done(results_dir: str | Path, variant: str, seed: int, settings: ku.T
     """True if this run's CSV exists under the folder of ``settings`` and is complete."""
     folder = settings_folder(results_dir, settings)
     try:
-        if json.loads((folder / "settings.json").read_text()) != asdict(settings):
+        if json.loads((folder / "settings.json").read_text()) != settings.record():
             return False
         rows = pd.read_csv(run_file(results_dir, settings, variant, seed))
     except (OSError, ValueError):
@@ -736,10 +736,24 @@ def input_layer_rank(variant: str, seed: int = 0) -> int:
     return int(torch.linalg.matrix_rank(weight.detach()))  # float32 tolerance: its own rounding is not rank
 
 
-#: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original) and low ranks.
+#: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original), low ranks, and
+#: the TT-ranks of 4-core tensor-train input layers (TT-rank 1 is kron4_r1 itself; ranks above 4 cost more
+#: training time than ``make beyond``'s 45-minute budget leaves).
 BEYOND_GRID = dict(kron_variants=["two_kron", "kron2_r2", "kron2_r4", "kron2_r8", "one_kron", "tiedkron2_r2",
                                   "tiedkron2_r4", "kron4_r1", "kron4_r4"],
-                   dense_widths=[10, 32, 64, 128, 625], low_ranks=[1, 2, 4, 8, 16])
+                   dense_widths=[10, 32, 64, 128, 625], low_ranks=[1, 2, 4, 8, 16], tt_ranks=[2, 3, 4])
+TT_CORES = 4  # (7,4,7,4) -> (5,5,5,5), the t3f tutorial's split
+
+#: The t3f "tensor nets" tutorial (Bihaqo/t3f, docs/tutorials/tensor_nets.ipynb): its net is our tt4_r4, trained
+#: with Keras' Adam at 1e-2 and batches of 64; the accuracy is the one it reports after 3 epochs.
+T3F_TUTORIAL = dict(variant="tt4_r4", params=7_985, epochs=3, lr=1e-2, batch_size=64, accuracy=96.38)
+T3F_VARIANTS = ("tt4_r4", "two_kron")  # the tutorial's net, and the post's net beside it
+
+
+def t3f_settings(epochs: int = T3F_TUTORIAL["epochs"], dataset: str = "mnist") -> ku.TrainSettings:
+    """The t3f tutorial's recipe: Adam at lr 1e-2, batches of 64, ``epochs`` epochs (3 in the tutorial)."""
+    return ku.TrainSettings(epochs=epochs, lr=T3F_TUTORIAL["lr"], batch_size=T3F_TUTORIAL["batch_size"],
+                            optimizer="adam", dataset=dataset)
 
 
 @dataclass(frozen=True)
@@ -748,7 +762,9 @@ class BeyondPlan:
     settings: ku.TrainSettings
     finetune: ku.TrainSettings
     harder: ku.TrainSettings | None
+    t3f: ku.TrainSettings
     kron_variants: list[str]
+    tt_variants: list[str]
     grid: list[str]
     seeds: list[int]
     projection_ranks: list[int]
@@ -764,7 +780,8 @@ class BeyondPlan:
         finetune = ku.TrainSettings(epochs=p["finetune_epochs"], dataset=p["dataset"])
         harder = ku.TrainSettings(epochs=p["epochs"], dataset=p["harder_dataset"]) if p["harder_dataset"] else None
         given = {k: p[k] for k in BEYOND_GRID}
-        full = (p["seeds"] is None and all(v is None for v in given.values())
+        t3f = t3f_settings(p["t3f_epochs"], p["dataset"])
+        full = (p["seeds"] is None and all(v is None for v in given.values()) and t3f == t3f_settings()
                 and is_full_run(settings, BEYOND_SEEDS, full_seeds=BEYOND_SEEDS))
         grid = {k: BEYOND_GRID[k] if v is None else v for k, v in given.items()}
         names, seeds = check_sweep(beyond_grid(**grid), p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS)
@@ -772,18 +789,22 @@ class BeyondPlan:
             raise ValueError("this notebook reports 95% intervals over seeds: give at least two seeds, e.g. [1, 2, 3]")
         ranks = ku.check_positive_ints(p["projection_ranks"], "projection_ranks")
         results_dir, figures_dir = output_dirs(p["results_dir"], p["figures_dir"], full)
-        return cls(settings, finetune, harder, ku.check_variants(grid["kron_variants"]), names, seeds, ranks,
-                   results_dir, figures_dir, full)
+        tt_variants = [f"tt{TT_CORES}_r{r}" for r in ku.check_positive_ints(grid["tt_ranks"], "tt_ranks")]
+        return cls(settings, finetune, harder, t3f, ku.check_variants(grid["kron_variants"]), tt_variants, names,
+                   seeds, ranks, results_dir, figures_dir, full)
 
 
-def beyond_grid(kron_variants, dense_widths, low_ranks) -> list[str]:
+def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str]:
     """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
-    widths (625 is the post's ``original``) and the low-rank nets, each once, in that order."""
+    widths (625 is the post's ``original``), the low-rank nets and the 4-core tensor trains of the
+    given TT-ranks, each once, in that order."""
     names = list(ku.check_variants(kron_variants))
     for variant in names[:]:
         names += equal_budget_baselines(variant)
     names += ["original" if h == ku.HIDDEN_SIZE else f"width{h}" for h in ku.check_positive_ints(dense_widths, "dense_widths")]
     names += [f"lowrank{r}" for r in ku.check_positive_ints(low_ranks, "low_ranks")]
+    if tt_ranks:
+        names += [f"tt{TT_CORES}_r{r}" for r in ku.check_positive_ints(tt_ranks, "tt_ranks")]
     return list(dict.fromkeys(names))
 
 
@@ -943,7 +964,7 @@ def trained_models(variant: str, seeds, settings: ku.TrainSettings, cache_dir: s
     def compute():
         _, models = ku.train(variant, seeds, settings, data_dir=data_dir, device=device)
         return [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in models]
-    states = cached(path, dict(variant=variant, seeds=seeds, settings=asdict(settings)), compute,
+    states = cached(path, dict(variant=variant, seeds=seeds, settings=settings.record()), compute,
                     save=torch.save, load=lambda p: torch.load(p, map_location="cpu", weights_only=True))
     models = []
     for state in states:

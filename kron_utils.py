@@ -4,7 +4,8 @@ Read top to bottom:
 
 1. Kronecker algebra  -- kron of many factors, splitting a size into factors,
                          the nearest Kronecker sum to a matrix (Van Loan-Pitsianis).
-2. The layer          -- KronLinear: W = sum_r F1[r] (x) F2[r] (x) ... never materialised.
+2. The layers         -- KronLinear: W = sum_r F1[r] (x) F2[r] (x) ... never materialised;
+                         TTLinear: W a tensor-train matrix, the Kronecker layer's generalisation.
 3. Nets               -- one registry: the families of nets, the post's six nets as aliases of members.
 4. Data               -- MNIST / Fashion-MNIST from verified IDX files, held in memory.
 5. Training           -- the 2018 pytorch/examples recipe; several seeds train together.
@@ -25,7 +26,7 @@ import sys
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial, reduce
 from pathlib import Path
 from typing import Callable, Sequence
@@ -130,9 +131,10 @@ class KronLinear(nn.Module):
     W = \sum_r F_1[r] (x) F_2[r] (x) ... (x) F_k[r],  F_j[r] of shape (out_factors[j], in_factors[j]),
 
     so W is (prod(out_factors), prod(in_factors)), laid out like ``nn.Linear.weight`` and equal
-    to nested ``torch.kron``. ``forward`` never builds W: it reshapes x to (N, *in_factors) and
-    contracts one factor at a time, which costs sum_j (prod of current sizes) * o_j instead of
-    in*out multiply-adds.
+    to nested ``torch.kron``. ``forward`` never builds W: with two factors it reshapes x to
+    (N, i_1, i_2) and contracts one factor, then the other (N*(o_2*i_1*i_2 + o_1*o_2*i_1) multiply-adds
+    per rank term instead of N*in*out when the second factor shrinks more); with k > 2 factors it first
+    multiplies the first ceil(k/2) and the last factors of each term into two (small) factors.
 
     ``in_factors``/``out_factors`` are sequences of sizes, or plain ints that are split with
     :func:`factorize` into ``num_factors`` factors. ``tied=True`` uses one factor tensor at
@@ -168,8 +170,6 @@ class KronLinear(nn.Module):
         self.factors = nn.ParameterList(
             nn.Parameter(torch.empty(self.rank, o, i)) for o, i in (shapes[:1] if self.tied else shapes))
         self.bias = nn.Parameter(torch.empty(self.out_features)) if bias else None
-        self._order = _contraction_order(self.in_factors, self.out_factors)
-        self._equations = _contraction_equations(len(self.in_factors), self._order)
         self.reset_parameters()
 
     def factor(self, j: int) -> torch.Tensor:
@@ -207,10 +207,10 @@ class KronLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"expected last dimension {self.in_features}, got {x.shape[-1]}")
-        z = x.reshape(-1, *self.in_factors)  # (N, i_1, ..., i_k)
-        for j, equation in zip(self._order, self._equations):
-            z = torch.einsum(equation, z, self.factor(j))  # position j: i_j -> o_j
-        y = z.reshape(*x.shape[:-1], self.out_features)
+        factors = [self.factor(j) for j in range(len(self.in_factors))]
+        m = (len(factors) + 1) // 2
+        y = _apply_kron_sum(x, _batched_kron(factors[:m]), _batched_kron(factors[m:]))
+        y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias
 
     def num_weights(self) -> int:
@@ -243,6 +243,110 @@ class KronLinear(nn.Module):
         return layer
 
 
+class TTLinear(nn.Module):
+    r"""A linear layer whose weight is a tensor-train (TT) matrix (Oseledets 2011; Novikov et al. 2015).
+
+    W[(o_1..o_k), (i_1..i_k)] = G_1[:, o_1, i_1, :] @ G_2[:, o_2, i_2, :] @ ... @ G_k[:, o_k, i_k, :],
+
+    a product of r_{j-1} x r_j matrices with r_0 = r_k = 1: core G_j has shape
+    (r_{j-1}, out_factors[j], in_factors[j], r_j) (tensorly's TT-matrix layout). Row and column
+    indices are row-major, as in ``nn.Linear.weight`` and ``torch.kron``, so:
+      * all TT-ranks 1: W = G_1[0,:,:,0] (x) ... (x) G_k[0,:,:,0], a one-term k-factor KronLinear;
+      * k = 2, rank r: W = sum_s G_1[0,:,:,s] (x) G_2[s,:,:,0], a rank-r two-factor KronLinear.
+    In general r_j is (at most) the rank of the unfolding of W's tensor that puts the index pairs
+    (o_1 i_1, ..., o_j i_j) against the rest; it says nothing directly about W's matrix rank.
+
+    ``ranks`` is one int for every inner rank or a sequence of the k-1 inner ranks.
+
+    ``forward`` never builds W. It multiplies out the first ceil(k/2) cores into L (O_L, I_L, r_m) and
+    the others into R (r_m, O_R, I_R) (small: 700*r_m entries each for the t3f layer), so that
+    W = sum_s L[:,:,s] (x) R[s]: a rank-r_m two-factor Kronecker sum, applied to x (N, I_L, I_R) as
+    KronLinear applies one. This costs about as much as the core-by-core contraction in multiply-adds
+    but runs as two large matrix products instead of k small ones (several times faster on a CPU).
+
+    Initialisation, as KronLinear's 'uniform': with sigma = 1/sqrt(3*in_features) (nn.Linear's std)
+    and P the product of the inner ranks, every core entry is drawn from U(-sqrt(3)*s, sqrt(3)*s) with
+    s = (sigma^2 / P)^(1/(2k)); then all cores are scaled by one scalar so that the RMS of W is exactly
+    sigma (computed from the cores, without building W). The bias is nn.Linear's.
+    """
+
+    def __init__(self, in_factors: int | Sequence[int], out_factors: int | Sequence[int],
+                 ranks: int | Sequence[int] = 1, *, bias: bool = True, num_factors: int = 2):
+        super().__init__()
+        self.in_factors, self.out_factors = _check_factor_lists(in_factors, out_factors, num_factors)
+        k = len(self.in_factors)
+        if isinstance(ranks, (int, np.integer)) and not isinstance(ranks, bool):
+            inner = (_positive_int(ranks, "ranks"),) * (k - 1)
+        elif isinstance(ranks, Sequence) and not isinstance(ranks, str) and len(ranks) == k - 1:
+            inner = tuple(_positive_int(r, "each entry of ranks") for r in ranks)
+        else:
+            raise ValueError(f"ranks must be a positive int or {k - 1} positive ints (one per inner bond "
+                             f"of {k} cores), got {ranks!r}")
+        self.ranks = (1, *inner, 1)
+        self.in_features = math.prod(self.in_factors)
+        self.out_features = math.prod(self.out_factors)
+        self.cores = nn.ParameterList(
+            nn.Parameter(torch.empty(self.ranks[j], o, i, self.ranks[j + 1]))
+            for j, (o, i) in enumerate(zip(self.out_factors, self.in_factors)))
+        self.bias = nn.Parameter(torch.empty(self.out_features)) if bias else None
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Draw the cores and bias as described in the class docstring."""
+        k, sigma = len(self.cores), 1.0 / math.sqrt(3 * self.in_features)
+        s = (sigma ** 2 / math.prod(self.ranks)) ** (1 / (2 * k))
+        for core in self.cores:
+            core.uniform_(-math.sqrt(3) * s, math.sqrt(3) * s)
+        scale = (sigma / self.weight_rms()) ** (1 / k)
+        for core in self.cores:
+            core.mul_(scale)
+        if self.bias is not None:
+            self.bias.uniform_(-1 / math.sqrt(self.in_features), 1 / math.sqrt(self.in_features))
+
+    def weight_rms(self) -> float:
+        """sqrt(mean(W**2)), from the cores' transfer matrices sum_{o,i} G[:,o,i,:] (x) G[:,o,i,:]."""
+        gram = torch.ones(1, 1, dtype=self.cores[0].dtype, device=self.cores[0].device)
+        for core in self.cores:
+            gram = torch.einsum("ab,aoic,boid->cd", gram, core, core)
+        return math.sqrt(gram.sum().clamp_min(0).item() / (self.in_features * self.out_features))
+
+    def dense_weight(self) -> torch.Tensor:
+        """The full (out_features, in_features) matrix, multiplied out core by core."""
+        return _tt_chain(list(self.cores))[0, :, :, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"expected last dimension {self.in_features}, got {x.shape[-1]}")
+        cores = list(self.cores)  # (slicing a ParameterList would re-wrap functional_call's tensors as Parameters)
+        m = (len(cores) + 1) // 2
+        left = _tt_chain(cores[:m])[0].permute(2, 0, 1)  # (r_m, O_L, I_L)
+        right = _tt_chain(cores[m:])[..., 0]              # (r_m, O_R, I_R)
+        y = _apply_kron_sum(x, left, right).reshape(*x.shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias
+
+    def num_weights(self) -> int:
+        """Number of core entries."""
+        return sum(core.numel() for core in self.cores)
+
+    def extra_repr(self) -> str:
+        return (f"in_factors={self.in_factors}, out_factors={self.out_factors}, ranks={self.ranks}, "
+                f"bias={self.bias is not None}, weights={self.num_weights():,}")
+
+
+def _tt_chain(cores: list[torch.Tensor]) -> torch.Tensor:
+    """The product of consecutive TT cores, (r_a, o, i, r_b) each, as one core (r_a, prod o, prod i, r_b);
+    the empty product is ones(1, 1, 1, 1)."""
+    if not cores:
+        return torch.ones(1, 1, 1, 1)
+    w = cores[0]
+    for core in cores[1:]:
+        a, o, i, _ = w.shape
+        _, p, q, r = core.shape
+        w = torch.einsum("aoib,bpqr->aopiqr", w, core).reshape(a, o * p, i * q, r)
+    return w
+
+
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -271,26 +375,24 @@ def _check_factor_lists(in_factors, out_factors, num_factors: int) -> tuple[tupl
     return ins, outs
 
 
-def _contraction_equations(k: int, order: Sequence[int]) -> list[str]:
-    """einsum equations that contract positions in ``order``, keeping the rank axis r until
-    the last step sums it. Example, k=2: 'nab,rBb->nraB' then 'nraB,rAa->nAB'."""
-    letters = "abcdefghijklmopqstuvwxyz"  # n and r are reserved
-    if k > len(letters):
-        raise ValueError(f"at most {len(letters)} factors are supported, got {k}")
-    dims, equations = list(letters[:k]), []
-    for step, j in enumerate(order):
-        new = dims.copy()
-        new[j] = letters[j].upper()
-        src = ("n" if step == 0 else "nr") + "".join(dims)
-        dst = ("n" if step == k - 1 else "nr") + "".join(new)
-        equations.append(f"{src},r{new[j]}{dims[j]}->{dst}")
-        dims = new
-    return equations
+def _batched_kron(factors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Term-wise Kronecker product of (rank, o_j, i_j) factors: (rank, prod o, prod i); [] gives ones."""
+    if not factors:
+        return torch.ones(1, 1, 1)
+    w = factors[0]
+    for f in factors[1:]:
+        w = torch.einsum("rab,rcd->racbd", w, f).reshape(w.shape[0], w.shape[1] * f.shape[1], w.shape[2] * f.shape[2])
+    return w
 
 
-def _contraction_order(in_factors: Sequence[int], out_factors: Sequence[int]) -> list[int]:
-    """Contract the positions that shrink the activation most first (cheapest overall)."""
-    return sorted(range(len(in_factors)), key=lambda j: out_factors[j] / in_factors[j])
+def _apply_kron_sum(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """(sum_r left[r] (x) right[r]) applied to the rows of x, never building the product:
+    left (r, O_L, I_L), right (r, O_R, I_R), x (..., I_L*I_R) -> (N, O_L, O_R). The factor that
+    shrinks its side more is contracted first (the cheaper order; on a tie, the left one)."""
+    z = x.reshape(-1, left.shape[2], right.shape[2])  # (N, I_L, I_R)
+    if right.shape[1] * left.shape[2] < left.shape[1] * right.shape[2]:
+        return torch.einsum("nraB,rAa->nAB", torch.einsum("nab,rBb->nraB", z, right), left)
+    return torch.einsum("nrAb,rBb->nAB", torch.einsum("nab,rAa->nrAb", z, left), right)
 
 
 # ---------------------------------------------------------------------------
@@ -332,6 +434,12 @@ def kron_net(k: int, r: int, *, tied: bool = False, kron_output: bool = False, i
     return mlp(fc1, fc2)
 
 
+def tt_net(k: int, r: int) -> nn.Sequential:
+    """784 -> 625 as a TT-matrix of k cores (factors from :func:`factorize`) with every inner TT-rank r,
+    then 625 -> 10 dense. ``tt_net(4, 4)`` is the t3f tutorial's net: (7,4,7,4) -> (5,5,5,5), 7,985 parameters."""
+    return mlp(TTLinear(factorize(IMAGE_SIZE, k), factorize(HIDDEN_SIZE, k), r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
+
+
 @dataclass(frozen=True)
 class Family:
     """A parametric family of nets. A name matching ``pattern`` (integers >= 1) is built by
@@ -360,6 +468,8 @@ FAMILIES: dict[str, Family] = {
     "tiedkron_outkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input (tied) and output",
                                "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
                                partial(kron_net, tied=True, kron_output=True), INITS),
+    "tt": Family(r"tt(?P<k>\d+)_r(?P<r>\d+)", "tensor train, {k} cores, TT-rank r",
+                 "input layer a TT-matrix of {k} cores with TT-rank {r}; dense output", tt_net),
 }
 
 #: The post's six nets, in its order: our name -> (its name in the post, the family member it is,
@@ -391,7 +501,8 @@ def parse_variant(variant: str) -> tuple[Family, dict[str, int], str]:
             return family, {key: int(g) for key, g in match.groupdict().items()}, init
     raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, "
                      f"or one of the families width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> "
-                     f"(optionally with _outkron; integers >= 1), e.g. width32, lowrank2, kron2_r4, tiedkron2_r1; "
+                     f"(optionally with _outkron), tt<k>_r<r> (integers >= 1), e.g. width32, lowrank2, kron2_r4, "
+                     f"tiedkron2_r1, tt4_r4; "
                      f"a net with Kronecker layers may end in _gauss for Gaussian factors")
 
 
@@ -419,7 +530,8 @@ def build_model(variant: str) -> nn.Module:
 
     Names are those in :data:`VARIANTS`, or a member of a family in :data:`FAMILIES`:
     ``width32``, ``lowrank4``, ``kron2_r4`` ((28,28)->(25,25), rank 4), ``kron4_r1``
-    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``); a net with
+    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``), ``tt4_r4`` (a TT-matrix
+    input layer of 4 cores and TT-rank 4: the t3f tutorial's net); a net with
     Kronecker layers may end in ``_gauss`` (``two_kron_gauss``) for Gaussian factors.
     """
     family, args, init = parse_variant(variant)
@@ -439,7 +551,7 @@ def check_variants(variants) -> list[str]:
             unknown.append(name)
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; valid names: {', '.join(VARIANTS)} "
-                         "or a family member such as width32, lowrank2, kron2_r4, tiedkron2_r1")
+                         "or a family member such as width32, lowrank2, kron2_r4, tiedkron2_r1, tt4_r4")
     if len(set(variants)) != len(variants):
         raise ValueError(f"variants must be distinct, got {variants}")
     return variants
@@ -587,6 +699,11 @@ def synthetic_data(split: str = "train", n: int | None = None, seed: int = 0) ->
 # ---------------------------------------------------------------------------
 
 
+#: The update rules the trainer knows: torch.optim.SGD with momentum, and torch.optim.Adam with its defaults.
+OPTIMIZERS = ("sgd", "adam")
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that decides a run's numbers besides variant and seed.
@@ -594,7 +711,8 @@ class TrainSettings:
     Defaults are the 2018 pytorch/examples MNIST recipe (SGD lr 0.01, momentum 0.5, batches
     of 64, test batches of 1000, reshuffled every epoch) with the post's 35 epochs.
     ``train_limit`` keeps only the first N training images (None: all of them; more than the
-    dataset holds is an error).
+    dataset holds is an error). ``optimizer='adam'`` uses Adam (betas 0.9, 0.999, eps 1e-8, as
+    torch.optim.Adam) at ``lr`` instead; ``momentum`` is then unused.
     """
     epochs: int = 35
     lr: float = 0.01
@@ -603,8 +721,19 @@ class TrainSettings:
     test_batch_size: int = 1000
     train_limit: int | None = None
     dataset: str = "mnist"
+    optimizer: str = "sgd"
+
+    def record(self) -> dict:
+        """The settings as a dict, for results folders and cache keys. ``optimizer`` appears only when it
+        is not the default SGD, so runs recorded before the field existed keep their folder."""
+        record = asdict(self)
+        if record["optimizer"] == "sgd":
+            del record["optimizer"]
+        return record
 
     def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for name in ("epochs", "batch_size", "test_batch_size"):
             _positive_int(getattr(self, name), name)
         if self.dataset != SYNTHETIC:
@@ -723,6 +852,9 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
     return rows.sort_values("epoch", kind="stable", ignore_index=True), models
 
 
+#: How many net shapes one process may compile the training step for (dynamo's own default is 8).
+RECOMPILE_LIMIT = 256
+
 #: Nets with more weights than this are compute-bound: their seeds take steps one at a time, since
 #: stacking them makes each step slower than the separate steps together (measured on 2 cores).
 STACK_WEIGHT_LIMIT = 100_000
@@ -731,8 +863,8 @@ STACK_WEIGHT_LIMIT = 100_000
 def _train_runs(variant, seeds, models, settings, train_data, test_data, *, compile, progress) -> pd.DataFrame:
     """Train ``models`` (one per seed, stacked into one functional step) for settings.epochs; tidy rows."""
     (x_train, y_train), (x_test, y_test) = train_data, test_data
-    state = stack_models(models)
-    step = training_step(models[0], settings.lr, settings.momentum, compile=compile)
+    state = stack_models(models, settings.optimizer)
+    step = training_step(models[0], settings.lr, settings.momentum, compile=compile, optimizer=settings.optimizer)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
     rows, alive = [], list(range(len(seeds)))
@@ -761,13 +893,17 @@ def _train_runs(variant, seeds, models, settings, train_data, test_data, *, comp
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def stack_models(models: Sequence[nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
+def stack_models(models: Sequence[nn.Module], optimizer: str = "sgd") -> dict:
     """The training state of S nets of one shape: parameters and buffers stacked on a leading
-    seed axis (torch.func.stack_module_state), and SGD momentum buffers, initially zero."""
+    seed axis (torch.func.stack_module_state), and the optimizer's state, initially zero: SGD's
+    momentum buffers, or Adam's two moment estimates and its step count."""
     from torch.func import stack_module_state
     params, buffers = stack_module_state(list(models))
     params = {name: p.detach() for name, p in params.items()}
-    return dict(params=params, buffers=buffers, momenta={name: torch.zeros_like(p) for name, p in params.items()})
+    zeros = {name: torch.zeros_like(p) for name, p in params.items()}
+    moments = (dict(m=zeros) if optimizer == "sgd" else
+               dict(m=zeros, v={name: torch.zeros_like(p) for name, p in params.items()}, t=torch.zeros(())))
+    return dict(params=params, buffers=buffers, moments=moments)
 
 
 def unstack_models(state: dict, models: Sequence[nn.Module]) -> list[nn.Module]:
@@ -778,13 +914,15 @@ def unstack_models(state: dict, models: Sequence[nn.Module]) -> list[nn.Module]:
     return list(models)
 
 
-def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool = True):
-    """One SGD-momentum step of S stacked copies of ``base``: forward, backward and update in one
-    functional step, ``(params, buffers, momenta, x (S,B,784), y (S,B)) -> (params, momenta, losses (S,))``.
+def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool = True, optimizer: str = "sgd"):
+    """One optimizer step of S stacked copies of ``base``: forward, backward and update in one
+    functional step, ``(params, buffers, moments, x (S,B,784), y (S,B)) -> (params, moments, losses (S,))``.
 
-    The update is torch.optim.SGD's (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m,
-    with m starting at zero. ``compile=True`` wraps the step in torch.compile (once per input shape);
-    if compiling fails, for instance for want of a C++ compiler, it warns once and runs eagerly.
+    'sgd' is torch.optim.SGD's update (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m,
+    with m starting at zero. 'adam' is torch.optim.Adam's (no weight decay): m <- b1*m + (1-b1)*g,
+    v <- b2*v + (1-b2)*g^2, p <- p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+    ``compile=True`` wraps the step in torch.compile (once per input shape); if compiling fails, for
+    instance for want of a C++ compiler, it warns once and runs eagerly.
     """
     from torch.func import functional_call, grad_and_value, vmap
 
@@ -792,15 +930,29 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool 
         return F.nll_loss(functional_call(base, (p, b), (x,)), y)
     gradients = vmap(grad_and_value(member_loss))
 
-    def step(params, buffers, momenta, x, y):
+    def sgd(params, buffers, moments, x, y):
         grads, losses = gradients(params, buffers, x, y)
-        momenta = {name: momentum * momenta[name] + grads[name] for name in params}
-        params = {name: params[name] - lr * momenta[name] for name in params}
-        return params, momenta, losses
+        m = {name: momentum * moments["m"][name] + grads[name] for name in params}
+        return {name: params[name] - lr * m[name] for name in params}, dict(m=m), losses
+
+    def adam(params, buffers, moments, x, y):
+        (b1, b2), t = ADAM_BETAS, moments["t"] + 1
+        grads, losses = gradients(params, buffers, x, y)
+        m = {name: b1 * moments["m"][name] + (1 - b1) * grads[name] for name in params}
+        v = {name: b2 * moments["v"][name] + (1 - b2) * grads[name] ** 2 for name in params}
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        params = {name: params[name] - lr * (m[name] / c1) / ((v[name] / c2).sqrt() + ADAM_EPS) for name in params}
+        return params, dict(m=m, v=v, t=t), losses
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    step = sgd if optimizer == "sgd" else adam
     if not compile:
         return step
     # inductor logs "No CUDA runtime is found" on CPU-only machines; it is noise in the notebooks' output
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    # every net shape is one more compile of the same step function: a notebook that trains dozens of
+    # shapes must not reach dynamo's default limit of 8 and silently fall back to eager for the rest
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     compiled = torch.compile(step)
 
     def compiled_or_eager(*args):
@@ -832,7 +984,7 @@ def _train_epoch(step, state: dict, x, y, shufflers, batch_size: int) -> list[fl
     total = torch.zeros(len(shufflers), device=x.device)
     for start in range(0, n, batch_size):
         index = order[:, start:start + batch_size]                     # (S, B): each run's own batch
-        state["params"], state["momenta"], losses = step(state["params"], state["buffers"], state["momenta"],
+        state["params"], state["moments"], losses = step(state["params"], state["buffers"], state["moments"],
                                                          x[index], y[index])
         total += losses * index.shape[1]
     return (total / n).tolist()

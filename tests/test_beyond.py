@@ -115,7 +115,8 @@ def test_beyond_notebook_runs_on_a_small_grid(tmp_path):
     assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
 
 
-BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epochs=2, kron_variants=None,
+BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epochs=2, kron_variants=None, tt_ranks=None,
+                       t3f_epochs=1,
                        dense_widths=None, low_ranks=None, projection_ranks=[1, 2], finetune_epochs=1)
 
 
@@ -123,6 +124,7 @@ BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epoch
                                             (dict(seeds=[1]), "at least two seeds"),
                                             (dict(kron_variants=["kron2_r0"]), "unknown variant"),
                                             (dict(low_ranks="[]"), "low_ranks"), (dict(epochs=0), "epochs"),
+                                            (dict(tt_ranks=[0]), "tt_ranks"), (dict(t3f_epochs=0), "epochs"),
                                             (dict(harder_dataset="cifar"), "unknown dataset")])
 def test_beyond_plan_rejects_a_bad_grid(tmp_path, params, message):
     dirs = dict(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"))
@@ -137,6 +139,10 @@ def test_beyond_plan_defaults_and_scratch(tmp_path, monkeypatch):
     assert plan.kron_variants == kr.BEYOND_GRID["kron_variants"] and plan.seeds == [1, 2, 3]
     assert plan.grid[:2] == ["two_kron", "kron2_r2"] and "lowrank16" in plan.grid and "width10" in plan.grid
     assert not plan.full and plan.results_dir == tmp_path / "runs" / "results"  # synthetic data: scratch
-    full = kr.BeyondPlan.from_parameters({**BEYOND_DEFAULTS, "dataset": "mnist", "epochs": 35, "results_dir": None,
-                                          "figures_dir": None, "harder_dataset": "fashion-mnist"})
+    assert plan.tt_variants == ["tt4_r2", "tt4_r3", "tt4_r4"] == plan.grid[-3:]
+    defaults = {**BEYOND_DEFAULTS, "dataset": "mnist", "epochs": 35, "results_dir": None, "figures_dir": None,
+                "harder_dataset": "fashion-mnist", "t3f_epochs": 3}
+    full = kr.BeyondPlan.from_parameters(defaults)
     assert full.full and full.results_dir == tmp_path / "results" and full.harder.dataset == "fashion-mnist"
+    assert full.t3f == ku.TrainSettings(epochs=3, lr=0.01, batch_size=64, optimizer="adam")
+    assert not kr.BeyondPlan.from_parameters({**defaults, "t3f_epochs": 5}).full  # another recipe: scratch

@@ -27,12 +27,14 @@ def test_train_notebook_prints_divergence(tmp_path):
 
 
 TRAIN_DEFAULTS = dict(variant="two_kron", epochs=2, seeds=[1], lr=0.01, momentum=0.5, batch_size=64,
-                      test_batch_size=1000, train_limit=None, dataset="synthetic", data_dir="data", device="cpu")
+                      test_batch_size=1000, train_limit=None, dataset="synthetic", optimizer="sgd", data_dir="data",
+                      device="cpu")
 
 
 @pytest.mark.parametrize("parameters,message", [
     (dict(variant="three_kron"), "unknown variant"),
     (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(optimizer="adamw"), "optimizer must be one of sgd, adam"),
     (dict(seeds="[1, 1]"), "seeds must be distinct"),
     (dict(train_limit=600), "train_limit 600 exceeds the 512"),
     (dict(results_dir=""), "results_dir must name a folder"),

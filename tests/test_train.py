@@ -29,10 +29,11 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
 
 
 def reference_run(variant, seed, settings, x, y):
-    """The plain loop: nn.Module + torch.optim.SGD, one randperm per epoch from a seeded generator."""
+    """The plain loop: nn.Module + torch.optim.SGD (or Adam), one randperm per epoch from a seeded generator."""
     torch.manual_seed(seed)
     model = ku.build_model(variant)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    optimizer = (torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+                 if settings.optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=settings.lr))
     shuffle = torch.Generator().manual_seed(seed)
     for _ in range(settings.epochs):
         perm = torch.randperm(len(x), generator=shuffle)
@@ -44,9 +45,11 @@ def reference_run(variant, seed, settings, x, y):
     return model
 
 
-@pytest.mark.parametrize("variant", ["two_kron", "one_kron_out_kron", "lowrank2"])
-def test_batched_members_follow_their_solo_runs(variant):
-    settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic")
+@pytest.mark.parametrize("variant,optimizer", [("two_kron", "sgd"), ("one_kron_out_kron", "sgd"), ("lowrank2", "sgd"),
+                                               ("tt4_r2", "sgd"), ("tt4_r2", "adam"), ("two_kron", "adam")])
+def test_batched_members_follow_their_solo_runs(variant, optimizer):
+    settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic",
+                                lr=0.01 if optimizer == "sgd" else 0.003, optimizer=optimizer)
     x, y = ku.load_dataset(dataset="synthetic")
     rows, models = ku.train(variant, [1, 2, 5], settings, progress=False)
     assert len(models) == 3
@@ -158,7 +161,22 @@ def test_the_train_notebook_path_keeps_the_compile_fallback_warning(monkeypatch,
     monkeypatch.setenv("KRON_EAGER", "0")
     request = kr.TrainRequest.from_parameters(dict(variant="width10", seeds=[1], epochs=1, lr=0.01, momentum=0.5,
                                                    batch_size=64, test_batch_size=1000, train_limit=None,
-                                                   dataset="synthetic", data_dir="data", device="cpu",
+                                                   dataset="synthetic", optimizer="sgd", data_dir="data", device="cpu",
                                                    results_dir=str(tmp_path)))
     with pytest.warns(UserWarning, match="torch.compile failed"):
         kr.train_and_save(request, progress=False)
+
+
+def test_adam_settings_are_recorded_and_sgd_records_keep_their_old_form():
+    assert "optimizer" not in ku.TrainSettings().record()  # folders made before the field existed stay valid
+    assert ku.TrainSettings(epochs=3, optimizer="adam").record()["optimizer"] == "adam"
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, adam"):
+        ku.TrainSettings(optimizer="rmsprop")
+
+
+def test_compiled_adam_agrees_with_eager():
+    settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic",
+                                optimizer="adam")
+    eager, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compile=False)
+    compiled, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compile=True)
+    pd.testing.assert_frame_equal(eager.drop(columns="seconds"), compiled.drop(columns="seconds"), rtol=1e-4, atol=1e-4)
