@@ -724,16 +724,48 @@ def equal_budget_baselines(variant: str) -> tuple[str, str]:
     return f"lowrank{rank}", f"width{width}"
 
 
+def input_layer_weight(variant: str, seed: int = 0) -> torch.Tensor:
+    """The input layer's (out, in) matrix of a freshly initialised net, multiplied out in float64 (so that
+    ranks are not blurred by float32 rounding)."""
+    fc1 = copy.deepcopy(ku.seeded_model(variant, seed).fc1).double()
+    with torch.no_grad():
+        if hasattr(fc1, "dense_weight"):
+            return fc1.dense_weight()
+        if isinstance(fc1, nn.Sequential):
+            return fc1[1].weight @ fc1[0].weight
+        return fc1.weight.detach()
+
+
 def input_layer_rank(variant: str, seed: int = 0) -> int:
     """Matrix rank of the input layer of a freshly initialised net (its rank in general position)."""
-    fc1 = ku.seeded_model(variant, seed).fc1
-    if isinstance(fc1, ku.KronLinear):
-        weight = fc1.dense_weight()
-    elif isinstance(fc1, nn.Sequential):
-        weight = fc1[1].weight @ fc1[0].weight
-    else:
-        weight = fc1.weight
-    return int(torch.linalg.matrix_rank(weight.detach()))  # float32 tolerance: its own rounding is not rank
+    return int(torch.linalg.matrix_rank(input_layer_weight(variant, seed)))
+
+
+def unfolding_ranks(weight: torch.Tensor, in_factors: Sequence[int], out_factors: Sequence[int]) -> tuple[int, ...]:
+    """The TT-ranks of an (out, in) matrix in the grid in_factors -> out_factors: the ranks of its k-1
+    unfoldings that put the index pairs (o_1 i_1, ..., o_j i_j) against the rest. By Oseledets (2011,
+    Thm 2.1) these are the smallest TT-ranks with which a TT-matrix of k cores can represent it exactly."""
+    k = len(in_factors)
+    if weight.shape != (math.prod(out_factors), math.prod(in_factors)) or len(out_factors) != k:
+        raise ValueError(f"a {tuple(weight.shape)} matrix does not fit the grid {tuple(in_factors)} -> {tuple(out_factors)}")
+    pairs = weight.reshape(*out_factors, *in_factors).permute(*[d for j in range(k) for d in (j, k + j)])
+    rows = 1
+    ranks = []
+    for o, i in list(zip(out_factors, in_factors))[:-1]:
+        rows *= o * i
+        ranks.append(int(torch.linalg.matrix_rank(pairs.reshape(rows, -1))))
+    return tuple(ranks)
+
+
+def tt_baseline(variant: str, tt_variants: Sequence[str], within: float = 1.5) -> str | None:
+    """The tensor-train net whose input layer has the weight count nearest to ``variant``'s, if it is within a
+    factor ``within`` of it (else None: no TT net of the grid has about that budget)."""
+    weights = {v: ku.count_weights(ku.build_model(v).fc1) for v in tt_variants}
+    if not weights:
+        return None
+    own = ku.count_weights(ku.build_model(variant).fc1)
+    nearest = min(weights, key=lambda v: (abs(math.log(weights[v] / own)), weights[v]))
+    return nearest if max(weights[nearest], own) <= within * min(weights[nearest], own) else None
 
 
 #: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original), low ranks, and
@@ -784,7 +816,8 @@ class BeyondPlan:
         full = (p["seeds"] is None and all(v is None for v in given.values()) and t3f == t3f_settings()
                 and is_full_run(settings, BEYOND_SEEDS, full_seeds=BEYOND_SEEDS))
         grid = {k: BEYOND_GRID[k] if v is None else v for k, v in given.items()}
-        names, seeds = check_sweep(beyond_grid(**grid), p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS)
+        names, seeds = check_sweep(list(dict.fromkeys(beyond_grid(**grid) + list(T3F_VARIANTS))),  # t3f: SGD too
+                                   p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS)
         if len(seeds) < 2:
             raise ValueError("this notebook reports 95% intervals over seeds: give at least two seeds, e.g. [1, 2, 3]")
         ranks = ku.check_positive_ints(p["projection_ranks"], "projection_ranks")
@@ -808,20 +841,26 @@ def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str
     return list(dict.fromkeys(names))
 
 
-def budget_table(points: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
-    """Each Kronecker net beside its two equal-budget baselines: weights, rank and accuracy of each."""
+def budget_table(points: pd.DataFrame, kron_variants: Sequence[str], tt_variants: Sequence[str] = ()) -> pd.DataFrame:
+    """Each Kronecker net beside its two equal-budget baselines (and, where the grid has one, the tensor-train
+    net of about the same input-layer weights): weights, rank and accuracy of each."""
     def acc(v):
         return f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}"
     table = []
     for v in kron_variants:
         low, narrow = equal_budget_baselines(v)
+        tt = tt_baseline(v, tt_variants)
         table.append([v, points.loc[v, "weights"], points.loc[v, "params"], input_layer_rank(v), acc(v),
                       low, points.loc[low, "weights"], input_layer_rank(low), acc(low),
-                      narrow, points.loc[narrow, "params"], input_layer_rank(narrow), acc(narrow)])
+                      narrow, points.loc[narrow, "params"], input_layer_rank(narrow), acc(narrow)]
+                     + ([tt, points.loc[tt, "weights"], input_layer_rank(tt), acc(tt)] if tt else ["–"] * 4
+                        if tt_variants else []))
     columns = pd.MultiIndex.from_tuples(
         [("Kronecker net", c) for c in ("net", "weights", "params", "rank", "accuracy (%)")]
         + [("low-rank, same input weights", c) for c in ("net", "weights", "rank", "accuracy (%)")]
-        + [("narrow dense, same parameters", c) for c in ("net", "params", "rank", "accuracy (%)")])
+        + [("narrow dense, same parameters", c) for c in ("net", "params", "rank", "accuracy (%)")]
+        + ([("tensor train, about the same input weights", c) for c in ("net", "weights", "rank", "accuracy (%)")]
+           if tt_variants else []))
     return pd.DataFrame(table, columns=columns)
 
 
@@ -918,7 +957,8 @@ def kronecker_lead(best: pd.DataFrame) -> str:
     """How far the best Kronecker family leads the best dense or low-rank family across budgets."""
     families = [c for c in best.columns if c != "winner"]
     kron = [f for f in families if f.startswith("Kronecker")]
-    lead = (best[kron].max(axis=1) - best[[f for f in families if f not in kron]].max(axis=1)).dropna()
+    dense = [f for f in families if f.startswith(("dense", "low-rank"))]
+    lead = (best[kron].max(axis=1) - best[dense].max(axis=1)).dropna()
     if lead.empty:
         return "No budget has both a Kronecker net and a dense or low-rank net."
     ahead = lead[lead > 0]
@@ -936,6 +976,136 @@ def tied_vs_untied(rows: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> str:
     beyond = sum(outcome(c) != "tie" for c in gaps)
     return (f"Tied against untied at the same rank: differences of {signed(min(c['diff'] for c in gaps))} to "
             f"{signed(max(c['diff'] for c in gaps))} pp, {beyond} of {len(gaps)} beyond the seed noise.")
+
+
+# --- Tensor trains ----------------------------------------------------------
+
+
+def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str], tt_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker net against the tensor-train net of about its input-layer weights (:func:`tt_baseline`):
+    difference Kronecker - TT in final accuracy, 95% Welch interval, outcome. Nets without one are left out."""
+    out = []
+    for v in kron_variants:
+        tt = tt_baseline(v, tt_variants)
+        if tt:
+            c = compare_final(rows, v, tt)
+            out.append(dict(variant=v, baseline=tt, weights=ku.count_weights(ku.build_model(v).fc1),
+                            baseline_weights=ku.count_weights(ku.build_model(tt).fc1), diff=c["diff"], low=c["low"],
+                            high=c["high"], outcome=outcome(c)))
+    return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "diff", "low", "high",
+                                      "outcome"])
+
+
+def tt_budget_summary(comparisons: pd.DataFrame) -> str:
+    """The Kronecker-against-tensor-train finding in words, from :func:`tt_comparisons`."""
+    if comparisons.empty:
+        return "No tensor-train net of the grid has about the input-layer budget of a Kronecker net."
+    words = {"win": "better than", "loss": "worse than", "tie": "indistinguishable from"}
+    parts = [f"`{r.variant}` ({r.weights:,} input weights) is {words[r.outcome]} `{r.baseline}` ({r.baseline_weights:,}): "
+             f"{signed(r.diff)} pp, 95% CI {signed(r.low)} to {signed(r.high)}" for r in comparisons.itertuples()]
+    counts = comparisons.outcome.value_counts()
+    return (f"Against the tensor train of about the same input-layer budget (within a factor 1.5), the Kronecker net "
+            f"wins {int(counts.get('win', 0))}, loses {int(counts.get('loss', 0))} and ties "
+            f"{int(counts.get('tie', 0))} of {len(comparisons)} comparisons: " + "; ".join(parts) + ".")
+
+
+def rank_table(points: pd.DataFrame, variants: Sequence[str], in_factors: Sequence[int] = (7, 4, 7, 4),
+               out_factors: Sequence[int] = (5, 5, 5, 5)) -> pd.DataFrame:
+    """For nets with a 784 -> 625 input layer: its weight count, matrix rank and TT-ranks in the 4-core
+    grid (the minimal ones, :func:`unfolding_ranks`, of a freshly initialised layer), and the accuracy."""
+    table = []
+    for v in variants:
+        weight = input_layer_weight(v)
+        table.append(dict(net=v, family=points.loc[v, "family"], input_weights=ku.count_weights(ku.build_model(v).fc1),
+                          matrix_rank=int(torch.linalg.matrix_rank(weight)),
+                          tt_ranks="-".join(map(str, unfolding_ranks(weight, in_factors, out_factors))),
+                          accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}"))
+    return pd.DataFrame(table)
+
+
+def nearest_kronecker(variant: str, candidates: Sequence[str]) -> str:
+    """Of ``candidates``, the net with a Kronecker input layer whose input weights are nearest to ``variant``'s."""
+    kron = [c for c in candidates if isinstance(ku.build_model(c).fc1, ku.KronLinear)]
+    if not kron:
+        raise ValueError(f"none of {list(candidates)} has a Kronecker input layer")
+    own = ku.count_weights(ku.build_model(variant).fc1)
+    return min(kron, key=lambda c: abs(math.log(ku.count_weights(ku.build_model(c).fc1) / own)))  # ties: first given
+
+
+def tt_rank_summary(rows: pd.DataFrame, ranks: pd.DataFrame, tt_variants: Sequence[str]) -> str:
+    """What TT-rank buys, in words: each tensor train against the Kronecker net nearest in input weights, and
+    how matrix rank and TT-rank differ, read off :func:`rank_table`."""
+    table = ranks.set_index("net")
+    present = [v for v in dict.fromkeys(rows.variant) if v not in tt_variants]
+    lines = []
+    for v in tt_variants:
+        k = nearest_kronecker(v, present)
+        c = compare_final(rows, v, k)
+        verdict = {"win": "better", "loss": "worse", "tie": "no different beyond the seed noise"}[outcome(c)]
+        partner = table.loc[k] if k in table.index else rank_table(pd.DataFrame(
+            {"family": [ku.variant_family(k)], "mean": [0.0], "std": [0.0]}, index=[k]), [k]).set_index("net").loc[k]
+        lines.append(f"- `{v}` ({table.loc[v, 'input_weights']:,} weights, TT-ranks {table.loc[v, 'tt_ranks']}) "
+                     f"against `{k}` ({partner['input_weights']:,} weights, TT-ranks {partner['tt_ranks']}): "
+                     f"{signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])}: {verdict}.")
+    lowest = table.loc[table.matrix_rank.idxmin()]
+    full_rank = table[table.matrix_rank == table.matrix_rank.max()].index
+    lines.append(f"- Matrix rank and TT-rank measure different things: `{lowest.name}` has matrix rank "
+                 f"{lowest.matrix_rank} but TT-ranks {lowest.tt_ranks}, while {len(full_rank)} of the "
+                 f"{len(table)} layers ({', '.join(f'`{v}`' for v in full_rank)}) have the full matrix rank "
+                 f"{table.matrix_rank.max()} at TT-ranks as low as "
+                 f"{min((table.loc[v, 'tt_ranks'] for v in full_rank), key=lambda t: sum(map(int, t.split('-'))))}.")
+    return "\n".join(lines)
+
+
+def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> pd.DataFrame:
+    """The t3f tutorial's net and the post's two_kron under both recipes (final epoch, mean ± sd and range over
+    seeds), and the tutorial's own reported number."""
+    table = []
+    for recipe, rows in [(f"Adam lr {tutorial['lr']:g}, batches of 64, {adam_rows.epoch.max()} epochs (t3f)", adam_rows),
+                         (f"SGD lr 0.01 momentum 0.5, batches of 64, {sgd_rows.epoch.max()} epochs (the post)", sgd_rows)]:
+        finals = final_epochs(rows)
+        for v, acc in finals.groupby("variant", sort=False).test_accuracy:
+            table.append(dict(net=v, params=int(finals.loc[finals.variant == v, "params"].iloc[0]), recipe=recipe,
+                              seeds=len(acc), accuracy=mean_sd(acc), range=f"{acc.min():.2f} to {acc.max():.2f}"))
+    table.append(dict(net=f"{tutorial['variant']} in the t3f tutorial (Keras)", params=tutorial["params"],
+                      recipe=f"Adam lr {tutorial['lr']:g}, batches of {tutorial['batch_size']}, {tutorial['epochs']} epochs",
+                      seeds=1, accuracy=f"{tutorial['accuracy']:.2f} (as reported)", range="–"))
+    return pd.DataFrame(table)
+
+
+def t3f_summary(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> str:
+    """The t3f comparison in words: parameter count, our number against the tutorial's, and the TT net against
+    two_kron under each recipe (Welch 95% intervals)."""
+    net = tutorial["variant"]
+    params = ku.count_params(ku.build_model(net))
+    ours = final_epochs(adam_rows[adam_rows.variant == net]).test_accuracy
+    inside = ours.min() <= tutorial["accuracy"] <= ours.max()
+    text = [f"Our `{net}` has {params:,} parameters, biases included: "
+            + ("exactly the tutorial's count." if params == tutorial["params"] else
+               f"the tutorial counts {tutorial['params']:,}.")]
+    text.append(f"With the tutorial's recipe it reaches {mean_sd(ours)}% after {adam_rows.epoch.max()} epochs, "
+                f"{signed(ours.mean() - tutorial['accuracy'])} pp from the tutorial's {tutorial['accuracy']:.2f}%, "
+                + ("which lies inside" if inside else "which lies outside")
+                + f" the range of our {len(ours)} seeds ({ours.min():.2f} to {ours.max():.2f}%).")
+    for name, rows in [("the tutorial's recipe", adam_rows), ("the post's recipe", sgd_rows)]:
+        c = compare_final(rows, net, "two_kron")
+        verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
+        text.append(f"Under {name} the tensor train is {verdict} the post's `two_kron` "
+                    f"({signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])}).")
+    return " ".join(text)
+
+
+def t3f_lede(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> str:
+    """One sentence for the top of the page: the t3f net under both recipes against the tutorial and two_kron."""
+    net = tutorial["variant"]
+    adam = final_epochs(adam_rows[adam_rows.variant == net]).test_accuracy
+    sgd = final_epochs(sgd_rows[sgd_rows.variant == net]).test_accuracy
+    c = compare_final(sgd_rows, net, "two_kron")
+    verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
+    return (f"The t3f tutorial's tensor-train net (`{net}`, {ku.count_params(ku.build_model(net)):,} parameters) reaches "
+            f"{mean_sd(adam)}% after {adam_rows.epoch.max()} epochs of its Adam recipe (the tutorial reports "
+            f"{tutorial['accuracy']:.2f}%) and {mean_sd(sgd)}% after {sgd_rows.epoch.max()} epochs of the post's, "
+            f"{verdict} the post's `two_kron` ({signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])})")
 
 
 def kron_projection(model: nn.Module, rank: int) -> nn.Sequential:
@@ -1319,6 +1489,39 @@ def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], var
         ax.set_xlabel("test accuracy (%)")
         ax.set_ylabel("")
         ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL):
+    """Test accuracy per epoch of the tutorial's TT net and two_kron under both recipes on one set of axes
+    (mean over seeds, band ± 1 sd; log epoch axis so that the 3 Adam epochs are visible), and the tutorial's point."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.ticker import FixedLocator, NullLocator
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    colors = dict(zip(T3F_VARIANTS, sns.color_palette("tab10", len(T3F_VARIANTS))))
+    for rows, recipe, style in [(sgd_rows, "SGD (post)", "-"), (adam_rows, "Adam (t3f)", "--")]:
+        for v, run in rows.groupby("variant", sort=False):
+            curve = run.groupby("epoch").test_accuracy.agg(["mean", "std"]).fillna(0)
+            ax.plot(curve.index, curve["mean"], style, marker="o" if recipe.startswith("Adam") else None, ms=5,
+                    color=colors.get(v, "0.3"), label=f"{v}, {recipe}, {len(set(run.seed))} seeds")
+            ax.fill_between(curve.index, curve["mean"] - curve["std"], curve["mean"] + curve["std"],
+                            color=colors.get(v, "0.3"), alpha=0.15, lw=0)
+    ax.plot([tutorial["epochs"]], [tutorial["accuracy"]], "*", ms=15, color="black",
+            label=f"{tutorial['variant']} in the t3f tutorial (Keras, one run), as reported")
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 3, 5, 10, 20, 35) if t <= max(sgd_rows.epoch.max(), adam_rows.epoch.max())]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(t) for t in ticks])
+    low = min(*(rows.groupby(["variant", "epoch"]).test_accuracy.mean().min() for rows in (sgd_rows, adam_rows)),
+              tutorial["accuracy"])
+    ax.set_ylim(max(low - 0.5, 80), 99)
+    ax.set_xlabel("epoch (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("The t3f tutorial's tensor-train net beside the post's two_kron, two recipes")
+    ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     return fig
 

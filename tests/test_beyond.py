@@ -106,13 +106,19 @@ def test_projection_experiment_rows():
 
 def test_beyond_notebook_runs_on_a_small_grid(tmp_path):
     execute("04_beyond.ipynb", tmp_path, dataset="synthetic", harder_dataset="", seeds=[1, 2], epochs=2,
-            kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1], projection_ranks=[1, 2], finetune_epochs=1,
+            kron_variants=["kron4_r4"], dense_widths=[10], low_ranks=[1], tt_ranks=[2], t3f_epochs=1,
+            projection_ranks=[1, 2], finetune_epochs=1,
             results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
             figures_dir=str(tmp_path / "figures"))
     assert (tmp_path / "figures" / "synthetic_pareto.png").exists()
     folder = kr.settings_folder(tmp_path / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
     projection = pd.read_csv(folder / "projection.csv")
     assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
+    assert (tmp_path / "figures" / "synthetic_t3f.png").exists()
+    t3f = kr.load_results(tmp_path / "results", kr.t3f_settings(1, "synthetic"))
+    assert set(t3f.variant) == {"tt4_r4", "two_kron"} and set(t3f.epoch) == {1}  # the t3f nets, also under SGD:
+    sgd = kr.load_results(tmp_path / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
+    assert {"tt4_r2", "tt4_r4", "two_kron", "kron4_r4"} <= set(sgd.variant)
 
 
 BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epochs=2, kron_variants=None, tt_ranks=None,

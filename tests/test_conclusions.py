@@ -284,3 +284,114 @@ def test_lede_and_conclusion_by_hand():
     assert ending.startswith("**Where we agree with the post.** (2) Tying the factors")
     assert "**Where we differ.** (1) A Kronecker input layer does not hurt. Our verdict is **mixed**" in ending
     assert "`two_kron` vs `original` -1.00 pp" in ending
+
+
+# --- tensor trains ---------------------------------------------------------------------------------
+
+def test_unfolding_ranks_by_hand():
+    torch.manual_seed(0)
+    grid = ((7, 4, 7, 4), (5, 5, 5, 5))
+    p, q = torch.randn(625, dtype=torch.float64), torch.randn(784, dtype=torch.float64)
+    # a rank-1 matrix p q^T: the j-th unfolding is (P_j as o_<=j x o_>j) (x) (Q_j likewise), of rank
+    # min(5, 125) * min(7, 112) = 35, then 25 * 28 = 700, then min(125, 5) * min(196, 4) = 20: the largest possible
+    assert kr.unfolding_ranks(torch.outer(p, q), *grid) == (35, 700, 20)
+    factors = [torch.randn(o, i, dtype=torch.float64) for o, i in zip(grid[1], grid[0])]
+    assert kr.unfolding_ranks(ku.kron(*factors), *grid) == (1, 1, 1)
+    two = sum(ku.kron(*[torch.randn(o, i, dtype=torch.float64) for o, i in zip(grid[1], grid[0])]) for _ in range(2))
+    assert kr.unfolding_ranks(two, *grid) == (2, 2, 2)   # a sum of R Kronecker products: every TT-rank <= R
+    layer = ku.TTLinear(*grid, ranks=(2, 3, 2)).double()
+    assert kr.unfolding_ranks(layer.dense_weight().detach(), *grid) == (2, 3, 2)
+    with pytest.raises(ValueError, match="does not fit the grid"):
+        kr.unfolding_ranks(torch.zeros(10, 784), *grid)
+
+
+def test_tt_baseline_picks_the_nearest_budget_within_a_factor_1_5():
+    tts = ["tt4_r2", "tt4_r3", "tt4_r4"]   # 55 r (r + 1) input weights: 330, 660, 1,100
+    assert kr.tt_baseline("two_kron", tts) == "tt4_r4"    # 1,400: 1,100 is nearest, 1.27x
+    assert kr.tt_baseline("one_kron", tts) == "tt4_r3"    # 700: 660
+    assert kr.tt_baseline("kron4_r4", tts) == "tt4_r2"    # 440: 330 (1.33x) before 660 (1.5x)
+    assert kr.tt_baseline("kron2_r2", tts) is None         # 2,800: 2.5x the largest
+    assert kr.tt_baseline("kron4_r1", tts) is None         # 110: 3x the smallest
+    assert kr.tt_baseline("two_kron", []) is None
+
+
+def test_tt_comparisons_and_summary_by_hand():
+    rows = finals({"two_kron": [97, 97.2, 97.1], "tt4_r4": [95, 95.2, 95.1], "kron2_r2": [98, 98, 98.1],
+                   "one_kron": [96, 96.3, 96.1], "tt4_r3": [96, 96.4, 96.2]})
+    table = kr.tt_comparisons(rows, ["two_kron", "kron2_r2", "one_kron"], ["tt4_r3", "tt4_r4"])
+    assert list(table.baseline) == ["tt4_r4", "tt4_r3"] and list(table.outcome) == ["win", "tie"]  # kron2_r2: none
+    assert table["diff"].iloc[0] == pytest.approx(2.0) and list(table.baseline_weights) == [1100, 660]
+    text = kr.tt_budget_summary(table)
+    assert text.startswith("Against the tensor train of about the same input-layer budget (within a factor 1.5), "
+                           "the Kronecker net wins 1, loses 0 and ties 1 of 2 comparisons: ")
+    assert "`two_kron` (1,400 input weights) is better than `tt4_r4` (1,100): +2.00 pp" in text
+    assert "`one_kron` (700 input weights) is indistinguishable from `tt4_r3` (660)" in text
+    assert kr.tt_budget_summary(table.iloc[:0]).startswith("No tensor-train net")
+
+
+def test_rank_table_and_summary_by_hand():
+    variants = ["lowrank1", "two_kron", "kron4_r1", "kron4_r4", "tt4_r2"]
+    rows = finals({"lowrank1": [90, 90.2, 90.1], "two_kron": [97, 97.2, 97.1], "kron4_r1": [94, 94.1, 94.2],
+                   "kron4_r4": [96, 96.1, 96.2], "tt4_r2": [96.8, 96.9, 97.0]})
+    ranks = kr.rank_table(kr.net_points(rows), variants).set_index("net")
+    # matrix ranks: rank(A (x) B) = rank A * rank B; kron4_r1's factors are 5x7, 5x4, 5x7, 5x4: 5*4*5*4 = 400
+    assert list(ranks.matrix_rank) == [1, 625, 400, 625, 625]
+    # two_kron in the 4-core grid: U (25x28) split (5,5)x(7,4) has unfolding rank min(35, 20) = 20, then 1, then 20
+    assert list(ranks.tt_ranks) == ["35-700-20", "20-1-20", "1-1-1", "4-4-4", "2-2-2"]
+    assert list(ranks.input_weights) == [1409, 1400, 110, 440, 330]
+    text = kr.tt_rank_summary(rows, ranks.reset_index(), ["tt4_r2"])
+    # tt4_r2 (330) is nearest in weights to kron4_r4 (440): 96.9 - 96.1 = +0.80, every seed 0.8 apart
+    assert text.splitlines()[0].startswith("- `tt4_r2` (330 weights, TT-ranks 2-2-2) against `kron4_r4` (440 weights, "
+                                           "TT-ranks 4-4-4): +0.80 pp")
+    assert text.splitlines()[0].endswith(": better.")
+    assert ("`lowrank1` has matrix rank 1 but TT-ranks 35-700-20, while 3 of the 5 layers (`two_kron`, `kron4_r4`, "
+            "`tt4_r2`) have the full matrix rank 625 at TT-ranks as low as 2-2-2.") in text
+
+
+def test_t3f_table_and_summary_by_hand():
+    adam = finals({"tt4_r4": [96.0, 96.5, 96.8], "two_kron": [95.0, 95.1, 95.2]}).assign(epoch=3)
+    sgd = finals({"tt4_r4": [97.8, 97.9, 98.0], "two_kron": [97.8, 98.0, 97.9]}).assign(epoch=35)
+    table = kr.t3f_table(sgd, adam)
+    assert list(table.net) == ["tt4_r4", "two_kron", "tt4_r4", "two_kron", "tt4_r4 in the t3f tutorial (Keras)"]
+    assert list(table.params) == [7985, 8285, 7985, 8285, 7985]
+    assert table.accuracy.iloc[0] == "96.43 ± 0.40" and table.range.iloc[0] == "96.00 to 96.80"
+    assert table.recipe.iloc[0].startswith("Adam lr 0.01, batches of 64, 3 epochs")
+    text = kr.t3f_summary(sgd, adam)
+    assert text.startswith("Our `tt4_r4` has 7,985 parameters, biases included: exactly the tutorial's count.")
+    # mean 96.433 - 96.38 = +0.05; 96.38 lies in [96.0, 96.8]
+    assert "reaches 96.43 ± 0.40% after 3 epochs, +0.05 pp from the tutorial's 96.38%, which lies inside" in text
+    assert "Under the tutorial's recipe the tensor train is ahead of the post's `two_kron` (+1.33 pp" in text
+    assert "Under the post's recipe the tensor train is level with the post's `two_kron` (0.00 pp" in text
+    outside = kr.t3f_summary(sgd, adam.assign(test_accuracy=adam.test_accuracy - 2))
+    assert "which lies outside the range" in outside
+
+
+def test_t3f_figure_has_every_curve_and_the_tutorial_point():
+    import matplotlib
+    matplotlib.use("Agg")
+    adam = pd.concat([finals({"tt4_r4": [90, 91], "two_kron": [89, 90]}).assign(epoch=e) for e in (1, 2, 3)])
+    sgd = pd.concat([finals({"tt4_r4": [95, 96], "two_kron": [95, 95]}).assign(epoch=e) for e in range(1, 36)])
+    fig = kr.t3f_figure(sgd, adam)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(labels) == 5 and labels[-1].startswith("tt4_r4 in the t3f tutorial")
+    low, high = fig.axes[0].get_ylim()
+    assert low <= 89 and high >= 96.38
+
+
+def test_kronecker_lead_does_not_count_tensor_trains_as_dense():
+    points = pd.DataFrame({"weights": [7650, 7350, 7940], "mean": [97.0, 98.0, 94.0],
+                           "family": ["Kronecker, 2 factors, rank r", "tensor train, 4 cores, TT-rank r",
+                                      "dense (width h)"]}, index=["two_kron", "tt4_r4", "width10"])
+    best = kr.best_by_budget(points, [8_000])
+    assert best.loc[8_000, "winner"] == "tensor train, 4 cores, TT-rank r"
+    assert kr.kronecker_lead(best).startswith("Up to 8,000 weights a Kronecker family is on top, by up to 3.00 pp")
+
+
+def test_t3f_lede_by_hand():
+    adam = finals({"tt4_r4": [96.0, 96.5, 96.8], "two_kron": [95.0, 95.1, 95.2]}).assign(epoch=3)
+    sgd = finals({"tt4_r4": [97.0, 97.1, 97.2], "two_kron": [97.8, 98.0, 97.9]}).assign(epoch=35)
+    # SGD: 97.1 - 97.9 = -0.80, both sds 0.1: Welch interval well below zero
+    assert kr.t3f_lede(sgd, adam).startswith(
+        "The t3f tutorial's tensor-train net (`tt4_r4`, 7,985 parameters) reaches 96.43 ± 0.40% after 3 epochs of its "
+        "Adam recipe (the tutorial reports 96.38%) and 97.10 ± 0.10% after 35 epochs of the post's, behind the post's "
+        "`two_kron` (-0.80 pp, 95% CI ")
