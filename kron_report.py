@@ -757,15 +757,28 @@ def unfolding_ranks(weight: torch.Tensor, in_factors: Sequence[int], out_factors
     return tuple(ranks)
 
 
+def input_weights(variant: str) -> int:
+    """The number of weights (biases excluded) of the net's input layer."""
+    return ku.count_weights(ku.build_model(variant).fc1)
+
+
+def nearest_budget(variant: str, candidates: Sequence[str]) -> str:
+    """Of ``candidates``, the net whose input layer has the weight count nearest to ``variant``'s (by ratio;
+    on a tie, the first given)."""
+    if not candidates:
+        raise ValueError("no candidates to compare with")
+    own = input_weights(variant)
+    return min(candidates, key=lambda c: abs(math.log(input_weights(c) / own)))
+
+
 def tt_baseline(variant: str, tt_variants: Sequence[str], within: float = 1.5) -> str | None:
     """The tensor-train net whose input layer has the weight count nearest to ``variant``'s, if it is within a
     factor ``within`` of it (else None: no TT net of the grid has about that budget)."""
-    weights = {v: ku.count_weights(ku.build_model(v).fc1) for v in tt_variants}
-    if not weights:
+    if not tt_variants:
         return None
-    own = ku.count_weights(ku.build_model(variant).fc1)
-    nearest = min(weights, key=lambda v: (abs(math.log(weights[v] / own)), weights[v]))
-    return nearest if max(weights[nearest], own) <= within * min(weights[nearest], own) else None
+    nearest = nearest_budget(variant, tt_variants)
+    ratio = input_weights(nearest) / input_weights(variant)
+    return nearest if max(ratio, 1 / ratio) <= within else None
 
 
 #: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original), low ranks, and
@@ -850,11 +863,11 @@ def budget_table(points: pd.DataFrame, kron_variants: Sequence[str], tt_variants
     for v in kron_variants:
         low, narrow = equal_budget_baselines(v)
         tt = tt_baseline(v, tt_variants)
+        tt_cells = [tt, points.loc[tt, "weights"], input_layer_rank(tt), acc(tt)] if tt else ["–"] * 4
         table.append([v, points.loc[v, "weights"], points.loc[v, "params"], input_layer_rank(v), acc(v),
                       low, points.loc[low, "weights"], input_layer_rank(low), acc(low),
                       narrow, points.loc[narrow, "params"], input_layer_rank(narrow), acc(narrow)]
-                     + ([tt, points.loc[tt, "weights"], input_layer_rank(tt), acc(tt)] if tt else ["–"] * 4
-                        if tt_variants else []))
+                     + (tt_cells if tt_variants else []))
     columns = pd.MultiIndex.from_tuples(
         [("Kronecker net", c) for c in ("net", "weights", "params", "rank", "accuracy (%)")]
         + [("low-rank, same input weights", c) for c in ("net", "weights", "rank", "accuracy (%)")]
@@ -989,8 +1002,8 @@ def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str], tt_variants
         tt = tt_baseline(v, tt_variants)
         if tt:
             c = compare_final(rows, v, tt)
-            out.append(dict(variant=v, baseline=tt, weights=ku.count_weights(ku.build_model(v).fc1),
-                            baseline_weights=ku.count_weights(ku.build_model(tt).fc1), diff=c["diff"], low=c["low"],
+            out.append(dict(variant=v, baseline=tt, weights=input_weights(v), baseline_weights=input_weights(tt),
+                            diff=c["diff"], low=c["low"],
                             high=c["high"], outcome=outcome(c)))
     return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "diff", "low", "high",
                                       "outcome"])
@@ -1009,18 +1022,22 @@ def tt_budget_summary(comparisons: pd.DataFrame) -> str:
             f"{int(counts.get('tie', 0))} of {len(comparisons)} comparisons: " + "; ".join(parts) + ".")
 
 
-def rank_table(points: pd.DataFrame, variants: Sequence[str], in_factors: Sequence[int] = (7, 4, 7, 4),
-               out_factors: Sequence[int] = (5, 5, 5, 5)) -> pd.DataFrame:
-    """For nets with a 784 -> 625 input layer: its weight count, matrix rank and TT-ranks in the 4-core
-    grid (the minimal ones, :func:`unfolding_ranks`, of a freshly initialised layer), and the accuracy."""
-    table = []
-    for v in variants:
-        weight = input_layer_weight(v)
-        table.append(dict(net=v, family=points.loc[v, "family"], input_weights=ku.count_weights(ku.build_model(v).fc1),
-                          matrix_rank=int(torch.linalg.matrix_rank(weight)),
-                          tt_ranks="-".join(map(str, unfolding_ranks(weight, in_factors, out_factors))),
-                          accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}"))
-    return pd.DataFrame(table)
+#: The 4-core grid of the TT-rank columns: 784 = 7x4x7x4 -> 625 = 5x5x5x5 (the t3f tutorial's split).
+TT_GRID = (ku.factorize(ku.IMAGE_SIZE, TT_CORES), ku.factorize(ku.HIDDEN_SIZE, TT_CORES))
+
+
+def layer_ranks(variant: str) -> dict:
+    """The input layer's weight count, matrix rank and minimal TT-ranks in :data:`TT_GRID` ('a-b-c'), taken
+    on a freshly initialised net (:func:`unfolding_ranks`)."""
+    weight = input_layer_weight(variant)
+    return dict(input_weights=input_weights(variant), matrix_rank=int(torch.linalg.matrix_rank(weight)),
+                tt_ranks="-".join(map(str, unfolding_ranks(weight, *TT_GRID))))
+
+
+def rank_table(points: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
+    """For nets with a 784 -> 625 input layer: :func:`layer_ranks`, family and accuracy."""
+    return pd.DataFrame([dict(net=v, family=points.loc[v, "family"], **layer_ranks(v),
+                              accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}") for v in variants])
 
 
 def nearest_kronecker(variant: str, candidates: Sequence[str]) -> str:
@@ -1028,8 +1045,7 @@ def nearest_kronecker(variant: str, candidates: Sequence[str]) -> str:
     kron = [c for c in candidates if isinstance(ku.build_model(c).fc1, ku.KronLinear)]
     if not kron:
         raise ValueError(f"none of {list(candidates)} has a Kronecker input layer")
-    own = ku.count_weights(ku.build_model(variant).fc1)
-    return min(kron, key=lambda c: abs(math.log(ku.count_weights(ku.build_model(c).fc1) / own)))  # ties: first given
+    return nearest_budget(variant, kron)
 
 
 def tt_rank_summary(rows: pd.DataFrame, ranks: pd.DataFrame, tt_variants: Sequence[str]) -> str:
@@ -1042,8 +1058,7 @@ def tt_rank_summary(rows: pd.DataFrame, ranks: pd.DataFrame, tt_variants: Sequen
         k = nearest_kronecker(v, present)
         c = compare_final(rows, v, k)
         verdict = {"win": "better", "loss": "worse", "tie": "no different beyond the seed noise"}[outcome(c)]
-        partner = table.loc[k] if k in table.index else rank_table(pd.DataFrame(
-            {"family": [ku.variant_family(k)], "mean": [0.0], "std": [0.0]}, index=[k]), [k]).set_index("net").loc[k]
+        partner = table.loc[k] if k in table.index else layer_ranks(k)
         lines.append(f"- `{v}` ({table.loc[v, 'input_weights']:,} weights, TT-ranks {table.loc[v, 'tt_ranks']}) "
                      f"against `{k}` ({partner['input_weights']:,} weights, TT-ranks {partner['tt_ranks']}): "
                      f"{signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])}: {verdict}.")
@@ -1055,6 +1070,13 @@ def tt_rank_summary(rows: pd.DataFrame, ranks: pd.DataFrame, tt_variants: Sequen
                  f"{table.matrix_rank.max()} at TT-ranks as low as "
                  f"{min((table.loc[v, 'tt_ranks'] for v in full_rank), key=lambda t: sum(map(int, t.split('-'))))}.")
     return "\n".join(lines)
+
+
+def _against_two_kron(rows: pd.DataFrame, net: str) -> str:
+    """'ahead of / behind / level with the post's `two_kron` (diff, 95% CI)' for ``net`` in ``rows``."""
+    c = compare_final(rows, net, "two_kron")
+    verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
+    return f"{verdict} the post's `two_kron` ({signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])})"
 
 
 def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> pd.DataFrame:
@@ -1088,10 +1110,7 @@ def t3f_summary(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappi
                 + ("which lies inside" if inside else "which lies outside")
                 + f" the range of our {len(ours)} seeds ({ours.min():.2f} to {ours.max():.2f}%).")
     for name, rows in [("the tutorial's recipe", adam_rows), ("the post's recipe", sgd_rows)]:
-        c = compare_final(rows, net, "two_kron")
-        verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
-        text.append(f"Under {name} the tensor train is {verdict} the post's `two_kron` "
-                    f"({signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])}).")
+        text.append(f"Under {name} the tensor train is {_against_two_kron(rows, net)}.")
     return " ".join(text)
 
 
@@ -1100,12 +1119,10 @@ def t3f_lede(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping 
     net = tutorial["variant"]
     adam = final_epochs(adam_rows[adam_rows.variant == net]).test_accuracy
     sgd = final_epochs(sgd_rows[sgd_rows.variant == net]).test_accuracy
-    c = compare_final(sgd_rows, net, "two_kron")
-    verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
     return (f"The t3f tutorial's tensor-train net (`{net}`, {ku.count_params(ku.build_model(net)):,} parameters) reaches "
             f"{mean_sd(adam)}% after {adam_rows.epoch.max()} epochs of its Adam recipe (the tutorial reports "
             f"{tutorial['accuracy']:.2f}%) and {mean_sd(sgd)}% after {sgd_rows.epoch.max()} epochs of the post's, "
-            f"{verdict} the post's `two_kron` ({signed(c['diff'])} pp, 95% CI {signed(c['low'])} to {signed(c['high'])})")
+            f"{_against_two_kron(sgd_rows, net)}")
 
 
 def kron_projection(model: nn.Module, rank: int) -> nn.Sequential:

@@ -704,6 +704,11 @@ OPTIMIZERS = ("sgd", "adam")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 
 
+def _check_optimizer(name: str) -> None:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that decides a run's numbers besides variant and seed.
@@ -732,8 +737,7 @@ class TrainSettings:
         return record
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _check_optimizer(self.optimizer)
         for name in ("epochs", "batch_size", "test_batch_size"):
             _positive_int(getattr(self, name), name)
         if self.dataset != SYNTHETIC:
@@ -898,6 +902,7 @@ def stack_models(models: Sequence[nn.Module], optimizer: str = "sgd") -> dict:
     seed axis (torch.func.stack_module_state), and the optimizer's state, initially zero: SGD's
     momentum buffers, or Adam's two moment estimates and its step count."""
     from torch.func import stack_module_state
+    _check_optimizer(optimizer)
     params, buffers = stack_module_state(list(models))
     params = {name: p.detach() for name, p in params.items()}
     zeros = {name: torch.zeros_like(p) for name, p in params.items()}
@@ -925,6 +930,7 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool 
     instance for want of a C++ compiler, it warns once and runs eagerly.
     """
     from torch.func import functional_call, grad_and_value, vmap
+    _check_optimizer(optimizer)
 
     def member_loss(p, b, x, y):
         return F.nll_loss(functional_call(base, (p, b), (x,)), y)
@@ -943,8 +949,6 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool 
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
         params = {name: params[name] - lr * (m[name] / c1) / ((v[name] / c2).sqrt() + ADAM_EPS) for name in params}
         return params, dict(m=m, v=v, t=t), losses
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     step = sgd if optimizer == "sgd" else adam
     if not compile:
         return step

@@ -172,6 +172,10 @@ def test_adam_settings_are_recorded_and_sgd_records_keep_their_old_form():
     assert ku.TrainSettings(epochs=3, optimizer="adam").record()["optimizer"] == "adam"
     with pytest.raises(ValueError, match="optimizer must be one of sgd, adam"):
         ku.TrainSettings(optimizer="rmsprop")
+    for build in (lambda: ku.training_step(ku.build_model("width10"), 0.01, 0.5, optimizer="rmsprop"),
+                  lambda: ku.stack_models([ku.build_model("width10")], "rmsprop")):
+        with pytest.raises(ValueError, match="optimizer must be one of sgd, adam"):
+            build()
 
 
 def test_compiled_adam_agrees_with_eager():
