@@ -1370,6 +1370,7 @@ def _label_points(ax, points: pd.DataFrame, x: str, y: str, **text) -> None:
     labels = [ax.text(p[x], p[y], name, **text) for name, p in points.iterrows()]
     if labels:
         adjust_text(labels, x=points[x].to_numpy(float), y=points[y].to_numpy(float), ax=ax, iter_lim=300,
+                    expand=(1.4, 1.8), force_text=(0.3, 0.6), force_static=(0.3, 0.6),
                     arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))  # a fixed count, not its 1 s default:
         # a time limit would place labels differently on a busy machine, and rebuilds would not be identical
 
