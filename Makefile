@@ -15,7 +15,7 @@ FORCE_LC := $(shell printf '%s' '$(FORCE)' | tr '[:upper:]' '[:lower:]')
 ifeq ($(filter $(FORCE_LC),0 1 true false),)
 $(error FORCE must be 0, 1, true or false (any case), got '$(FORCE)')
 endif
-FORCE_PY := $(if $(filter 1 true,$(FORCE_LC)),True,False)
+FORCE_PARAM := $(if $(filter 1 true,$(FORCE_LC)),{'force': True},{})
 
 # DATASET chooses what `make data` fetches; the write-ups are about MNIST (Part 3 adds Fashion-MNIST itself).
 ifneq ($(filter report beyond,$(MAKECMDGOALS)),)
@@ -52,22 +52,20 @@ data: setup
 test: setup
 	$(PY) -m pytest -q
 
-REPORT_HTML := report/kronecker_report.html
-BEYOND_HTML := report/beyond.html
 execute = $(PY) -c "import kron_report as kr; kr.execute_notebook('$(1)', $(2))"
-render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.render_html('$(1)'.split(), '$(2)', '$(3)'))"
+render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.render_page('$(1)'))"
 
 # Part 2 runs first: the front matter (00) reads its runs. The page is 00, 01, 03 in that order.
 report: setup data
-	$(call execute,notebooks/03_report.ipynb,{'force': $(FORCE_PY)})
+	$(call execute,notebooks/03_report.ipynb,$(FORCE_PARAM))
 	$(call execute,notebooks/01_kronecker_product.ipynb,{})
 	$(call execute,notebooks/00_article.ipynb,{})
-	$(call render,notebooks/00_article.ipynb notebooks/01_kronecker_product.ipynb notebooks/03_report.ipynb,$(REPORT_HTML),Shrinking an MLP with Kronecker products)
+	$(call render,kronecker_report)
 
 beyond: setup data
 	$(call fetch,fashion-mnist)
-	$(call execute,notebooks/04_beyond.ipynb,{'force': $(FORCE_PY)})
-	$(call render,notebooks/04_beyond.ipynb,$(BEYOND_HTML),How far can Kronecker layers go?)
+	$(call execute,notebooks/04_beyond.ipynb,$(FORCE_PARAM))
+	$(call render,beyond)
 
 bench: setup data
 	$(PY) bench.py

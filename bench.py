@@ -21,9 +21,8 @@ from torch import nn
 import kron_report as kr
 import kron_utils as ku
 
-# This benchmark trains many shapes in one process; past dynamo's default limit of 8 recompiles a compiled step
-# silently falls back to eager, which would measure the wrong thing.
-torch._dynamo.config.recompile_limit = 256
+RECIPE = ku.TrainSettings()  # the pytorch/examples recipe both pipelines follow
+MNIST = ku.DATASETS["mnist"]
 
 
 def timed(fn, repeats: int = 1) -> float:
@@ -45,22 +44,22 @@ def sync(device):
 def examples_style_epoch(variant: str, device) -> None:
     """One epoch the pytorch/examples way: torchvision dataset, ToTensor+Normalize per sample, DataLoader."""
     from torchvision import datasets, transforms
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST["mean"],), (MNIST["std"],))])
     loaders = [torch.utils.data.DataLoader(datasets.MNIST(str(kr.project_path("data")), train=t, transform=transform),
-                                           batch_size=64 if t else 1000, shuffle=t) for t in (True, False)]
-    torch.manual_seed(1)
-    model = ku.build_model(variant).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+                                           batch_size=RECIPE.batch_size if t else RECIPE.test_batch_size, shuffle=t)
+               for t in (True, False)]
+    model = ku.seeded_model(variant, 1).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE.lr, momentum=RECIPE.momentum)
     model.train()
     for data, target in loaders[0]:
-        data, target = data.to(device).view(-1, 784), target.to(device)
+        data, target = data.to(device).view(-1, ku.IMAGE_SIZE), target.to(device)
         optimizer.zero_grad()
         F.nll_loss(model(data), target).backward()
         optimizer.step()
     model.eval()
     with torch.no_grad():
         for data, target in loaders[1]:
-            model(data.to(device).view(-1, 784)).argmax(1).eq(target.to(device)).sum().item()
+            model(data.to(device).view(-1, ku.IMAGE_SIZE)).argmax(1).eq(target.to(device)).sum().item()
     sync(device)
 
 
@@ -102,7 +101,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller epochs for rows a and d (a smoke run)")
     args = parser.parse_args()
     device = ku.resolve_device(args.device)
-    ku.verify_dataset(kr.project_path("data"), "mnist")
+    kr.verify_dataset(kr.project_path("data"), "mnist")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {device}"
           + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
@@ -128,11 +127,11 @@ def main():
 
     # b. KronLinear forward+backward vs rebuilt-with-torch.kron and vs dense nn.Linear
     torch.manual_seed(0)
-    kron = ku.KronLinear((28, 28), (25, 25)).to(device)
-    rebuilt, dense = RebuiltKron(kron).to(device), nn.Linear(784, 625).to(device)
-    for batch in (64, 1000):
-        x = torch.randn(batch, 784, device=device)
-        inner = 200 if batch == 64 else 20
+    kron = ku.KronLinear(ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS).to(device)
+    rebuilt, dense = RebuiltKron(kron).to(device), nn.Linear(ku.IMAGE_SIZE, ku.HIDDEN_SIZE).to(device)
+    for batch in (RECIPE.batch_size, RECIPE.test_batch_size):
+        x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
+        inner = 200 if batch == RECIPE.batch_size else 20
         vs_rebuilt, vs_dense = [], []
         for _ in range(args.repeats):
             t = {name: timed(lambda: ([layer_step(m, x)() for _ in range(inner)], sync(device)))
@@ -140,15 +139,15 @@ def main():
             vs_rebuilt.append(t["rebuilt"] / t["kron"])
             vs_dense.append(t["dense"] / t["kron"])
         report("b", f"KronLinear fwd+bwd, batch {batch}: vs torch.kron rebuilt every step", vs_rebuilt, 3)
-        report("b", f"KronLinear fwd+bwd, batch {batch}: vs dense nn.Linear(784, 625)", vs_dense,
-               2 if batch == 64 else None)
+        report("b", f"KronLinear fwd+bwd, batch {batch}: vs dense nn.Linear({ku.IMAGE_SIZE}, {ku.HIDDEN_SIZE})", vs_dense,
+               2 if batch == RECIPE.batch_size else None)
 
     # c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm
     our_epochs("original", [1], device)
-    n_train = 60000
-    fc1, fc2 = 784 * 625, 625 * 10
+    n_train, n_test = ku.train_size("mnist"), len(ku.load_dataset(kr.project_path("data"), "test")[1])
+    fc1, fc2 = ku.IMAGE_SIZE * ku.HIDDEN_SIZE, ku.HIDDEN_SIZE * ku.NUM_CLASSES
     # forward 2*MACs; weight gradients 2*MACs; input gradient only for fc2 (fc1's input needs none)
-    flops = n_train * (2 * (fc1 + fc2) + 2 * (fc1 + fc2) + 2 * fc2) + 10000 * 2 * (fc1 + fc2)
+    flops = n_train * (2 * (fc1 + fc2) + 2 * (fc1 + fc2) + 2 * fc2) + n_test * 2 * (fc1 + fc2)
     fractions = []
     for _ in range(args.repeats):
         peak = sgemm_gflops(device)

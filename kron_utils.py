@@ -1,23 +1,22 @@
-"""Kronecker-factored linear layers, the 2018 blog post's MNIST nets, and a fast trainer.
+"""Kronecker-factored linear layers, the 2018 blog post's MNIST nets, and the training loop.
 
 Read top to bottom:
 
-1. Kronecker algebra  -- kron of many factors, splitting a size into factors,
-                         the nearest Kronecker sum to a matrix (Van Loan-Pitsianis).
-2. The layers         -- KronLinear: W = sum_r F1[r] (x) F2[r] (x) ... never materialised;
-                         TTLinear: W a tensor-train matrix, the Kronecker layer's generalisation.
+1. Kronecker algebra  -- kron of many factors, splitting a size into factors, the nearest Kronecker sum
+                         to a matrix (Van Loan-Pitsianis), its error, and TT-ranks of a matrix.
+2. The layers         -- the functional core kron_linear / tt_linear, which never build W, and the modules
+                         KronLinear (W = sum_r F1[r] (x) F2[r] (x) ...) and TTLinear (a tensor-train matrix).
 3. Nets               -- one registry: the families of nets, the post's six nets as aliases of members.
-4. Data               -- MNIST / Fashion-MNIST from verified IDX files, held in memory.
-5. Training           -- the 2018 pytorch/examples recipe; several seeds train together.
+4. Data               -- MNIST / Fashion-MNIST from IDX files, held in memory; a synthetic stand-in.
+5. Training           -- the 2018 pytorch/examples recipe: a plain reference loop, and the fast path that
+                         trains several seeds in one compiled step.
 
-Everything around it (fetching data, results on disk, the sweep, statistics, figures, HTML)
-lives in ``kron_report.py``, which imports this module; this module never imports it.
+Everything around it (fetching and verifying data, results on disk, the sweep, statistics, prose,
+figures, HTML) lives in the ``kron_report`` package, which imports this module; this one never imports it.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ import time
 import warnings
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from functools import partial, reduce
+from functools import lru_cache, partial, reduce
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -51,18 +50,15 @@ def kron(*factors: torch.Tensor) -> torch.Tensor:
 
 
 def factorize(n: int, k: int = 2) -> tuple[int, ...]:
-    """Split ``n`` into ``k`` integer factors that are as equal as possible.
+    """Split ``n`` into ``k`` integer factors that are as equal as possible: 784 -> (28, 28); 784, k=4 ->
+    (7, 4, 7, 4); 625, k=4 -> (5, 5, 5, 5); 10 -> (5, 2).
 
-    784 -> (28, 28); 784, k=4 -> (7, 4, 7, 4); 625, k=4 -> (5, 5, 5, 5); 10 -> (5, 2).
-
-    Rules: the factors minimise max/min (ties: the smallest spread of their logs).
-    When the best choice splits into two identical halves (a square size such as a
-    28x28 image), the half is repeated, (7, 4) -> (7, 4, 7, 4), so that the
-    factors follow the image's row and column structure. Otherwise they are in
-    descending order. ``k = 1`` returns ``(n,)``. Every factor is >= 2 when k > 1, so a
-    prime (or any n with fewer than k prime factors) raises ValueError.
+    The factors minimise max/min (ties: the smallest spread of their logs). When the best choice splits into
+    two identical halves (a square size such as a 28x28 image), the half is repeated, (7, 4) -> (7, 4, 7, 4),
+    so that the factors follow the image's rows and columns; otherwise they descend. ``k = 1`` gives ``(n,)``;
+    every factor is >= 2 when k > 1, so an n with fewer than k prime factors raises ValueError.
     """
-    n, k = _positive_int(n, "n"), _positive_int(k, "k")
+    n, k = check_positive_int(n, "n"), check_positive_int(k, "k")
     if k == 1:
         return (n,)
     best = None
@@ -96,11 +92,9 @@ def _factorizations(n: int, k: int, largest: int):
 
 def nearest_kron(weight: torch.Tensor, in_factors: Sequence[int], out_factors: Sequence[int],
                  rank: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Van Loan-Pitsianis: the rank-r sum of A_r (x) B_r nearest to ``weight`` in Frobenius norm.
-
-    ``weight`` is (o1*o2, i1*i2). Rearranging it so that every (o2 x i2) block becomes a row
-    turns sum_r A_r (x) B_r into the rank-r matrix sum_r vec(A_r) vec(B_r)^T, so the truncated
-    SVD gives the optimum. Returns A (rank, o1, i1) and B (rank, o2, i2).
+    """Van Loan-Pitsianis: the rank-r sum of A_r (x) B_r nearest to the (o1*o2, i1*i2) ``weight`` in Frobenius
+    norm. Rearranging W so that every (o2 x i2) block becomes a row turns sum_r A_r (x) B_r into the rank-r
+    matrix sum_r vec(A_r) vec(B_r)^T, so the truncated SVD gives the optimum. Returns A (rank, o1, i1), B (rank, o2, i2).
     """
     (o1, o2), (i1, i2) = out_factors, in_factors
     if tuple(weight.shape) != (o1 * o2, i1 * i2):
@@ -116,38 +110,67 @@ def nearest_kron(weight: torch.Tensor, in_factors: Sequence[int], out_factors: S
     return a.to(weight.dtype), b.to(weight.dtype)
 
 
+def relative_error(weight: torch.Tensor, rank: int, in_factors: Sequence[int] = (28, 28),
+                   out_factors: Sequence[int] = (25, 25)) -> float:
+    """||W - W_r|| / ||W|| for W_r the nearest rank-r Kronecker sum (:func:`nearest_kron`) of ``weight``."""
+    a, b = nearest_kron(weight.detach(), in_factors, out_factors, rank)
+    return float((weight - sum(torch.kron(a[r], b[r]) for r in range(len(a)))).norm() / weight.norm())
+
+
+def unfolding_ranks(weight: torch.Tensor, in_factors: Sequence[int], out_factors: Sequence[int]) -> tuple[int, ...]:
+    """The TT-ranks of an (out, in) matrix in the grid in_factors -> out_factors: the ranks of its k-1
+    unfoldings that put the index pairs (o_1 i_1, ..., o_j i_j) against the rest. By Oseledets (2011,
+    Thm 2.1) these are the smallest TT-ranks with which a TT-matrix of k cores can represent it exactly."""
+    k = len(in_factors)
+    if weight.shape != (math.prod(out_factors), math.prod(in_factors)) or len(out_factors) != k:
+        raise ValueError(f"a {tuple(weight.shape)} matrix does not fit the grid {tuple(in_factors)} -> {tuple(out_factors)}")
+    pairs = weight.reshape(*out_factors, *in_factors).permute(*[d for j in range(k) for d in (j, k + j)])
+    rows, ranks = 1, []
+    for o, i in list(zip(out_factors, in_factors))[:-1]:
+        rows *= o * i
+        ranks.append(int(torch.linalg.matrix_rank(pairs.reshape(rows, -1))))
+    return tuple(ranks)
+
+
 # ---------------------------------------------------------------------------
 # 2. The layer
 # ---------------------------------------------------------------------------
 
 
-#: How KronLinear draws its factors (see its docstring).
-INITS = ("uniform", "gauss")
+def kron_linear(x: torch.Tensor, factors: Sequence[torch.Tensor], bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ W.T + bias for W = sum_r F_1[r] (x) ... (x) F_k[r], each F_j of shape (rank, o_j, i_j), without
+    building W: the first ceil(k/2) and the last factors of each term are multiplied into two small ones."""
+    m = (len(factors) + 1) // 2
+    return _kron_sum_linear(x, _batched_kron(factors[:m]), _batched_kron(factors[m:]), bias)
+
+
+def tt_linear(x: torch.Tensor, cores: Sequence[torch.Tensor], bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ W.T + bias for W the TT-matrix of ``cores`` (r_{j-1}, o_j, i_j, r_j), without building W: the first
+    ceil(k/2) and the last cores are multiplied into L (r_m, O_L, I_L) and R (r_m, O_R, I_R), W = sum_s L[s] (x) R[s]."""
+    m = (len(cores) + 1) // 2
+    left, right = _tt_chain(list(cores[:m]))[0].permute(2, 0, 1), _tt_chain(list(cores[m:]))[..., 0]
+    return _kron_sum_linear(x, left, right, bias)
+
+
+INITS = ("uniform", "gauss")  # how KronLinear can draw its factors (see its docstring)
 
 
 class KronLinear(nn.Module):
-    r"""A linear layer whose weight is a sum of ``rank`` Kronecker products.
+    r"""A linear layer whose weight is a sum of ``rank`` Kronecker products, applied by :func:`kron_linear`.
 
     W = \sum_r F_1[r] (x) F_2[r] (x) ... (x) F_k[r],  F_j[r] of shape (out_factors[j], in_factors[j]),
 
-    so W is (prod(out_factors), prod(in_factors)), laid out like ``nn.Linear.weight`` and equal
-    to nested ``torch.kron``. ``forward`` never builds W: with two factors it reshapes x to
-    (N, i_1, i_2) and contracts one factor, then the other (N*(o_2*i_1*i_2 + o_1*o_2*i_1) multiply-adds
-    per rank term instead of N*in*out when the second factor shrinks more); with k > 2 factors it first
-    multiplies the first ceil(k/2) and the last factors of each term into two (small) factors.
+    so W is (prod(out_factors), prod(in_factors)), laid out like ``nn.Linear.weight`` and equal to nested
+    ``torch.kron``; it is never built. ``in_factors``/``out_factors`` are sequences of sizes, or plain ints
+    split by :func:`factorize` into ``num_factors`` factors. ``tied=True`` uses one factor tensor at every
+    position (the post's "one-kron-mat"); the factor shapes must then be identical.
 
-    ``in_factors``/``out_factors`` are sequences of sizes, or plain ints that are split with
-    :func:`factorize` into ``num_factors`` factors. ``tied=True`` uses one factor tensor at
-    every position (the post's "one-kron-mat"); the factor shapes must then be identical.
-
-    Initialisation. Let sigma = 1/sqrt(3*in_features), the std of nn.Linear's default
-    U(-1/sqrt(in), 1/sqrt(in)), and s = (sigma^2 / rank)^(1/(2k)), so that each entry of W (a sum
-    of rank products of k independent entries of std s) has variance sigma^2.
-      init='uniform' (default): every factor entry from U(-sqrt(3)*s, sqrt(3)*s); then all factors
-          are multiplied by one scalar so that the RMS of W is exactly sigma (computed from the
-          factors' Gram matrices, without building W).
-      init='gauss': every factor entry from N(0, s^2), nothing rescaled: W has the dense std in
-          expectation only (the other common choice).
+    Initialisation. Let sigma = 1/sqrt(3*in_features), the std of nn.Linear's default U(-1/sqrt(in),
+    1/sqrt(in)), and s = (sigma^2 / rank)^(1/(2k)), so that each entry of W (a sum of rank products of k
+    independent entries of std s) has variance sigma^2.
+      init='uniform' (default): factor entries from U(-sqrt(3)*s, sqrt(3)*s), then all factors scaled by one
+          scalar so that the RMS of W is exactly sigma (from the factors' Gram matrices, without building W).
+      init='gauss': factor entries from N(0, s^2), nothing rescaled: W has the dense std in expectation only.
     The bias is U(-1/sqrt(in), 1/sqrt(in)), as in nn.Linear.
     """
 
@@ -159,13 +182,12 @@ class KronLinear(nn.Module):
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         self.init = init
         self.in_factors, self.out_factors = _check_factor_lists(in_factors, out_factors, num_factors)
-        self.rank = _positive_int(rank, "rank")
+        self.rank = check_positive_int(rank, "rank")
         self.tied = bool(tied)
         if self.tied and len(set(zip(self.out_factors, self.in_factors))) > 1:
             raise ValueError("tied=True needs identical factor shapes, got (out, in) = "
                              f"{list(zip(self.out_factors, self.in_factors))}")
-        self.in_features = math.prod(self.in_factors)
-        self.out_features = math.prod(self.out_factors)
+        self.in_features, self.out_features = math.prod(self.in_factors), math.prod(self.out_factors)
         shapes = list(zip(self.out_factors, self.in_factors))
         self.factors = nn.ParameterList(
             nn.Parameter(torch.empty(self.rank, o, i)) for o, i in (shapes[:1] if self.tied else shapes))
@@ -179,19 +201,7 @@ class KronLinear(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Draw the factors and bias as described in the class docstring."""
-        k, sigma = len(self.in_factors), 1.0 / math.sqrt(3 * self.in_features)
-        s = (sigma ** 2 / self.rank) ** (1 / (2 * k))
-        for f in self.factors:
-            if self.init == "gauss":
-                f.normal_(0.0, s)
-            else:
-                f.uniform_(-math.sqrt(3) * s, math.sqrt(3) * s)
-        if self.init == "uniform":
-            scale = (sigma / self.weight_rms()) ** (1 / k)
-            for f in self.factors:
-                f.mul_(scale)
-        if self.bias is not None:
-            self.bias.uniform_(-1 / math.sqrt(self.in_features), 1 / math.sqrt(self.in_features))
+        _init_like_linear(self, self.factors, len(self.in_factors), self.rank, gauss=self.init == "gauss")
 
     def weight_rms(self) -> float:
         """sqrt(mean(W**2)) from <A(x)B, C(x)D> = <A,C><B,D>, without building W."""
@@ -205,13 +215,7 @@ class KronLinear(nn.Module):
         return sum(kron(*(self.factor(j)[r] for j in range(k))) for r in range(self.rank))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"expected last dimension {self.in_features}, got {x.shape[-1]}")
-        factors = [self.factor(j) for j in range(len(self.in_factors))]
-        m = (len(factors) + 1) // 2
-        y = _apply_kron_sum(x, _batched_kron(factors[:m]), _batched_kron(factors[m:]))
-        y = y.reshape(*x.shape[:-1], self.out_features)
-        return y if self.bias is None else y + self.bias
+        return kron_linear(x, [self.factor(j) for j in range(len(self.in_factors))], self.bias)
 
     def num_weights(self) -> int:
         """Number of factor entries (a tied factor counts once)."""
@@ -224,11 +228,8 @@ class KronLinear(nn.Module):
     @classmethod
     def from_dense(cls, weight: torch.Tensor, in_factors: Sequence[int], out_factors: Sequence[int],
                    rank: int = 1, bias: torch.Tensor | None = None) -> "KronLinear":
-        """The rank-r two-factor KronLinear nearest (Frobenius) to a dense (out, in) ``weight``.
-
-        Uses :func:`nearest_kron` (Van Loan-Pitsianis). ``bias``, if given, is copied;
-        otherwise the layer has no bias.
-        """
+        """The rank-r two-factor KronLinear nearest (Frobenius) to a dense (out, in) ``weight``, by
+        :func:`nearest_kron`. ``bias``, if given, is copied; otherwise the layer has no bias."""
         in_factors, out_factors = _check_factor_lists(in_factors, out_factors, 2)
         if len(in_factors) != 2:
             raise ValueError("from_dense supports exactly two factors (the SVD gives the optimum "
@@ -236,38 +237,29 @@ class KronLinear(nn.Module):
         layer = cls(in_factors, out_factors, rank=rank, bias=bias is not None)
         a, b = nearest_kron(weight.detach(), in_factors, out_factors, rank)
         with torch.no_grad():
-            layer.factors[0].copy_(a)
-            layer.factors[1].copy_(b)
+            for factor, value in zip(layer.factors, (a, b)):
+                factor.copy_(value)
             if bias is not None:
                 layer.bias.copy_(bias.detach())
         return layer
 
 
 class TTLinear(nn.Module):
-    r"""A linear layer whose weight is a tensor-train (TT) matrix (Oseledets 2011; Novikov et al. 2015).
+    r"""A linear layer whose weight is a tensor-train (TT) matrix (Oseledets 2011; Novikov et al. 2015),
+    applied by :func:`tt_linear` without building it:
 
     W[(o_1..o_k), (i_1..i_k)] = G_1[:, o_1, i_1, :] @ G_2[:, o_2, i_2, :] @ ... @ G_k[:, o_k, i_k, :],
 
-    a product of r_{j-1} x r_j matrices with r_0 = r_k = 1: core G_j has shape
-    (r_{j-1}, out_factors[j], in_factors[j], r_j) (tensorly's TT-matrix layout). Row and column
-    indices are row-major, as in ``nn.Linear.weight`` and ``torch.kron``, so:
-      * all TT-ranks 1: W = G_1[0,:,:,0] (x) ... (x) G_k[0,:,:,0], a one-term k-factor KronLinear;
-      * k = 2, rank r: W = sum_s G_1[0,:,:,s] (x) G_2[s,:,:,0], a rank-r two-factor KronLinear.
-    In general r_j is (at most) the rank of the unfolding of W's tensor that puts the index pairs
-    (o_1 i_1, ..., o_j i_j) against the rest; it says nothing directly about W's matrix rank.
+    a product of r_{j-1} x r_j matrices with r_0 = r_k = 1: core G_j has shape (r_{j-1}, out_factors[j],
+    in_factors[j], r_j) (tensorly's TT-matrix layout). Indices are row-major, as in ``nn.Linear.weight`` and
+    ``torch.kron``, so all TT-ranks 1 give a one-term k-factor KronLinear, and k = 2 cores of rank r a rank-r
+    two-factor KronLinear. In general r_j is at most the rank of the unfolding that puts the index pairs
+    (o_1 i_1, ..., o_j i_j) against the rest; it says nothing directly about W's matrix rank. ``ranks`` is
+    one int for every inner rank or a sequence of the k-1 inner ranks.
 
-    ``ranks`` is one int for every inner rank or a sequence of the k-1 inner ranks.
-
-    ``forward`` never builds W. It multiplies out the first ceil(k/2) cores into L (O_L, I_L, r_m) and
-    the others into R (r_m, O_R, I_R) (small: 700*r_m entries each for the t3f layer), so that
-    W = sum_s L[:,:,s] (x) R[s]: a rank-r_m two-factor Kronecker sum, applied to x (N, I_L, I_R) as
-    KronLinear applies one. This costs about as much as the core-by-core contraction in multiply-adds
-    but runs as two large matrix products instead of k small ones (several times faster on a CPU).
-
-    Initialisation, as KronLinear's 'uniform': with sigma = 1/sqrt(3*in_features) (nn.Linear's std)
-    and P the product of the inner ranks, every core entry is drawn from U(-sqrt(3)*s, sqrt(3)*s) with
-    s = (sigma^2 / P)^(1/(2k)); then all cores are scaled by one scalar so that the RMS of W is exactly
-    sigma (computed from the cores, without building W). The bias is nn.Linear's.
+    Initialisation, as KronLinear's 'uniform': with sigma = 1/sqrt(3*in_features) and P the product of the
+    inner ranks, core entries from U(-sqrt(3)*s, sqrt(3)*s), s = (sigma^2 / P)^(1/(2k)); then all cores are
+    scaled by one scalar so that the RMS of W is exactly sigma. The bias is nn.Linear's.
     """
 
     def __init__(self, in_factors: int | Sequence[int], out_factors: int | Sequence[int],
@@ -276,15 +268,14 @@ class TTLinear(nn.Module):
         self.in_factors, self.out_factors = _check_factor_lists(in_factors, out_factors, num_factors)
         k = len(self.in_factors)
         if isinstance(ranks, (int, np.integer)) and not isinstance(ranks, bool):
-            inner = (_positive_int(ranks, "ranks"),) * (k - 1)
+            inner = (check_positive_int(ranks, "ranks"),) * (k - 1)
         elif isinstance(ranks, Sequence) and not isinstance(ranks, str) and len(ranks) == k - 1:
-            inner = tuple(_positive_int(r, "each entry of ranks") for r in ranks)
+            inner = tuple(check_positive_int(r, "each entry of ranks") for r in ranks)
         else:
             raise ValueError(f"ranks must be a positive int or {k - 1} positive ints (one per inner bond "
                              f"of {k} cores), got {ranks!r}")
         self.ranks = (1, *inner, 1)
-        self.in_features = math.prod(self.in_factors)
-        self.out_features = math.prod(self.out_factors)
+        self.in_features, self.out_features = math.prod(self.in_factors), math.prod(self.out_factors)
         self.cores = nn.ParameterList(
             nn.Parameter(torch.empty(self.ranks[j], o, i, self.ranks[j + 1]))
             for j, (o, i) in enumerate(zip(self.out_factors, self.in_factors)))
@@ -294,15 +285,7 @@ class TTLinear(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Draw the cores and bias as described in the class docstring."""
-        k, sigma = len(self.cores), 1.0 / math.sqrt(3 * self.in_features)
-        s = (sigma ** 2 / math.prod(self.ranks)) ** (1 / (2 * k))
-        for core in self.cores:
-            core.uniform_(-math.sqrt(3) * s, math.sqrt(3) * s)
-        scale = (sigma / self.weight_rms()) ** (1 / k)
-        for core in self.cores:
-            core.mul_(scale)
-        if self.bias is not None:
-            self.bias.uniform_(-1 / math.sqrt(self.in_features), 1 / math.sqrt(self.in_features))
+        _init_like_linear(self, self.cores, len(self.cores), math.prod(self.ranks))
 
     def weight_rms(self) -> float:
         """sqrt(mean(W**2)), from the cores' transfer matrices sum_{o,i} G[:,o,i,:] (x) G[:,o,i,:]."""
@@ -316,14 +299,8 @@ class TTLinear(nn.Module):
         return _tt_chain(list(self.cores))[0, :, :, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"expected last dimension {self.in_features}, got {x.shape[-1]}")
-        cores = list(self.cores)  # (slicing a ParameterList would re-wrap functional_call's tensors as Parameters)
-        m = (len(cores) + 1) // 2
-        left = _tt_chain(cores[:m])[0].permute(2, 0, 1)  # (r_m, O_L, I_L)
-        right = _tt_chain(cores[m:])[..., 0]              # (r_m, O_R, I_R)
-        y = _apply_kron_sum(x, left, right).reshape(*x.shape[:-1], self.out_features)
-        return y if self.bias is None else y + self.bias
+        # a list, not a slice: slicing a ParameterList would re-wrap functional_call's tensors as Parameters
+        return tt_linear(x, list(self.cores), self.bias)
 
     def num_weights(self) -> int:
         """Number of core entries."""
@@ -332,6 +309,24 @@ class TTLinear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_factors={self.in_factors}, out_factors={self.out_factors}, ranks={self.ranks}, "
                 f"bias={self.bias is not None}, weights={self.num_weights():,}")
+
+
+@torch.no_grad()
+def _init_like_linear(layer: nn.Module, tensors, k: int, terms: int, gauss: bool = False) -> None:
+    """Draw the ``tensors`` that ``layer`` multiplies k at a time, ``terms`` products summed per entry of W,
+    so that W's entries have nn.Linear's std sigma = 1/sqrt(3*in): entries from N(0, s^2) (``gauss``) or
+    U(-sqrt(3)*s, sqrt(3)*s) with s = (sigma^2 / terms)^(1/(2k)), the uniform ones then scaled by one scalar
+    so that W's RMS (``layer.weight_rms()``) is exactly sigma; then the bias as nn.Linear draws it."""
+    sigma = 1.0 / math.sqrt(3 * layer.in_features)
+    s = (sigma ** 2 / terms) ** (1 / (2 * k))
+    for t in tensors:
+        t.normal_(0.0, s) if gauss else t.uniform_(-math.sqrt(3) * s, math.sqrt(3) * s)
+    if not gauss:
+        scale = (sigma / layer.weight_rms()) ** (1 / k)
+        for t in tensors:
+            t.mul_(scale)
+    if layer.bias is not None:
+        layer.bias.uniform_(-1 / math.sqrt(layer.in_features), 1 / math.sqrt(layer.in_features))
 
 
 def _tt_chain(cores: list[torch.Tensor]) -> torch.Tensor:
@@ -347,7 +342,8 @@ def _tt_chain(cores: list[torch.Tensor]) -> torch.Tensor:
     return w
 
 
-def _positive_int(value, name: str) -> int:
+def check_positive_int(value, name: str) -> int:
+    """``value`` as an int if it is an integer >= 1 (not a bool); else one ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -356,19 +352,16 @@ def _positive_int(value, name: str) -> int:
 def _factor_sizes(factors, name: str, k: int) -> tuple[int, ...]:
     """A tuple of factor sizes; a plain int is split into k factors with factorize."""
     if isinstance(factors, (int, np.integer)) and not isinstance(factors, bool):
-        return factorize(_positive_int(factors, name), k)
+        return factorize(check_positive_int(factors, name), k)
     if not isinstance(factors, Sequence) or isinstance(factors, str) or len(factors) == 0:
         raise ValueError(f"{name} must be a positive int or a non-empty sequence of them, got {factors!r}")
-    return tuple(_positive_int(f, f"each entry of {name}") for f in factors)
+    return tuple(check_positive_int(f, f"each entry of {name}") for f in factors)
 
 
 def _check_factor_lists(in_factors, out_factors, num_factors: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Validate (or, for plain ints, derive with factorize) two equally long factor lists."""
-    k = _positive_int(num_factors, "num_factors")
-    if not isinstance(in_factors, (int, np.integer)) and isinstance(in_factors, Sequence) and in_factors:
-        k = len(in_factors)
-    elif not isinstance(out_factors, (int, np.integer)) and isinstance(out_factors, Sequence) and out_factors:
-        k = len(out_factors)
+    given = [f for f in (in_factors, out_factors) if isinstance(f, Sequence) and not isinstance(f, str) and f]
+    k = len(given[0]) if given else check_positive_int(num_factors, "num_factors")
     ins, outs = _factor_sizes(in_factors, "in_factors", k), _factor_sizes(out_factors, "out_factors", k)
     if len(ins) != len(outs):
         raise ValueError(f"in_factors {ins} and out_factors {outs} must have the same length")
@@ -385,14 +378,20 @@ def _batched_kron(factors: Sequence[torch.Tensor]) -> torch.Tensor:
     return w
 
 
-def _apply_kron_sum(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """(sum_r left[r] (x) right[r]) applied to the rows of x, never building the product:
-    left (r, O_L, I_L), right (r, O_R, I_R), x (..., I_L*I_R) -> (N, O_L, O_R). The factor that
-    shrinks its side more is contracted first (the cheaper order; on a tie, the left one)."""
-    z = x.reshape(-1, left.shape[2], right.shape[2])  # (N, I_L, I_R)
-    if right.shape[1] * left.shape[2] < left.shape[1] * right.shape[2]:
-        return torch.einsum("nraB,rAa->nAB", torch.einsum("nab,rBb->nraB", z, right), left)
-    return torch.einsum("nrAb,rBb->nAB", torch.einsum("nab,rAa->nrAb", z, left), right)
+def _kron_sum_linear(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor | None):
+    """x @ (sum_r left[r] (x) right[r]).T + bias, never building the product: left (r, O_L, I_L), right
+    (r, O_R, I_R), x (..., I_L*I_R) -> (..., O_L*O_R). The factor that shrinks its side more is contracted
+    first (the cheaper order; on a tie, the left one)."""
+    (_, o_left, i_left), (_, o_right, i_right) = left.shape, right.shape
+    if x.shape[-1] != i_left * i_right:
+        raise ValueError(f"expected last dimension {i_left * i_right}, got {x.shape[-1]}")
+    z = x.reshape(-1, i_left, i_right)
+    if o_right * i_left < o_left * i_right:
+        y = torch.einsum("nraB,rAa->nAB", torch.einsum("nab,rBb->nraB", z, right), left)
+    else:
+        y = torch.einsum("nrAb,rBb->nAB", torch.einsum("nab,rAa->nrAb", z, left), right)
+    y = y.reshape(*x.shape[:-1], o_left * o_right)
+    return y if bias is None else y + bias
 
 
 # ---------------------------------------------------------------------------
@@ -410,19 +409,15 @@ def mlp(fc1: nn.Module, fc2: nn.Module) -> nn.Sequential:
     return nn.Sequential(OrderedDict(fc1=fc1, relu=nn.ReLU(), fc2=fc2, log_softmax=nn.LogSoftmax(dim=-1)))
 
 
-def low_rank_linear(in_features: int, out_features: int, rank: int) -> nn.Sequential:
-    """A dense layer of rank <= r as P . Q (nn.Linear defaults; the bias sits on P)."""
-    return nn.Sequential(nn.Linear(in_features, rank, bias=False), nn.Linear(rank, out_features))
-
-
 def dense_net(h: int) -> nn.Sequential:
     """784 -> h -> 10, both layers dense."""
     return mlp(nn.Linear(IMAGE_SIZE, h), nn.Linear(h, NUM_CLASSES))
 
 
 def low_rank_net(r: int) -> nn.Sequential:
-    """784 -> 625 through a rank-r product P . Q, then a dense 625 -> 10."""
-    return mlp(low_rank_linear(IMAGE_SIZE, HIDDEN_SIZE, r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
+    """784 -> 625 through a rank-r product P . Q (nn.Linear defaults; the bias sits on P), then dense 625 -> 10."""
+    fc1 = nn.Sequential(nn.Linear(IMAGE_SIZE, r, bias=False), nn.Linear(r, HIDDEN_SIZE))
+    return mlp(fc1, nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
 
 
 def kron_net(k: int, r: int, *, tied: bool = False, kron_output: bool = False, init: str = "uniform") -> nn.Sequential:
@@ -442,47 +437,34 @@ def tt_net(k: int, r: int) -> nn.Sequential:
 
 @dataclass(frozen=True)
 class Family:
-    """A parametric family of nets. A name matching ``pattern`` (integers >= 1) is built by
-    ``build(**integers)``; ``label`` names the family in plots, ``description`` the member.
-    ``inits`` says whether its Kronecker factors can be drawn otherwise, with a name suffix
-    such as ``_gauss`` (``two_kron_gauss``, ``kron2_r4_gauss``)."""
+    """A parametric family of nets: a name matching ``pattern`` (integers >= 1) is ``build(**integers)``; the
+    ``inits`` it admits beyond 'uniform' are name suffixes (``two_kron_gauss``, ``kron2_r4_gauss``)."""
+    name: str
     pattern: str
-    label: str
-    description: str
     build: Callable[..., nn.Module]
     inits: tuple[str, ...] = ("uniform",)
 
 
 #: The one registry of nets: every variant is a member of one of these families.
-FAMILIES: dict[str, Family] = {
-    "width": Family(r"width(?P<h>\d+)", "dense (width h)", "dense 784-{h}-10", dense_net),
-    "lowrank": Family(r"lowrank(?P<r>\d+)", "low-rank P·Q",
-                      "input layer of rank {r}: P (625x{r}) . Q ({r}x784); dense output", low_rank_net),
-    "kron": Family(r"kron(?P<k>\d+)_r(?P<r>\d+)", "Kronecker, {k} factors, rank r",
-                   "input layer a rank-{r} sum of {k}-factor Kronecker products; dense output", kron_net, INITS),
-    "tiedkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)", "Kronecker, tied, rank r",
-                       "as kron{k}_r{r}, one factor shared by all {k} positions", partial(kron_net, tied=True), INITS),
-    "kron_outkron": Family(r"kron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input and output",
-                           "input layer as kron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
-                           partial(kron_net, kron_output=True), INITS),
-    "tiedkron_outkron": Family(r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", "Kronecker input (tied) and output",
-                               "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)",
-                               partial(kron_net, tied=True, kron_output=True), INITS),
-    "tt": Family(r"tt(?P<k>\d+)_r(?P<r>\d+)", "tensor train, {k} cores, TT-rank r",
-                 "input layer a TT-matrix of {k} cores with TT-rank {r}; dense output", tt_net),
-}
+FAMILIES: dict[str, Family] = {f.name: f for f in [
+    Family("width", r"width(?P<h>\d+)", dense_net),
+    Family("lowrank", r"lowrank(?P<r>\d+)", low_rank_net),
+    Family("kron", r"kron(?P<k>\d+)_r(?P<r>\d+)", kron_net, INITS),
+    Family("tiedkron", r"tiedkron(?P<k>\d+)_r(?P<r>\d+)", partial(kron_net, tied=True), INITS),
+    Family("kron_outkron", r"kron(?P<k>\d+)_r(?P<r>\d+)_outkron", partial(kron_net, kron_output=True), INITS),
+    Family("tiedkron_outkron", r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", partial(kron_net, tied=True, kron_output=True),
+           INITS),
+    Family("tt", r"tt(?P<k>\d+)_r(?P<r>\d+)", tt_net),
+]}
 
-#: The post's six nets, in its order: our name -> (its name in the post, the family member it is,
-#: a description in the post's terms).
-POST_NETS: dict[str, tuple[str | None, str, str]] = {
-    "original": ("Original", "width625", "dense 784-625-10"),
-    "one_kron": ("one-kron-mat", "tiedkron2_r1", "tied Kronecker input layer U(x)U, U 25x28; dense output"),
-    "two_kron": ("two-kron-mat", "kron2_r1", "Kronecker input layer U(x)V, U, V 25x28; dense output"),
-    "one_kron_out_kron": ("one-kron-mat out-kron", "tiedkron2_r1_outkron",
-                          "tied Kronecker input layer; Kronecker output (5x25)(x)(2x25)"),
-    "two_kron_out_kron": ("two-kron-mat out-kron", "kron2_r1_outkron",
-                          "Kronecker input layer; Kronecker output (5x25)(x)(2x25)"),
-    "width10": (None, "width10", "dense 784-10-10: as many weights as the Kronecker nets"),  # not in the post
+#: The post's six nets, in its order: our name -> (its name in the post, the family member it is).
+POST_NETS: dict[str, tuple[str | None, str]] = {
+    "original": ("Original", "width625"),
+    "one_kron": ("one-kron-mat", "tiedkron2_r1"),
+    "two_kron": ("two-kron-mat", "kron2_r1"),
+    "one_kron_out_kron": ("one-kron-mat out-kron", "tiedkron2_r1_outkron"),
+    "two_kron_out_kron": ("two-kron-mat out-kron", "kron2_r1_outkron"),
+    "width10": (None, "width10"),  # not in the post: the dense net with as many weights as the Kronecker nets
 }
 VARIANTS: tuple[str, ...] = tuple(POST_NETS)
 
@@ -499,62 +481,18 @@ def parse_variant(variant: str) -> tuple[Family, dict[str, int], str]:
         match = re.fullmatch(family.pattern, name)
         if match and all(int(g) >= 1 for g in match.groups()) and init in family.inits:
             return family, {key: int(g) for key, g in match.groupdict().items()}, init
-    raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, "
-                     f"or one of the families width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> "
-                     f"(optionally with _outkron), tt<k>_r<r> (integers >= 1), e.g. width32, lowrank2, kron2_r4, "
-                     f"tiedkron2_r1, tt4_r4; "
-                     f"a net with Kronecker layers may end in _gauss for Gaussian factors")
-
-
-def describe_variant(variant: str) -> str:
-    """One-line description of a variant name (raises ValueError if it is unknown)."""
-    family, args, init = parse_variant(variant)
-    name = variant[:-len(init) - 1] if init != "uniform" else variant
-    if name in POST_NETS:
-        post_name, _, text = POST_NETS[name]
-        quoted = f"the post's '{post_name}'" if name == "original" else f"'{post_name}'"
-        text = f"{text} ({quoted})" if post_name else text
-    else:
-        text = family.description.format(**args)
-    return text if init == "uniform" else f"{text}; Gaussian factor init"
-
-
-def variant_family(variant: str) -> str:
-    """The plot label of the family ``variant`` belongs to (two_kron is kron2_r1, and so on)."""
-    family, args, init = parse_variant(variant)
-    return family.label.format(**args) + ("" if init == "uniform" else f", {init} init")
+    raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, or a member of the families "
+                     "width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> (optionally with _outkron), tt<k>_r<r> "
+                     "(integers >= 1), e.g. width32, lowrank2, kron2_r4, tt4_r4; a net with Kronecker layers may end "
+                     "in _gauss for Gaussian factors")
 
 
 def build_model(variant: str) -> nn.Module:
-    """The net called ``variant``: a Sequential fc1 -> ReLU -> fc2 -> LogSoftmax.
-
-    Names are those in :data:`VARIANTS`, or a member of a family in :data:`FAMILIES`:
-    ``width32``, ``lowrank4``, ``kron2_r4`` ((28,28)->(25,25), rank 4), ``kron4_r1``
-    ((7,4,7,4)->(5,5,5,5)), ``tiedkron2_r1`` (= the input layer of ``one_kron``), ``tt4_r4`` (a TT-matrix
-    input layer of 4 cores and TT-rank 4: the t3f tutorial's net); a net with
-    Kronecker layers may end in ``_gauss`` (``two_kron_gauss``) for Gaussian factors.
-    """
+    """The net called ``variant`` (fc1 -> ReLU -> fc2 -> LogSoftmax): a name of :data:`VARIANTS` or a family
+    member such as ``width32``, ``lowrank4``, ``kron2_r4`` ((28,28)->(25,25), rank 4), ``kron4_r1``
+    ((7,4,7,4)->(5,5,5,5)), ``tt4_r4`` (the t3f tutorial's net), optionally ending in ``_gauss``."""
     family, args, init = parse_variant(variant)
     return family.build(**args, **({} if init == "uniform" else {"init": init}))
-
-
-def check_variants(variants) -> list[str]:
-    """A non-empty list of distinct variant names that all build (papermill strings are read too)."""
-    variants = parse_list(variants)
-    if not isinstance(variants, list) or not variants:
-        raise ValueError(f"variants must be a non-empty list of names, got {variants!r}")
-    unknown = []
-    for name in variants:
-        try:
-            build_model(name)
-        except ValueError:
-            unknown.append(name)
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; valid names: {', '.join(VARIANTS)} "
-                         "or a family member such as width32, lowrank2, kron2_r4, tiedkron2_r1, tt4_r4")
-    if len(set(variants)) != len(variants):
-        raise ValueError(f"variants must be distinct, got {variants}")
-    return variants
 
 
 def count_weights(model: nn.Module) -> int:
@@ -571,26 +509,13 @@ def count_params(model: nn.Module) -> int:
 # 4. Data
 # ---------------------------------------------------------------------------
 
-#: The four uncompressed IDX files of each dataset with their SHA-256, torchvision's folder
-#: for them under data_dir, the training-set mean/std used to normalise, and the training-set size.
+#: Each dataset's folder under data_dir (torchvision's), training-set mean/std used to normalise, and
+#: training-set size; the four IDX files are :data:`IDX_FILES` (kron_report.fetch verifies their SHA-256).
 DATASETS: dict[str, dict] = {
-    "mnist": dict(
-        folder="MNIST", mean=0.1307, std=0.3081, train_size=60_000,  # the pytorch/examples constants
-        files={
-            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        }),
-    "fashion-mnist": dict(
-        folder="FashionMNIST", mean=0.2860, std=0.3530, train_size=60_000,  # its own training-set statistics
-        files={
-            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        }),
+    "mnist": dict(folder="MNIST", mean=0.1307, std=0.3081, train_size=60_000),  # the pytorch/examples constants
+    "fashion-mnist": dict(folder="FashionMNIST", mean=0.2860, std=0.3530, train_size=60_000),  # its own statistics
 }
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 #: In-memory stand-in for smoke runs and tests: 10 noisy class prototypes, no files.
 SYNTHETIC = "synthetic"
 SYNTHETIC_SIZES = {"train": 512, "test": 256}
@@ -613,64 +538,42 @@ def raw_dir(data_dir: str | Path, dataset: str = "mnist") -> Path:
     return Path(data_dir) / dataset_info(dataset)["folder"] / "raw"
 
 
+def idx_folder(data_dir: str | Path, dataset: str = "mnist") -> Path:
+    """:func:`raw_dir` if it holds all four IDX files; else one FileNotFoundError naming the missing ones
+    and the command that fetches them (nothing is ever downloaded here)."""
+    folder = raw_dir(data_dir, dataset)
+    missing = [name for name in IDX_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{dataset} is not in {folder}/: missing {', '.join(missing)}. "
+                                f"Fetch it with `make data DATASET={dataset}`.")
+    return folder
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Parse an uncompressed IDX file (uint8 labels or images), checking header and length."""
-    path = Path(path)
-    data = path.read_bytes()
+    data = Path(path).read_bytes()
     if len(data) < 8 or data[:2] != b"\x00\x00" or data[2] != 0x08 or data[3] not in (1, 3):
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad header); "
                          "delete it and fetch it again with `make data`")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * d: 8 + 4 * d], "big") for d in range(ndim))
-    offset = 4 + 4 * ndim
+    offset = 4 + 4 * data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * d: 8 + 4 * d], "big") for d in range(data[3]))
     if len(data) != offset + math.prod(shape):
         raise ValueError(f"{path}: truncated or corrupt: the header promises shape {shape} "
                          f"({offset + math.prod(shape)} bytes) but the file has {len(data)} bytes")
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def verify_file(path: str | Path, sha256: str) -> None:
-    """Raise (naming ``path``) if it is missing or its SHA-256 differs."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise ValueError(f"{path}: corrupt or not the official file (SHA-256 {digest[:12]}..., "
-                         f"expected {sha256[:12]}...); delete it and run `make data` again")
-
-
-def verify_dataset(data_dir: str | Path, dataset: str = "mnist") -> Path:
-    """Check the four IDX files of ``dataset`` (presence and SHA-256); return their folder.
-
-    Never downloads or installs anything: missing files raise one FileNotFoundError that names
-    them and the command that fetches them.
-    """
-    info, folder = dataset_info(dataset), raw_dir(data_dir, dataset)
-    missing = [name for name in info["files"] if not (folder / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{dataset} is not in {folder}/: missing {', '.join(missing)}. "
-                                f"Fetch it with `make data DATASET={dataset}`.")
-    for name, sha in info["files"].items():
-        verify_file(folder / name, sha)
-    return folder
-
-
 def load_dataset(data_dir: str | Path = "data", split: str = "train", device: str | torch.device = "cpu",
-                 dataset: str = "mnist", verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 784) float32, normalised with the dataset's mean/std, and labels (N,) int64.
-
-    ``split`` is 'train' or 'test'; ``dataset`` is 'mnist', 'fashion-mnist' or 'synthetic'.
-    The files are verified first (:func:`verify_dataset`); ``verify=False`` skips the SHA-256
-    check (structure is always checked), for home-made IDX files.
-    """
+                 dataset: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 784) float32, normalised with the dataset's mean/std, and labels (N,) int64, of ``split``
+    ('train' or 'test') of 'mnist', 'fashion-mnist' or 'synthetic'. The files' structure is checked here,
+    their SHA-256 by ``kron_report.verify_dataset`` before a report run trains."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if dataset == SYNTHETIC:
         images, labels = synthetic_data(split)
         return images.to(device), labels.to(device)
-    info = dataset_info(dataset)
-    folder = verify_dataset(data_dir, dataset) if verify else raw_dir(data_dir, dataset)
+    info, folder = dataset_info(dataset), idx_folder(data_dir, dataset)
     prefix = "train" if split == "train" else "t10k"
     image_path, label_path = folder / f"{prefix}-images-idx3-ubyte", folder / f"{prefix}-labels-idx1-ubyte"
     images, labels = read_idx(image_path), read_idx(label_path)
@@ -699,8 +602,7 @@ def synthetic_data(split: str = "train", n: int | None = None, seed: int = 0) ->
 # ---------------------------------------------------------------------------
 
 
-#: The update rules the trainer knows: torch.optim.SGD with momentum, and torch.optim.Adam with its defaults.
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam")  # the update rules of torch.optim.SGD with momentum and torch.optim.Adam
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 
 
@@ -711,14 +613,10 @@ def _check_optimizer(name: str) -> None:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides a run's numbers besides variant and seed.
-
-    Defaults are the 2018 pytorch/examples MNIST recipe (SGD lr 0.01, momentum 0.5, batches
-    of 64, test batches of 1000, reshuffled every epoch) with the post's 35 epochs.
-    ``train_limit`` keeps only the first N training images (None: all of them; more than the
-    dataset holds is an error). ``optimizer='adam'`` uses Adam (betas 0.9, 0.999, eps 1e-8, as
-    torch.optim.Adam) at ``lr`` instead; ``momentum`` is then unused.
-    """
+    """Everything that decides a run's numbers besides variant and seed. Defaults: the 2018 pytorch/examples
+    MNIST recipe (SGD lr 0.01, momentum 0.5, batches of 64, test batches of 1000, reshuffled every epoch) with
+    the post's 35 epochs. ``train_limit`` keeps the first N training images (None: all). ``optimizer='adam'``
+    is torch.optim.Adam's update (betas 0.9, 0.999, eps 1e-8) at ``lr``; ``momentum`` is then unused."""
     epochs: int = 35
     lr: float = 0.01
     momentum: float = 0.5
@@ -739,20 +637,19 @@ class TrainSettings:
     def __post_init__(self):
         _check_optimizer(self.optimizer)
         for name in ("epochs", "batch_size", "test_batch_size"):
-            _positive_int(getattr(self, name), name)
+            check_positive_int(getattr(self, name), name)
         if self.dataset != SYNTHETIC:
             dataset_info(self.dataset)
         if self.train_limit is not None:
-            _positive_int(self.train_limit, "train_limit")
+            check_positive_int(self.train_limit, "train_limit")
             if self.train_limit > train_size(self.dataset):
                 raise ValueError(f"train_limit {self.train_limit} exceeds the {train_size(self.dataset):,} "
                                  f"training images of {self.dataset}; use None for all of them")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
-                self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not (
-                0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+        for name, valid, what in (("lr", lambda v: 0 < v < math.inf, "a positive number"),
+                                  ("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+                raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 RESULT_COLUMNS = ["dataset", "variant", "seed", "epoch", "weights", "params",
@@ -761,10 +658,8 @@ RESULT_COLUMNS = ["dataset", "variant", "seed", "epoch", "weights", "params",
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = torch.device(device)
+        device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"unknown device {device!r}: {error}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -772,40 +667,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def parse_list(value):
-    """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists, a scalar a 1-list."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError:
-                raise ValueError(f"cannot read a list from {value!r}; write it like [1, 2, 3]") from None
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        return [int(t) if t.lstrip("-").isdigit() else t for t in items]
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return [value]
-    return list(value) if isinstance(value, (list, tuple)) else value
-
-
 def check_seeds(seeds) -> list[int]:
     """A non-empty list of distinct non-negative integer seeds."""
-    seeds = parse_list(seeds)
-    if not isinstance(seeds, list) or not seeds:
-        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
+    if not isinstance(seeds, (list, tuple)) or not seeds or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
     return [int(s) for s in seeds]
-
-
-def check_positive_ints(values, name: str) -> list[int]:
-    """A non-empty list of positive integers (papermill strings such as '[1, 2]' are read too)."""
-    values = parse_list(values)
-    if not isinstance(values, list) or not values:
-        raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
-    return [_positive_int(v, f"each of {name}") for v in values]
 
 
 def seeded_model(variant: str, seed: int) -> nn.Module:
@@ -816,26 +685,21 @@ def seeded_model(variant: str, seed: int) -> nn.Module:
 
 def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = TrainSettings(), *,
           data_dir: str | Path = "data", device: str | torch.device = "auto", progress: bool = True,
-          compile: bool | None = None,
+          compiled: bool | None = None,
           initial_models: Sequence[nn.Module] | None = None) -> tuple[pd.DataFrame, list[nn.Module]]:
     """Train ``variant`` once per seed; return tidy rows (one per seed x epoch) and the models.
 
-    Run k is independent of the others: its initialisation comes from torch.manual_seed(k) and
-    its shuffling from its own torch.Generator seeded with k (one randperm per epoch). All seeds
-    are stacked with torch.func and take each SGD-momentum step together in one functional
-    step (:func:`training_step`; nets above :data:`STACK_WEIGHT_LIMIT` weights take their steps one
-    seed at a time), compiled with torch.compile unless ``compile`` is False (None:
-    compile unless the environment sets KRON_EAGER=1). Each run still follows its solo run, and
-    compiled and eager training agree to float tolerance. Compile time counts in epoch 1's seconds.
-
-    ``initial_models`` (one per seed) start training from given nets instead of fresh ones
-    (fine-tuning); ``variant`` is then only the label written in the rows. A run whose training
-    loss becomes non-finite stops after that epoch with status 'diverged' (with a warning); the
-    others go on.
+    Run k follows :func:`reference_train` for seed k (initialisation from torch.manual_seed(k), one randperm
+    per epoch from its own generator), but all seeds are stacked with torch.func and take each step together
+    (:func:`training_step`; nets above :data:`STACK_WEIGHT_LIMIT` weights one seed at a time), compiled unless
+    ``compiled`` is False (None: compiled unless KRON_EAGER=1; compile time counts in epoch 1's seconds).
+    ``initial_models`` (one per seed) start from given nets (fine-tuning); ``variant`` is then only the label
+    in the rows. A run whose training loss becomes non-finite stops there with status 'diverged' (and a
+    warning); the others go on.
     """
     seeds, device = check_seeds(seeds), resolve_device(device)
     if initial_models is None:
-        check_variants([variant])  # fail on an unknown name before loading anything
+        build_model(variant)  # fail on an unknown name before loading anything
     elif len(initial_models) != len(seeds):
         raise ValueError(f"initial_models has {len(initial_models)} nets for {len(seeds)} seeds")
     x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device)
@@ -845,15 +709,32 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
 
     models = ([copy.deepcopy(m).to(device) for m in initial_models] if initial_models is not None
               else [seeded_model(variant, s).to(device) for s in seeds])
-    compile = os.environ.get("KRON_EAGER") != "1" if compile is None else compile
+    compiled = os.environ.get("KRON_EAGER") != "1" if compiled is None else compiled
     group = len(seeds) if count_weights(models[0]) <= STACK_WEIGHT_LIMIT else 1
     frames = []
     for first in range(0, len(seeds), group):
         members = slice(first, first + group)
         frames.append(_train_runs(variant, seeds[members], models[members], settings, (x_train, y_train),
-                                  (x_test, y_test), compile=compile, progress=progress))
+                                  (x_test, y_test), compiled=compiled, progress=progress))
     rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return rows.sort_values("epoch", kind="stable", ignore_index=True), models
+
+
+def reference_train(variant: str, seed: int, settings: TrainSettings, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
+    """The plain loop that :func:`train` is tested against: one nn.Module, torch.optim.SGD with momentum (or
+    Adam), one randperm per epoch from a generator seeded with ``seed``, on the given training tensors."""
+    model = seeded_model(variant, seed)
+    optimizer = (torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+                 if settings.optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=settings.lr))
+    shuffle = torch.Generator().manual_seed(seed)
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(x), generator=shuffle)
+        for start in range(0, len(x), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            optimizer.zero_grad()
+            F.nll_loss(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+    return model
 
 
 #: How many net shapes one process may compile the training step for (dynamo's own default is 8).
@@ -864,11 +745,11 @@ RECOMPILE_LIMIT = 256
 STACK_WEIGHT_LIMIT = 100_000
 
 
-def _train_runs(variant, seeds, models, settings, train_data, test_data, *, compile, progress) -> pd.DataFrame:
+def _train_runs(variant, seeds, models, settings, train_data, test_data, *, compiled, progress) -> pd.DataFrame:
     """Train ``models`` (one per seed, stacked into one functional step) for settings.epochs; tidy rows."""
     (x_train, y_train), (x_test, y_test) = train_data, test_data
     state = stack_models(models, settings.optimizer)
-    step = training_step(models[0], settings.lr, settings.momentum, compile=compile, optimizer=settings.optimizer)
+    step = training_step(models[0], settings.lr, settings.momentum, compiled=compiled, optimizer=settings.optimizer)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
     rows, alive = [], list(range(len(seeds)))
@@ -898,9 +779,8 @@ def _train_runs(variant, seeds, models, settings, train_data, test_data, *, comp
 
 
 def stack_models(models: Sequence[nn.Module], optimizer: str = "sgd") -> dict:
-    """The training state of S nets of one shape: parameters and buffers stacked on a leading
-    seed axis (torch.func.stack_module_state), and the optimizer's state, initially zero: SGD's
-    momentum buffers, or Adam's two moment estimates and its step count."""
+    """The training state of S nets of one shape: parameters and buffers stacked on a leading seed axis, and the
+    optimizer's state, initially zero: SGD's momentum buffers, or Adam's two moment estimates and step count."""
     from torch.func import stack_module_state
     _check_optimizer(optimizer)
     params, buffers = stack_module_state(list(models))
@@ -919,15 +799,14 @@ def unstack_models(state: dict, models: Sequence[nn.Module]) -> list[nn.Module]:
     return list(models)
 
 
-def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool = True, optimizer: str = "sgd"):
-    """One optimizer step of S stacked copies of ``base``: forward, backward and update in one
-    functional step, ``(params, buffers, moments, x (S,B,784), y (S,B)) -> (params, moments, losses (S,))``.
+def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool = True, optimizer: str = "sgd"):
+    """One optimizer step of S stacked copies of ``base`` as one functional step,
+    ``(params, buffers, moments, x (S,B,784), y (S,B)) -> (params, moments, losses (S,))``.
 
-    'sgd' is torch.optim.SGD's update (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m,
-    with m starting at zero. 'adam' is torch.optim.Adam's (no weight decay): m <- b1*m + (1-b1)*g,
-    v <- b2*v + (1-b2)*g^2, p <- p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
-    ``compile=True`` wraps the step in torch.compile (once per input shape); if compiling fails, for
-    instance for want of a C++ compiler, it warns once and runs eagerly.
+    'sgd' is torch.optim.SGD's update (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m, m
+    starting at zero. 'adam' is torch.optim.Adam's (no weight decay): m <- b1*m + (1-b1)*g, v <- b2*v +
+    (1-b2)*g^2, p <- p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). ``compiled=True`` wraps it in
+    torch.compile (once per shape); if compiling fails (no C++ compiler), it warns once and runs eagerly.
     """
     from torch.func import functional_call, grad_and_value, vmap
     _check_optimizer(optimizer)
@@ -950,26 +829,31 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compile: bool 
         params = {name: params[name] - lr * (m[name] / c1) / ((v[name] / c2).sqrt() + ADAM_EPS) for name in params}
         return params, dict(m=m, v=v, t=t), losses
     step = sgd if optimizer == "sgd" else adam
-    if not compile:
+    if not compiled:
         return step
-    # inductor logs "No CUDA runtime is found" on CPU-only machines; it is noise in the notebooks' output
-    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-    # every net shape is one more compile of the same step function: a notebook that trains dozens of
-    # shapes must not reach dynamo's default limit of 8 and silently fall back to eager for the rest
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-    compiled = torch.compile(step)
+    _configure_compiler()
+    fast = torch.compile(step)
 
     def compiled_or_eager(*args):
-        nonlocal compiled
-        if compiled is not step:
+        nonlocal fast
+        if fast is not step:
             try:
-                return compiled(*args)
+                return fast(*args)
             except Exception as error:  # noqa: BLE001 - any compiler failure: fall back, say so once
                 warnings.warn(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
                               "training eagerly instead (same numbers up to float rounding, slower)", stacklevel=2)
-                compiled = step
+                fast = step
         return step(*args)
     return compiled_or_eager
+
+
+@lru_cache(maxsize=None)
+def _configure_compiler() -> None:
+    """Process-wide compiler settings, applied once, at the first compiled step: silence inductor's "No CUDA
+    runtime is found" (noise in the notebooks on CPU-only machines), and let dynamo compile :data:`RECOMPILE_LIMIT`
+    shapes (each net shape is one more compile: a notebook of dozens must not fall back to eager after 8)."""
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
 
 
 def evaluate(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str | Path = "data",
@@ -1008,12 +892,7 @@ def _evaluate(base: nn.Module, state: dict, x, y, batch_size: int) -> tuple[list
     return (loss_sum / len(x)).tolist(), (100.0 * correct / len(x)).tolist()
 
 
-_DATA_CACHE: dict = {}
-
-
+@lru_cache(maxsize=None)
 def _cached_data(data_dir: str, dataset: str, split: str, device: torch.device):
     """load_dataset, memoised per process (notebooks train many variants on the same data)."""
-    key = (data_dir, dataset, split, str(device))
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_dataset(data_dir, split, device=device, dataset=dataset)
-    return _DATA_CACHE[key]
+    return load_dataset(data_dir, split, device=device, dataset=dataset)

@@ -1,14 +1,12 @@
 """Going beyond the post: the nearest-Kronecker projection, the model cache, and the Part 3 notebook."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 import kron_report as kr
 import kron_utils as ku
-from conftest import execute
 
 
 def rearrangement_tail(w: np.ndarray, o, i, r: int) -> float:
@@ -104,51 +102,20 @@ def test_projection_experiment_rows():
     assert seed1.update_error == pytest.approx(float((update - best).norm() / update.norm()), rel=1e-4)
 
 
-def test_beyond_notebook_runs_on_a_small_grid(tmp_path):
-    execute("04_beyond.ipynb", tmp_path, dataset="synthetic", harder_dataset="", seeds=[1, 2], epochs=2,
-            kron_variants=["kron4_r4"], dense_widths=[10], low_ranks=[1], tt_ranks=[2], t3f_epochs=1,
-            projection_ranks=[1, 2], finetune_epochs=1,
-            results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
-            figures_dir=str(tmp_path / "figures"))
-    assert (tmp_path / "figures" / "synthetic_pareto.png").exists()
-    folder = kr.settings_folder(tmp_path / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
-    projection = pd.read_csv(folder / "projection.csv")
-    assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
-    assert (tmp_path / "figures" / "synthetic_t3f.png").exists()
-    t3f = kr.load_results(tmp_path / "results", kr.t3f_settings(1, "synthetic"))
-    assert set(t3f.variant) == {"tt4_r4", "two_kron"} and set(t3f.epoch) == {1}  # the t3f nets, also under SGD:
-    sgd = kr.load_results(tmp_path / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
-    assert {"tt4_r2", "tt4_r4", "two_kron", "kron4_r4"} <= set(sgd.variant)
-
-
 BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epochs=2, kron_variants=None, tt_ranks=None,
-                       t3f_epochs=1,
-                       dense_widths=None, low_ranks=None, projection_ranks=[1, 2], finetune_epochs=1)
+                       t3f_epochs=1, dense_widths=None, low_ranks=None, projection_ranks=[1, 2], finetune_epochs=1,
+                       tolerance_pp=0.5)
 
 
 @pytest.mark.parametrize("params,message", [(dict(projection_ranks=[0]), "projection_ranks"),
-                                            (dict(seeds=[1]), "at least two seeds"),
+                                            (dict(seeds=[1]), "at least 2 seeds"),
                                             (dict(kron_variants=["kron2_r0"]), "unknown variant"),
                                             (dict(low_ranks="[]"), "low_ranks"), (dict(epochs=0), "epochs"),
                                             (dict(tt_ranks=[0]), "tt_ranks"), (dict(t3f_epochs=0), "epochs"),
-                                            (dict(harder_dataset="cifar"), "unknown dataset")])
+                                            (dict(harder_dataset="cifar"), "unknown dataset"),
+                                            (dict(tolerance_pp=-1), "tolerance_pp")])
 def test_beyond_plan_rejects_a_bad_grid(tmp_path, params, message):
     dirs = dict(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"))
     with pytest.raises(ValueError, match=message):
         kr.BeyondPlan.from_parameters({**BEYOND_DEFAULTS, **dirs, **params})
     assert not (tmp_path / "results").exists()
-
-
-def test_beyond_plan_defaults_and_scratch(tmp_path, monkeypatch):
-    monkeypatch.setattr(kr, "ROOT", tmp_path)
-    plan = kr.BeyondPlan.from_parameters({**BEYOND_DEFAULTS, "results_dir": None, "figures_dir": None})
-    assert plan.kron_variants == kr.BEYOND_GRID["kron_variants"] and plan.seeds == [1, 2, 3]
-    assert plan.grid[:2] == ["two_kron", "kron2_r2"] and "lowrank16" in plan.grid and "width10" in plan.grid
-    assert not plan.full and plan.results_dir == tmp_path / "runs" / "results"  # synthetic data: scratch
-    assert plan.tt_variants == ["tt4_r2", "tt4_r3", "tt4_r4"] == plan.grid[-3:]
-    defaults = {**BEYOND_DEFAULTS, "dataset": "mnist", "epochs": 35, "results_dir": None, "figures_dir": None,
-                "harder_dataset": "fashion-mnist", "t3f_epochs": 3}
-    full = kr.BeyondPlan.from_parameters(defaults)
-    assert full.full and full.results_dir == tmp_path / "results" and full.harder.dataset == "fashion-mnist"
-    assert full.t3f == ku.TrainSettings(epochs=3, lr=0.01, batch_size=64, optimizer="adam")
-    assert not kr.BeyondPlan.from_parameters({**defaults, "t3f_epochs": 5}).full  # another recipe: scratch

@@ -17,45 +17,45 @@ def test_read_idx_round_trips(tmp_path):
 
 
 def test_load_normalises_like_torchvision(tiny_mnist):
-    x, y = ku.load_dataset(tiny_mnist, "train", verify=False)
+    x, y = ku.load_dataset(tiny_mnist, "train")
     raw = ku.read_idx(tiny_mnist / "MNIST" / "raw" / "train-images-idx3-ubyte")
     expected = (torch.tensor(raw, dtype=torch.float32).reshape(40, 784) / 255 - 0.1307) / 0.3081
     assert x.shape == (40, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
     torch.testing.assert_close(x, expected)
-    assert ku.load_dataset(tiny_mnist, "test", verify=False)[0].shape == (20, 784)
+    assert ku.load_dataset(tiny_mnist, "test")[0].shape == (20, 784)
 
 
 def test_truncated_file_is_named(tiny_mnist):
     path = tiny_mnist / "MNIST" / "raw" / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match="train-images-idx3-ubyte.*truncated"):
-        ku.load_dataset(tiny_mnist, verify=False)
+        ku.load_dataset(tiny_mnist)
 
 
 def test_bad_header_is_named(tiny_mnist):
     path = tiny_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     path.write_bytes(b"<html>not found</html>")
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*header"):
-        ku.load_dataset(tiny_mnist, "test", verify=False)
+        ku.load_dataset(tiny_mnist, "test")
 
 
 def test_mismatched_counts_and_bad_labels(tiny_mnist):
     raw = tiny_mnist / "MNIST" / "raw"
     write_idx(raw / "train-labels-idx1-ubyte", np.zeros(39, dtype=np.uint8))
     with pytest.raises(ValueError, match="do not match"):
-        ku.load_dataset(tiny_mnist, verify=False)
+        ku.load_dataset(tiny_mnist)
     write_idx(raw / "train-labels-idx1-ubyte", np.full(40, 12, dtype=np.uint8))
     with pytest.raises(ValueError, match="labels must be 0..9"):
-        ku.load_dataset(tiny_mnist, verify=False)
+        ku.load_dataset(tiny_mnist)
 
 
 def test_verify_file_checks_sha256(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc" * 100)
-    ku.verify_file(path, hashlib.sha256(b"abc" * 100).hexdigest())
+    kr.verify_file(path, hashlib.sha256(b"abc" * 100).hexdigest())
     path.write_bytes(b"abd" * 100)
     with pytest.raises(ValueError, match=r"f: corrupt"):
-        ku.verify_file(path, hashlib.sha256(b"abc" * 100).hexdigest())
+        kr.verify_file(path, hashlib.sha256(b"abc" * 100).hexdigest())
 
 
 def test_local_files_that_are_not_the_official_ones_are_rejected(tiny_mnist):
@@ -76,7 +76,7 @@ def test_gz_files_are_decompressed(tmp_path):
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     write_idx(raw / "plain", np.ones((2, 28, 28), dtype=np.uint8))
-    for name in ku.DATASETS["fashion-mnist"]["files"]:
+    for name in ku.IDX_FILES:
         (raw / f"{name}.gz").write_bytes(gzip.compress((raw / "plain").read_bytes()))
     with pytest.raises(ValueError, match="corrupt"):  # decompressed, then checked against the official hash
         kr.fetch_dataset(tmp_path, "fashion-mnist", sources=("local",))
@@ -120,3 +120,11 @@ def test_fetch_announces_each_source_and_gives_up_on_a_hanging_one(tmp_path, mon
 def test_fetch_rejects_an_empty_data_dir(data_dir):
     with pytest.raises(ValueError, match="data_dir must name a folder"):
         kr.fetch_dataset(data_dir, "mnist", sources=("local",))
+
+
+def test_verify_dataset_names_a_file_that_is_not_the_official_one(tiny_mnist):
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte: corrupt or not the official file"):
+        kr.verify_dataset(tiny_mnist, "mnist")
+    with pytest.raises(FileNotFoundError, match="make data DATASET=fashion-mnist"):
+        kr.verify_dataset(tiny_mnist, "fashion-mnist")
+    assert kr.verify_dataset(tiny_mnist, "synthetic") == tiny_mnist  # nothing to verify

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import kron_report as kr
 import kron_utils as ku
 
 CASES = [  # in_factors, out_factors, rank, tied
@@ -246,24 +247,24 @@ def test_each_alias_builds_the_same_state_dict_as_before(variant):
 
 
 def test_every_registered_name_has_a_family_and_unknown_families_are_errors():
-    assert ku.variant_family("two_kron") == ku.variant_family("kron2_r8") == "Kronecker, 2 factors, rank r"
-    assert ku.variant_family("kron4_r1") == "Kronecker, 4 factors, rank r"
-    assert ku.variant_family("original") == ku.variant_family("width10") == "dense (width h)"
-    assert ku.variant_family("one_kron") == ku.variant_family("tiedkron2_r4")
-    assert ku.variant_family("two_kron_out_kron") == ku.variant_family("kron2_r1_outkron")
+    assert kr.variant_family("two_kron") == kr.variant_family("kron2_r8") == "Kronecker, 2 factors, rank r"
+    assert kr.variant_family("kron4_r1") == "Kronecker, 4 factors, rank r"
+    assert kr.variant_family("original") == kr.variant_family("width10") == "dense (width h)"
+    assert kr.variant_family("one_kron") == kr.variant_family("tiedkron2_r4")
+    assert kr.variant_family("two_kron_out_kron") == kr.variant_family("kron2_r1_outkron")
     for name in ("conv3", "kron2", "tiedkron2_r0"):
         with pytest.raises(ValueError, match="unknown variant"):
-            ku.variant_family(name)
+            kr.variant_family(name)
 
 
 def test_check_variants():
-    assert ku.check_variants("two_kron, width32") == ["two_kron", "width32"]
+    assert kr.check_variants("two_kron, width32") == ["two_kron", "width32"]
     with pytest.raises(ValueError, match=r"unknown variant\(s\) \['tiedkron4_r1'\]"):
-        ku.check_variants(["tiedkron4_r1"])  # parses, but (7,4,7,4) has no identical factor shapes
+        kr.check_variants(["tiedkron4_r1"])  # parses, but (7,4,7,4) has no identical factor shapes
     with pytest.raises(ValueError, match="distinct"):
-        ku.check_variants(["width10", "width10"])
+        kr.check_variants(["width10", "width10"])
     with pytest.raises(ValueError, match="non-empty"):
-        ku.check_variants([])
+        kr.check_variants([])
 
 
 def test_gaussian_init_draws_normal_factors_with_the_dense_std_in_expectation():
@@ -296,3 +297,24 @@ def test_gauss_variants_are_the_same_nets_with_other_factors():
     for name in ("width10_gauss", "original_gauss", "lowrank2_gauss"):
         with pytest.raises(ValueError, match="unknown variant"):
             ku.build_model(name)
+
+
+@pytest.mark.parametrize("ins,outs,rank", [((28, 28), (25, 25), 1), ((3, 5), (4, 2), 3), ((2, 3, 4), (3, 2, 2), 2)])
+def test_the_functional_core_is_f_linear_on_the_sum_of_torch_krons(ins, outs, rank):
+    """kron_linear(x, factors, bias) against an independent dense reference built with torch.kron."""
+    torch.manual_seed(rank)
+    factors = [torch.randn(rank, o, i, dtype=torch.float64) for o, i in zip(outs, ins)]
+    bias = torch.randn(math.prod(outs), dtype=torch.float64)
+    weight = sum(_nested_kron([f[r] for f in factors]) for r in range(rank))
+    x = torch.randn(2, 5, math.prod(ins), dtype=torch.float64)
+    torch.testing.assert_close(ku.kron_linear(x, factors, bias), F.linear(x, weight, bias))
+    torch.testing.assert_close(ku.kron_linear(x, factors), F.linear(x, weight))
+    with pytest.raises(ValueError, match="expected last dimension"):
+        ku.kron_linear(torch.randn(2, math.prod(ins) + 1, dtype=torch.float64), factors)
+
+
+def _nested_kron(matrices):
+    out = matrices[0]
+    for m in matrices[1:]:
+        out = torch.kron(out, m)
+    return out

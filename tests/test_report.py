@@ -64,35 +64,6 @@ def test_bad_sweep_input_fails_before_any_work(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_explainer_notebook_runs(tmp_path):
-    nb = execute("01_kronecker_product.ipynb", tmp_path, dataset="synthetic", figures_dir=str(tmp_path / "figures"))
-    assert {p.name for p in (tmp_path / "figures").iterdir()} >= {"kron_growth.png", "receptive_fields.svg",
-                                                                  "tied_symmetry.png"}
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "h(Xᵀ) = P·h(X)" in printed and "the predicted class changes for" in printed
-
-
-def test_report_notebook_runs_then_reuses(tmp_path):
-    params = dict(variants=["width10", "two_kron", "original", "one_kron"], seeds=[1, 2], epochs=2, dataset="synthetic",
-                  results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
-                  figures_dir=str(tmp_path / "figures"))
-    execute("03_report.ipynb", tmp_path, **params)
-    assert (tmp_path / "figures" / "synthetic_accuracy_curves.png").exists()
-    assert (tmp_path / "runs" / "synthetic" / "two_kron.ipynb").exists()
-    before = mtimes(tmp_path / "results")
-    execute("03_report.ipynb", tmp_path, **params)
-    assert mtimes(tmp_path / "results") == before
-    front = {k: params[k] for k in ("seeds", "epochs", "dataset", "results_dir", "figures_dir")}
-    execute("00_article.ipynb", tmp_path, variants=params["variants"], **front)
-    html = kr.render_html([tmp_path / "out-00_article.ipynb", tmp_path / "out-03_report.ipynb"],
-                          tmp_path / "kronecker_report.html", "test")
-    text = html.read_text()
-    assert "data:image/png;base64" in text and "Our verdict" in text and "In 2018 Kento Nozawa" in text
-    assert "<figcaption><b>Figure 1.</b>" in text and 'id="references"' in text and 'aria-current="page"' in text
-    for plumbing in ("injected-parameters", "TrainSettings(", "sweep of 4 variants", "tidy rows", "<script src"):
-        assert plumbing not in text, plumbing
-
-
 def test_report_notebook_rejects_bad_parameters_before_the_sweep(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="unknown variant"):
         execute("03_report.ipynb", tmp_path, dataset="synthetic", variants=["two_kron", "nope"],
@@ -117,7 +88,7 @@ def test_normalize_notebook_strips_what_changes_between_runs(tmp_path):
     kr.normalize_notebook(path)
     once = path.read_bytes()
     got = nbformat.read(str(path), as_version=4)
-    assert got.metadata.papermill == {"parameters": {"force": False}}
+    assert "papermill" not in got.metadata  # absolute input/output paths, parameters and times: all machine-specific
     (out_cell,) = got.cells
     assert out_cell.id == "cell-0" and "execution" not in out_cell.metadata and "papermill" not in out_cell.metadata
     assert [o.output_type for o in out_cell.outputs] == ["stream", "execute_result"]

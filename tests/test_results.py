@@ -125,17 +125,7 @@ def test_the_sweep_checks_its_folders_before_any_training(tmp_path, monkeypatch)
                      data_dir=tmp_path / "no-data")
 
 
-def test_exploratory_runs_default_to_scratch_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(kr, "ROOT", tmp_path)
-    full = ku.TrainSettings()
-    ten = list(range(1, 11))
-    assert kr.is_full_run(full, ten) and kr.is_full_run(ku.TrainSettings(dataset="fashion-mnist"), ten)
-    assert kr.is_full_run(full, [1, 2, 3], full_seeds=kr.BEYOND_SEEDS)
-    assert not kr.is_full_run(ku.TrainSettings(epochs=1), ten) and not kr.is_full_run(full, [1, 2, 3])
-    assert not kr.is_full_run(full, ten, complete=False) and not kr.is_full_run(TINY, ten)
-    assert kr.output_dirs(None, None, True) == (tmp_path / "results", tmp_path / "figures")
-    assert kr.output_dirs(None, None, False) == (tmp_path / "runs" / "results", tmp_path / "runs" / "figures")
-    assert kr.output_dirs("mine", None, False)[0] == tmp_path / "mine"
+
 
 
 def sweep_in_subprocess(tmp_path, name):

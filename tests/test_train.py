@@ -4,7 +4,6 @@ import math
 import pandas as pd
 import pytest
 import torch
-import torch.nn.functional as F
 
 import kron_utils as ku
 
@@ -28,23 +27,6 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
     assert not a[metrics].equals(c[metrics])
 
 
-def reference_run(variant, seed, settings, x, y):
-    """The plain loop: nn.Module + torch.optim.SGD (or Adam), one randperm per epoch from a seeded generator."""
-    torch.manual_seed(seed)
-    model = ku.build_model(variant)
-    optimizer = (torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
-                 if settings.optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=settings.lr))
-    shuffle = torch.Generator().manual_seed(seed)
-    for _ in range(settings.epochs):
-        perm = torch.randperm(len(x), generator=shuffle)
-        for start in range(0, len(x), settings.batch_size):
-            idx = perm[start:start + settings.batch_size]
-            optimizer.zero_grad()
-            F.nll_loss(model(x[idx]), y[idx]).backward()
-            optimizer.step()
-    return model
-
-
 @pytest.mark.parametrize("variant,optimizer", [("two_kron", "sgd"), ("one_kron_out_kron", "sgd"), ("lowrank2", "sgd"),
                                                ("tt4_r2", "sgd"), ("tt4_r2", "adam"), ("two_kron", "adam")])
 def test_batched_members_follow_their_solo_runs(variant, optimizer):
@@ -54,7 +36,7 @@ def test_batched_members_follow_their_solo_runs(variant, optimizer):
     rows, models = ku.train(variant, [1, 2, 5], settings, progress=False)
     assert len(models) == 3
     for seed, model in zip([1, 2, 5], models):
-        reference = reference_run(variant, seed, settings, x[:200], y[:200])
+        reference = ku.reference_train(variant, seed, settings, x[:200], y[:200])
         for (name, got), (_, want) in zip(model.state_dict().items(), reference.state_dict().items()):
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=f"seed {seed}, {name}")
     solo, _ = ku.train(variant, [2], settings, progress=False)
@@ -66,8 +48,8 @@ def test_batched_members_follow_their_solo_runs(variant, optimizer):
 @pytest.mark.parametrize("variant,seeds", [("two_kron", [3]), ("original", [4]), ("one_kron_out_kron", [1, 2, 5])])
 def test_compiled_and_eager_training_agree(variant, seeds):
     settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic")
-    eager, eager_models = ku.train(variant, seeds, settings, progress=False, compile=False)
-    compiled, compiled_models = ku.train(variant, seeds, settings, progress=False, compile=True)
+    eager, eager_models = ku.train(variant, seeds, settings, progress=False, compiled=False)
+    compiled, compiled_models = ku.train(variant, seeds, settings, progress=False, compiled=True)
     pd.testing.assert_frame_equal(eager.drop(columns="seconds"), compiled.drop(columns="seconds"), rtol=1e-4, atol=1e-4)
     for a, b in zip(eager_models, compiled_models):
         for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
@@ -82,7 +64,7 @@ def test_compiling_happens_once_per_shape_not_once_per_epoch():
         torch._dynamo.reset()
         counters.clear()
         ku.train("width10", [1, 2], settings.__class__(**{**settings.__dict__, "epochs": epochs}), progress=False,
-                 compile=True)
+                 compiled=True)
         graphs.append(counters["stats"]["unique_graphs"])
     assert graphs[0] == graphs[1] > 0  # the full batches and the last, smaller one; nothing more for more epochs
 
@@ -94,9 +76,9 @@ def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
         return fails
     monkeypatch.setattr(torch, "compile", broken)
     with pytest.warns(UserWarning, match="torch.compile failed .*training eagerly") as record:
-        rows, _ = ku.train("two_kron", [1], SMALL, progress=False, compile=True)
+        rows, _ = ku.train("two_kron", [1], SMALL, progress=False, compiled=True)
     assert len([w for w in record if "torch.compile failed" in str(w.message)]) == 1
-    eager, _ = ku.train("two_kron", [1], SMALL, progress=False, compile=False)
+    eager, _ = ku.train("two_kron", [1], SMALL, progress=False, compiled=False)
     pd.testing.assert_frame_equal(rows.drop(columns="seconds"), eager.drop(columns="seconds"))
 
 
@@ -130,9 +112,12 @@ def test_bad_seeds_raise(seeds):
 
 
 def test_seed_lists_from_papermill_strings():
-    assert ku.check_seeds("[1, 2, 3]") == [1, 2, 3]
-    assert ku.check_seeds("4,5") == [4, 5]
-    assert ku.check_seeds(3) == [3]
+    import kron_report as kr
+    assert kr.check_seeds("[1, 2, 3]") == [1, 2, 3]
+    assert kr.check_seeds("4,5") == [4, 5]
+    assert kr.check_seeds(3) == [3]
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        kr.check_seeds([1], minimum=2)
 
 
 def test_unknown_variant_fails_before_loading_data(tmp_path):
@@ -181,6 +166,6 @@ def test_adam_settings_are_recorded_and_sgd_records_keep_their_old_form():
 def test_compiled_adam_agrees_with_eager():
     settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, train_limit=200, dataset="synthetic",
                                 optimizer="adam")
-    eager, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compile=False)
-    compiled, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compile=True)
+    eager, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compiled=False)
+    compiled, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compiled=True)
     pd.testing.assert_frame_equal(eager.drop(columns="seconds"), compiled.drop(columns="seconds"), rtol=1e-4, atol=1e-4)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from tensorly.tt_matrix import tt_matrix_to_matrix
 from torch import nn
 
+import kron_report as kr
 import kron_utils as ku
 
 tl.set_backend("pytorch")
@@ -135,8 +136,20 @@ def test_bad_ranks_raise(ranks, message):
 
 
 def test_tt_variant_names_parse_and_bad_ones_are_rejected():
-    assert ku.variant_family("tt4_r2") == "tensor train, 4 cores, TT-rank r"
-    assert "TT-matrix of 4 cores with TT-rank 2" in ku.describe_variant("tt4_r2")
+    assert kr.variant_family("tt4_r2") == "tensor train, 4 cores, TT-rank r"
+    assert "TT-matrix of 4 cores with TT-rank 2" in kr.describe_variant("tt4_r2")
     for bad in ["tt4_r0", "tt0_r2", "tt4", "tt4_r2_gauss", "tt4_r2_outkron"]:
         with pytest.raises(ValueError, match="tt<k>_r<r>"):
             ku.build_model(bad)
+
+
+@pytest.mark.parametrize("in_factors,out_factors,ranks", [((7, 4, 7, 4), (5, 5, 5, 5), (1, 4, 4, 4, 1)),
+                                                          ((3, 2), (2, 4), (1, 3, 1)), ((2, 3, 2), (3, 2, 2), (1, 2, 3, 1))])
+def test_the_functional_core_is_f_linear_on_tensorlys_matrix(in_factors, out_factors, ranks):
+    torch.manual_seed(sum(ranks))
+    cores = [torch.randn(ranks[j], o, i, ranks[j + 1], dtype=torch.float64)
+             for j, (o, i) in enumerate(zip(out_factors, in_factors))]
+    weight = tt_matrix_to_matrix(cores)
+    x, bias = torch.randn(6, math.prod(in_factors), dtype=torch.float64), torch.randn(math.prod(out_factors),
+                                                                                      dtype=torch.float64)
+    torch.testing.assert_close(ku.tt_linear(x, cores, bias), F.linear(x, weight, bias))

@@ -1,0 +1,341 @@
+"""Every sentence of the pages that states a number, a count or a finding: the ledes, the verdicts, the
+findings of each section, the figure captions and alt text, and the references.
+
+Each function takes the structured results of :mod:`stats` and :mod:`experiments` (tables, dicts) and
+returns Markdown; none computes a statistic itself. The notebooks' Markdown cells keep the argument and
+leave every number to these functions, so a papermill rerun with other parameters stays true.
+Part 3's sentences live in :mod:`prose_beyond`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+import kron_utils as ku
+
+from .stats import final_epochs, signed
+
+# --- Words for numbers -------------------------------------------------------
+
+WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+
+
+def number_word(n: int) -> str:
+    """'three' for 3, up to twelve; digits with thousands separators above."""
+    n = int(n)
+    return WORDS[n] if 0 <= n < len(WORDS) else f"{n:,}"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'one seed', 'ten seeds', '35 epochs': a count and its noun, in words up to twelve."""
+    return f"{number_word(n)} {noun if int(n) == 1 else plural or noun + 's'}"
+
+
+def epochs_phrase(n: int) -> str:
+    """'35 epochs', '1 epoch': epoch counts stay in digits, as in the recipe."""
+    return f"{int(n)} epoch{'s' if int(n) != 1 else ''}"
+
+
+def seeds_phrase(seeds: Sequence[int]) -> str:
+    """'ten seeds (1 to 10)', 'two seeds (1 and 2)', 'three seeds (2, 5, 9)'."""
+    seeds = sorted(int(s) for s in seeds)
+    if len(seeds) == 1:
+        listing = str(seeds[0])
+    elif seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        listing = f"{seeds[0]} to {seeds[-1]}"
+    else:
+        listing = ", ".join(map(str, seeds[:-1])) + f" and {seeds[-1]}"
+    return f"{count(len(seeds), 'seed')} ({listing})"
+
+
+def recipe(settings: ku.TrainSettings) -> str:
+    """The training recipe in words: 'SGD, lr 0.01, momentum 0.5, batches of 64, 35 epochs'."""
+    rule = (f"SGD, lr {settings.lr:g}, momentum {settings.momentum:g}" if settings.optimizer == "sgd"
+            else f"Adam, lr {settings.lr:g}")
+    return f"{rule}, batches of {settings.batch_size}, {epochs_phrase(settings.epochs)}"
+
+
+def join_words(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
+def ranked_values(values: pd.Series, digits: int = 1) -> str:
+    """'original 98.2, two_kron 97.8 and width10 93.9 percent', highest first: alt text from data."""
+    ordered = values.sort_values(ascending=False)
+    return join_words([f"{name} {value:.{digits}f}" for name, value in ordered.items()]) + " percent"
+
+
+# --- Part 2: the post's experiment ---------------------------------------------
+
+#: Why a comparison got its verdict, by rule and verdict (the rules live in :mod:`stats`).
+REASONS = {
+    ("judge_no_loss", "confirmed"): "any loss is smaller than {tol} pp",
+    ("judge_no_loss", "refuted"): "it loses more than {tol} pp",
+    ("judge_no_loss", "partly"): "the loss is real (the interval excludes zero) but may be under {tol} pp",
+    ("judge_no_loss", "not settled"): "the interval includes both no loss and a loss above {tol} pp",
+    ("judge_clear_loss", "confirmed"): "it loses more than {tol} pp",
+    ("judge_clear_loss", "refuted"): "any loss is smaller than {tol} pp",
+    ("judge_clear_loss", "partly"): "the loss is real (the interval excludes zero) but may be under {tol} pp",
+    ("judge_clear_loss", "not settled"): "the interval includes both no loss and a loss above {tol} pp",
+    ("judge_worse", "confirmed"): "it is worse beyond the seed noise",
+    ("judge_worse", "refuted"): "it is better beyond the seed noise",
+    ("judge_worse", "not settled"): "the interval includes zero",
+}
+
+
+def reason(row) -> str:
+    """Why one comparison of :func:`stats.post_verdicts` got its verdict."""
+    if row.verdict == "not tested":
+        return f"it needs {row.a} and {row.b} with two or more seeds each"
+    return REASONS[(row.rule, row.verdict)].format(tol=row.tolerance)
+
+
+def part2_method(settings: ku.TrainSettings, seeds: Sequence[int]) -> str:
+    """How Part 2 reran the post: dataset, recipe and seeds."""
+    return (f"The post showed one run per net, as curves, and gave no numbers. Here we rerun every net on "
+            f"{'real ' + settings.dataset.upper() if settings.dataset == 'mnist' else settings.dataset} with "
+            f"{'the same' if settings == ku.TrainSettings() else 'this'} recipe ({recipe(settings)}), "
+            f"**{seeds_phrase(seeds)}** each, and check each claim against the seed spread.")
+
+
+def runs_sentence(rows: pd.DataFrame) -> str:
+    """What the table below rests on: nets, seeds, epochs, diverged runs."""
+    runs = rows.groupby(["variant", "seed"]).ngroups
+    diverged = int((rows.status == "diverged").sum())
+    return (f"{count(rows.variant.nunique(), 'net').capitalize()} × {count(rows.seed.nunique(), 'seed')}: {runs:,} runs of up to "
+            f"{epochs_phrase(rows.epoch.max())}; {count(diverged, 'run')} diverged.")
+
+
+def summary_note(variants: Sequence[str]) -> str:
+    """Which rows of the summary table are the Gaussian-init reruns, if any."""
+    gauss = [v for v in variants if v.endswith("_gauss")]
+    if not gauss:
+        return ""
+    return (f"The last {count(len(gauss), 'row')} are the post's Kronecker nets with Gaussian factors (see below). "
+            if len(gauss) > 1 else "The last row is a Kronecker net with Gaussian factors (see below). ")
+
+
+def tolerance_sentence(tolerance: float) -> str:
+    """How the verdicts read a difference."""
+    return (f"We read them with a stated tolerance: a gap smaller than {tolerance:g} percentage points counts as "
+            "\"no loss\". The tolerance is our judgement call: the post gives no numbers to derive it from.")
+
+
+def init_intro(by_init: pd.DataFrame, seeds: Sequence[int]) -> str:
+    """What the second initialisation is and on how many seeds it ran."""
+    return ("Another common choice draws each factor entry from a Gaussian whose scale gives the rebuilt matrix "
+            "that standard deviation on average. We trained the post's Kronecker nets again that way, on the same "
+            f"{seeds_phrase(seeds)}, and judged each observation again with the Gaussian nets standing in for the "
+            "uniform ones. The half-width of each 95% interval follows the ±."
+            if "gauss" in set(by_init.init) else "")
+
+
+def verdict_markdown(verdicts: pd.DataFrame) -> str:
+    """The verdicts as Markdown: one paragraph per observation, one bullet per comparison."""
+    lines = []
+    for number, group in verdicts.groupby("observation", sort=True):
+        lines.append(f"**{number}. {group.claim.iloc[0]}** Our verdict: **{group.overall.iloc[0]}**.")
+        for r in group.itertuples():
+            if r.verdict == "not tested":
+                lines.append(f"- `{r.a}` vs `{r.b}`: not tested, {reason(r)}.")
+                continue
+            lines.append(f"- `{r.a}` {r.mean_a:.2f} ± {r.std_a:.2f}% vs `{r.b}` {r.mean_b:.2f} ± {r.std_b:.2f}%: "
+                         f"difference **{signed(r.diff)} pp** (95% CI {signed(r.low)} to {signed(r.high)}, "
+                         f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}): {r.verdict}, {reason(r)}.")
+    return "\n\n".join(lines)
+
+
+def init_markdown(by_init: pd.DataFrame) -> str:
+    """One sentence per observation on whether its verdict survives the other factor initialisation."""
+    from .stats import init_robustness
+    table = init_robustness(by_init)
+    if "gauss" not in table:
+        return "No runs with Gaussian factors: the verdicts were not checked under a second initialisation."
+    lines = []
+    for number, row in table.iterrows():
+        both = row["holds under both"]
+        gaps = by_init[(by_init.observation == number) & (by_init.verdict != "not tested")]
+        detail = "; ".join(f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp ± {r.half_width:.2f} ({r.init})"
+                           for r in gaps.itertuples())
+        lines.append(f"- **{number}.** {'Same' if both else 'Different'} verdict: **{row['uniform']}** with the "
+                     f"default init, **{row['gauss']}** with Gaussian factors" + (f" ({detail})." if detail else "."))
+    return "\n".join(lines)
+
+
+def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """The article's opening findings, in words, from the verdicts and the final accuracies of the post's nets
+    (those of them in ``rows``)."""
+    finals = final_epochs(rows)
+    mean, seeds = finals.groupby("variant").test_accuracy.mean(), finals.groupby("variant").seed.nunique()
+    weights = finals.groupby("variant").weights.first()
+    overall = verdicts.groupby("observation").overall.first()
+    claims = {n: c[0].lower() + c[1:].rstrip(".") for n, c in verdicts.groupby("observation").claim.first().items()}
+    listing = "; ".join(f"({n}) {claims[n]}: **{overall[n]}**" for n in overall.index)
+    u_shape = f"{ku.HIDDEN_FACTORS[0]}×{ku.IMAGE_FACTORS[0]}"
+    text = [f"In 2018 Kento Nozawa replaced the {ku.IMAGE_SIZE}×{ku.HIDDEN_SIZE} weight matrix of an MNIST MLP with "
+            f"a Kronecker product of two {u_shape} matrices"
+            + (f", shrinking the net from {weights['original']:,} weights to {weights['two_kron']:,}," if
+               {"original", "two_kron"} <= set(weights.index) else "")
+            + " and reported that performance did not drop."]
+    kron_nets = [v for v in ku.VARIANTS if "kron" in v and v in mean.index]
+    others = [v for v in mean.index if v not in kron_nets]
+    names = {"original": "the dense original", "width10": "an equal-budget dense net"}
+    ran = ([f"his {count(len(kron_nets), 'Kronecker net')}"] if kron_nets else []) + [
+        names.get(v, f"`{v}`") for v in others]
+    text.append(f"We reran {join_words(ran)} with his recipe on {number_word(seeds.min())} seeds each.")
+    if {"original", "two_kron", "one_kron", "width10"} <= set(mean.index):
+        text.append(f"After {epochs_phrase(finals.epoch.max())} the dense net reaches {mean['original']:.2f}%, the "
+                    f"Kronecker input layer {mean['two_kron']:.2f}% ({mean['one_kron']:.2f}% with tied factors), and "
+                    f"the dense net with the same budget only {mean['width10']:.2f}%.")
+    else:
+        text.append(f"After {epochs_phrase(finals.epoch.max())}: {ranked_values(mean, 2)}.")
+    text.append(f"Checked against the seed noise, the post's {count(len(overall), 'observation')} come out as "
+                f"follows: {listing}.")
+    return " ".join(text)
+
+
+def conclusion(verdicts: pd.DataFrame, by_init: pd.DataFrame) -> str:
+    """Where we agree with the post and where we do not, from the verdicts (and their robustness to the init)."""
+    from .stats import init_robustness
+    overall = verdicts.groupby("observation").overall.first()
+    claims = verdicts.groupby("observation").claim.first()
+    robust = init_robustness(by_init)["holds under both"] if "gauss" in set(by_init.init) else None
+    agree = [n for n in overall.index if overall[n] == "confirmed"]
+    differ = [n for n in overall.index if overall[n] != "confirmed"]
+    text = []
+    if agree:
+        text.append("**Where we agree with the post.** " + " ".join(
+            f"({n}) {claims[n]}" + ("" if robust is None else " This holds under both initialisations." if robust[n]
+                                    else " It does not hold under the Gaussian initialisation.") for n in agree))
+    if differ:
+        parts = []
+        for n in differ:
+            rows = verdicts[verdicts.observation == n]
+            gaps = ", ".join(f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)})"
+                             for r in rows.itertuples() if r.verdict != "not tested")
+            parts.append(f"({n}) {claims[n]} Our verdict is **{overall[n]}**" + (f": {gaps}." if gaps else ".")
+                         + ("" if robust is None else " The verdict is the same under both initialisations."
+                            if robust[n] else " The Gaussian initialisation gives another verdict."))
+        text.append("**Where we differ.** " + " ".join(parts))
+    return "\n\n".join(text)
+
+
+def sweep_sentence(sweep: pd.DataFrame) -> str:
+    """What a sweep did, in one line (for the terminal, not the page): runs trained now and runs reused."""
+    trained, reused = int(sweep.trained.map(len).sum()), int(sweep.reused.map(len).sum())
+    return f"{trained} runs trained now, {reused} reused from earlier sweeps with the same settings"
+
+
+# --- Captions and alt text of Parts 1 and 2 -------------------------------------
+
+def headline_caption(rows: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of the headline dot plot."""
+    finals = final_epochs(rows)
+    means = finals.groupby("variant").test_accuracy.mean()
+    return (f"Final test accuracy after {epochs_phrase(finals.epoch.max())} of the post's nets and the equal-budget "
+            f"dense net: mean over {count(finals.seed.nunique(), 'seed')} with its 95% confidence interval. Weight "
+            "counts exclude biases, as in the post.",
+            f"A dot plot of {count(len(means), 'net')}' final test accuracy, highest first: {ranked_values(means, 2)}.")
+
+
+def curves_caption(rows: pd.DataFrame, baseline: str = "width10") -> tuple[str, str]:
+    """(caption, alt text) of the accuracy-by-epoch figure."""
+    finals = final_epochs(rows).groupby("variant").test_accuracy.mean()
+    dashed = f" The dashed black line is the equal-budget dense net {baseline}." if baseline in finals.index else ""
+    return ("Test accuracy by epoch, mean over seeds with the band from the lowest to the highest seed. Right: the "
+            "top of the left panel, enlarged." + dashed,
+            f"Two line charts of test accuracy against epoch for {count(len(finals), 'net')}, which end at "
+            f"{ranked_values(finals)} after epoch {rows.epoch.max()}.")
+
+
+def loss_caption(rows: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of the loss-by-epoch figure."""
+    finals = final_epochs(rows).groupby("variant").test_loss.mean().sort_values()
+    return ("Test loss by epoch (log scale), mean over seeds with the min-max band.",
+            f"A line chart of test loss against epoch on a log scale for {count(len(finals), 'net')}; at epoch "
+            f"{rows.epoch.max()} the loss is lowest for {finals.index[0]} ({finals.iloc[0]:.3f}) and highest for "
+            f"{finals.index[-1]} ({finals.iloc[-1]:.3f}).")
+
+
+def weights_caption(points: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of accuracy against weight count."""
+    return ("Final test accuracy (mean ± sd over seeds) against the number of weights, log scale. "
+            "Squares: dense nets; circles: nets with Kronecker layers.",
+            "A scatter plot of final accuracy against weights: " + join_words(
+                [f"{v} {p['mean']:.1f} percent at {int(p.weights):,} weights" for v, p in
+                 points.sort_values("weights").iterrows()]) + ".")
+
+
+def growth_caption(factor: "torch.Tensor", big: "torch.Tensor", copies: int) -> tuple[str, str]:  # noqa: F821
+    """(caption, alt text) of the Kronecker-power figure."""
+    rows = ", ".join(f"[{', '.join(f'{v:g}' for v in row)}]" for row in factor.tolist())
+    return (f"{number_word(copies).capitalize()} copies of G = [{rows}] under the Kronecker product: a "
+            f"{big.shape[0]} × {big.shape[1]} matrix (black: 1).",
+            "A square black-and-white fractal of nested triangles, each a smaller copy of the whole.")
+
+
+def receptive_fields_caption(fields: "torch.Tensor", epochs: int, step: int = 5) -> tuple[str, str]:  # noqa: F821
+    """(caption, alt text) of :func:`figures.receptive_fields_figure` of ``fields`` (a, b, rows, columns)."""
+    side, units = len(range(0, fields.shape[0], step)), fields.shape[0] * fields.shape[1]
+    return (f"Receptive fields of {side * side} of the {units} hidden units of two_kron after {epochs_phrase(epochs)} "
+            "of training. Each is the outer product of a row of U and a row of V (red positive, blue negative).",
+            f"A {side} by {side} grid of {fields.shape[2]} by {fields.shape[3]} pixel maps in red and blue; every "
+            "map is a pattern of horizontal and vertical stripes, with no diagonal strokes.")
+
+
+def symmetry_caption() -> tuple[str, str]:
+    """(caption, alt text) of the tied-symmetry figure."""
+    side = f"{ku.HIDDEN_FACTORS[0]} × {ku.HIDDEN_FACTORS[1]}"
+    return (f"A test digit, its transpose, and the {side} maps of hidden pre-activations of a tied layer (bias "
+            "removed): the map of the transposed digit is the transpose of the digit's map.",
+            "Four panels: a handwritten digit, the same digit mirrored in its diagonal, and two square colour "
+            "maps that are mirror images of each other in the diagonal.")
+
+
+# --- References ---------------------------------------------------------------------
+
+BIBLIOGRAPHY = {
+    "post": 'Kento Nozawa, "Kronecker積によるパラメータ削減" ("Parameter reduction with the Kronecker product"), blog '
+            "post, 10 May 2018. In English: the author expected the Kronecker product to shrink weight matrices, "
+            "found on searching that the idea was already published, and wrote the post anyway. It replaces the "
+            "784×625 input weights of an MNIST MLP with U⊗V for two 28×25 matrices (1,400 weights, or 700 with "
+            "U = V), notes that factoring the sizes into primes would shrink them further, and replaces the 625×10 "
+            "output weights with a 5×25 ⊗ 2×25 product (175 weights). It trains the nets with the PyTorch-examples "
+            "MNIST settings for thirty-five epochs, shows accuracy and loss curves without numbers, and makes the four "
+            "observations tested in Part 2. It opens with Jure Leskovec's Kronecker graphs and their use in the "
+            "Graph500 benchmark, and closes by pointing to the existing work and to Kronecker-factored "
+            "approximations of the natural gradient published at ICML and ICLR.",
+    "zhou2015": 'S. Zhou, J.-N. Wu, "Compression of Fully-Connected Layer in Neural Network by Kronecker Product", '
+                "[arXiv:1507.05775](https://arxiv.org/abs/1507.05775), 2015.",
+    "zhou2016": 'S. Zhou, J.-N. Wu, Y. Wu, X. Zhou, "Exploiting Local Structures with the Kronecker Layer in '
+                'Convolutional Networks", [arXiv:1512.09194](https://arxiv.org/abs/1512.09194), 2015.',
+    "kfac": 'J. Martens, R. Grosse, "Optimizing Neural Networks with Kronecker-factored Approximate Curvature" '
+            '(K-FAC), ICML 2015; R. Grosse, J. Martens, "A Kronecker-factored approximate Fisher matrix for '
+            'convolution layers", ICML 2016.',
+    "leskovec": 'J. Leskovec, D. Chakrabarti, J. Kleinberg, C. Faloutsos, Z. Ghahramani, "Kronecker Graphs: An '
+                'Approach to Modeling Networks", JMLR 11, 2010; the Graph500 benchmark builds its graphs with a '
+                "Kronecker generator.",
+    "vanloan": 'C. F. Van Loan, N. Pitsianis, "Approximation with Kronecker Products", in *Linear Algebra for Large '
+               "Scale and Real-Time Applications*, Kluwer, 1993.",
+    "novikov2015": 'A. Novikov, D. Podoprikhin, A. Osokin, D. Vetrov, "Tensorizing Neural Networks", NeurIPS 2015.',
+    "recipe": "The training recipe: pytorch/examples, `mnist/main.py` as of 2018 (SGD, learning rate 0.01, "
+              "momentum 0.5, batches of 64, test batches of 1000).",
+    "oseledets": 'I. V. Oseledets, "Tensor-Train Decomposition", *SIAM J. Sci. Comput.* 33(5), 2295–2317, 2011.',
+    "t3f": 'A. Novikov, P. Izmailov, V. Khrulkov, M. Figurnov, I. Oseledets, "Tensor Train decomposition on '
+           'TensorFlow (T3F)", JMLR 21, 2020; its tutorial "Tensor Nets (compressing neural networks)", '
+           "`docs/tutorials/tensor_nets.ipynb` in the Bihaqo/t3f repository.",
+}
+#: Which references each page lists, in order.
+PAGE_REFERENCES = {"kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
+                                        "recipe"],
+                   "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
+                              "oseledets", "t3f"]}
+
+
+def references(page: str) -> str:
+    """The page's numbered reference list, as Markdown under a 'References' heading with the #references anchor."""
+    items = [f"{n}. {BIBLIOGRAPHY[key]}" for n, key in enumerate(PAGE_REFERENCES[page], start=1)]
+    return '<a id="references"></a>\n\n## References\n\n' + "\n".join(items)

@@ -1,0 +1,316 @@
+"""What a notebook asks to run, checked before any work, and the sweep that runs it.
+
+Papermill passes ``-p`` values as strings: :func:`parse_list` reads '[1, 2]' and '1,2' alike. Each plan
+(:class:`TrainRequest`, :class:`ReportPlan`, :class:`BeyondPlan`) checks every value of its notebook
+before any work and raises one ValueError naming the parameter; the report plans ask :mod:`paths` where
+the run may write.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import kron_utils as ku
+
+from .fetch import verify_dataset
+from .experiments import T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_settings
+from .paths import ROOT, SCRATCH, TRAIN_NOTEBOOK, check_dir, committed_results, output_dirs, project_path
+from .store import (atomic_write, load_results, remove_stale_temp_files, run_is_done, save_runs,
+                    settings_folder)
+
+#: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
+#: REPORT_SEEDS; Part 3 uses BEYOND_SEEDS. Which configuration is committed is decided in :mod:`paths`.
+REPORT_SEEDS = tuple(range(1, 11))
+GAUSS_VARIANTS = tuple(f"{v}_gauss" for v in ku.VARIANTS if "kron" in v)
+REPORT_VARIANTS = ku.VARIANTS + GAUSS_VARIANTS
+BEYOND_SEEDS = (1, 2, 3)
+
+
+def parse_list(value):
+    """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists, a scalar a 1-list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"cannot read a list from {value!r}; write it like [1, 2, 3]") from None
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        return [int(t) if t.lstrip("-").isdigit() else t for t in items]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return [value]
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def check_variants(variants) -> list[str]:
+    """A non-empty list of distinct variant names that all build (papermill strings are read too)."""
+    variants = parse_list(variants)
+    if not isinstance(variants, list) or not variants:
+        raise ValueError(f"variants must be a non-empty list of names, got {variants!r}")
+    unknown = []
+    for name in variants:
+        try:
+            ku.build_model(name)
+        except ValueError:
+            unknown.append(name)
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; valid names: {', '.join(ku.VARIANTS)} "
+                         "or a family member such as width32, lowrank2, kron2_r4, tiedkron2_r1, tt4_r4")
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"variants must be distinct, got {variants}")
+    return variants
+
+
+def check_seeds(seeds, minimum: int = 1) -> list[int]:
+    """:func:`kron_utils.check_seeds` of a list or a papermill string, with at least ``minimum`` seeds."""
+    seeds = ku.check_seeds(parse_list(seeds))
+    if len(seeds) < minimum:
+        raise ValueError(f"seeds: this notebook reports 95% intervals over seeds, so it needs at least {minimum} "
+                         f"seeds, got {seeds}; give e.g. [1, 2, 3]")
+    return seeds
+
+
+def check_positive_ints(values, name: str, allow_empty: bool = False) -> list[int]:
+    """A list of positive integers (papermill strings such as '[1, 2]' are read too); non-empty unless allowed."""
+    values = parse_list(values)
+    if not isinstance(values, list) or not (values or allow_empty):
+        raise ValueError(f"{name} must be a {'' if allow_empty else 'non-empty '}list of positive integers, "
+                         f"got {values!r}")
+    return [ku.check_positive_int(v, f"each of {name}") for v in values]
+
+
+def check_tolerance(value) -> float:
+    """``tolerance_pp``: a finite number >= 0 (percentage points)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"tolerance_pp must be a number of percentage points >= 0, got {value!r}")
+    return float(value)
+
+
+def check_sweep(variants, seeds, minimum_seeds: int = 1) -> tuple[list[str], list[int]]:
+    """Validate a whole sweep up front: every variant name and the seeds (settings validate themselves)."""
+    return check_variants(variants), check_seeds(seeds, minimum_seeds)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the train notebook is asked to do, validated as one object before any work."""
+    variant: str
+    seeds: list[int]
+    settings: ku.TrainSettings
+    data_dir: Path
+    results_dir: Path
+    device: torch.device
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping) -> "TrainRequest":
+        """Build from the notebook's parameters (a namespace holding at least the train notebook's
+        parameter names); each bad value raises one ValueError naming it, before any training."""
+        fields = ku.TrainSettings.__dataclass_fields__
+        settings = ku.TrainSettings(**{name: parameters[name] for name in fields})
+        variant = check_variants([parameters["variant"]])[0]
+        seeds = check_seeds(parameters["seeds"])
+        device = ku.resolve_device(parameters["device"])
+        if not str(parameters["data_dir"] or "").strip():
+            raise ValueError(f"data_dir must name a folder, got {parameters['data_dir']!r}")
+        data_dir = project_path(parameters["data_dir"])
+        if settings.dataset != ku.SYNTHETIC:
+            verify_dataset(data_dir, settings.dataset)
+        return cls(variant, seeds, settings, data_dir, check_dir(parameters["results_dir"], "results_dir"), device)
+
+
+def train_and_save(request: TrainRequest, progress: bool = True) -> tuple[pd.DataFrame, list[nn.Module]]:
+    """Train what ``request`` asks, save each run, and print a warning naming any diverged run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".* diverged in epoch", UserWarning)  # reported below, in plain words
+        rows, models = ku.train(request.variant, request.seeds, request.settings, data_dir=request.data_dir,
+                                device=request.device, progress=progress)
+    save_runs(rows, request.settings, request.results_dir)
+    for line in divergence_lines(rows):
+        print(line, flush=True)
+    return rows, models
+
+
+def divergence_lines(rows: pd.DataFrame) -> list[str]:
+    """One 'WARNING: ... diverged' line per run whose training loss became non-finite."""
+    diverged = rows[rows.status == "diverged"]
+    return [f"WARNING: {r.dataset} {r.variant} seed {r.seed} diverged in epoch {r.epoch} "
+            f"(training loss {r.train_loss}); its run stopped there" for r in diverged.itertuples()]
+
+
+def sweep_record_path(results_dir: str | Path, settings: ku.TrainSettings) -> Path:
+    """Where the wall time of the full-setting sweep of the post's nets is recorded."""
+    return settings_folder(project_path(results_dir), settings) / "sweep.json"
+
+
+def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str | Path = "results",
+              runs_dir: str | Path = SCRATCH, data_dir: str | Path = "data", device: str = "auto",
+              force: bool = False, reuse_dirs=(), record_wall_time: bool = False,
+              notebook: str | Path = TRAIN_NOTEBOOK) -> pd.DataFrame:
+    """Run the train notebook through papermill once per variant, for the seeds not yet done.
+
+    Paths and names are checked before the first run, and the data too when anything is to be trained
+    (a sweep whose runs all exist needs no data). A run counts as done when :func:`run_is_done` finds it
+    in ``results_dir`` or in one of ``reuse_dirs`` (e.g. the committed results, read but never written);
+    ``force`` retrains everything into ``results_dir``. Each variant is trained under a file lock, so two
+    sweeps on one results folder never train the same runs twice: the second waits, then reuses. Finished
+    runs are saved as the train notebook ends, so an interrupted sweep resumes where it stopped.
+    ``record_wall_time`` writes sweep.json when every run was trained now. Returns one row per variant:
+    seeds trained, reused, seconds.
+    """
+    import papermill
+    from filelock import FileLock
+
+    variants, seeds = check_sweep(variants, seeds)
+    results_dir, runs_dir = check_dir(results_dir, "results_dir"), check_dir(runs_dir, "runs_dir")
+    sources = [results_dir, *(Path(d) for d in reuse_dirs if Path(d) != results_dir)]
+    data_dir = project_path(data_dir)
+
+    def missing(variant):
+        return [s for s in seeds if force or not any(run_is_done(d, variant, s, settings) for d in sources)]
+    if settings.dataset != ku.SYNTHETIC and any(missing(v) for v in variants):
+        verify_dataset(data_dir, settings.dataset)  # missing data fails before the first run
+    folder = settings_folder(results_dir, settings)
+    locks = check_dir(folder / ".locks", "results_dir")
+    remove_stale_temp_files(folder)
+    summary = []
+    bar = tqdm(variants, desc=f"sweep of {len(variants)} variants x {len(seeds)} seeds", unit="variant",
+               file=sys.stdout, dynamic_ncols=True, bar_format="{desc}: {n_fmt}/{total_fmt} variants {postfix}")
+    for variant in bar:
+        bar.set_postfix(variant=variant)
+        start = time.perf_counter()
+        with FileLock(locks / f"{variant}.lock"):
+            todo = missing(variant)
+            if todo:
+                output = runs_dir / settings.dataset / f"{variant}.ipynb"
+                output.parent.mkdir(parents=True, exist_ok=True)
+                parameters = dict(asdict(settings), variant=variant, seeds=todo, results_dir=str(results_dir),
+                                  data_dir=str(data_dir), device=device, progress=True)
+                papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                                           progress_bar=False, cwd=str(ROOT), stdout_file=_ProgressLines(sys.stdout))
+        for line in divergence_lines(load_results(results_dir, settings, [variant], todo)):
+            tqdm.write(line, file=sys.stdout)
+        summary.append(dict(variant=variant, trained=todo, reused=[s for s in seeds if s not in todo],
+                            seconds=round(time.perf_counter() - start, 1)))
+    bar.close()
+    summary = pd.DataFrame(summary)
+    if record_wall_time and all(len(t) == len(seeds) for t in summary.trained):
+        record = dict(wall_seconds=round(float(summary.seconds.sum()), 1), runs=len(variants) * len(seeds),
+                      variants=variants, seeds=seeds, epochs=settings.epochs, date=time.strftime("%Y-%m-%d"),
+                      seconds_by_variant=dict(zip(summary.variant, summary.seconds)),
+                      device=str(ku.resolve_device(device)), threads=torch.get_num_threads(), torch=torch.__version__,
+                      compiled=os.environ.get("KRON_EAGER") != "1")
+        atomic_write(sweep_record_path(results_dir, settings), json.dumps(record, indent=1).encode())
+    return summary
+
+
+class _ProgressLines:
+    """Forward a child notebook's progress-bar redraws and warnings (not its other output)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        if "\r" in text or "WARNING" in text:
+            self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """What Part 2 (and the front matter that reads its runs) shows, validated before any work."""
+    settings: ku.TrainSettings
+    variants: list[str]
+    seeds: list[int]
+    tolerance: float
+    results_dir: Path
+    figures_dir: Path
+    reads: list[Path]
+    full: bool
+
+    @classmethod
+    def from_parameters(cls, notebook: str, p: Mapping) -> "ReportPlan":
+        """From the parameters of ``notebook`` ('00_article' or '03_report'); None takes the committed grid."""
+        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
+        variants, seeds = check_sweep(p["variants"] if p["variants"] is not None else list(REPORT_VARIANTS),
+                                      p["seeds"] if p["seeds"] is not None else list(REPORT_SEEDS), minimum_seeds=2)
+        tolerance = check_tolerance(p["tolerance_pp"])
+        results_dir, figures_dir, full = output_dirs(notebook, p)
+        return cls(settings, variants, seeds, tolerance, results_dir, figures_dir, reading(results_dir), full)
+
+
+def reading(results_dir: Path) -> list[Path]:
+    """Where a run reads finished runs: its own results folder, then the committed one."""
+    return list(dict.fromkeys([Path(results_dir), committed_results()]))
+
+
+#: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original), low ranks, and
+#: the TT-ranks of 4-core tensor-train input layers (TT-rank 1 is kron4_r1 itself; ranks above 4 cost more
+#: training time than ``make beyond``'s 45-minute budget leaves).
+BEYOND_GRID = dict(kron_variants=["two_kron", "kron2_r2", "kron2_r4", "kron2_r8", "one_kron", "tiedkron2_r2",
+                                  "tiedkron2_r4", "kron4_r1", "kron4_r4"],
+                   dense_widths=[10, 32, 64, 128, 625], low_ranks=[1, 2, 4, 8, 16], tt_ranks=[2, 3, 4])
+
+
+@dataclass(frozen=True)
+class BeyondPlan:
+    """What Part 3 runs, validated as one object before any work (see :meth:`from_parameters`)."""
+    settings: ku.TrainSettings
+    finetune: ku.TrainSettings
+    harder: ku.TrainSettings | None
+    t3f: ku.TrainSettings
+    kron_variants: list[str]
+    tt_variants: list[str]
+    grid: list[str]
+    seeds: list[int]
+    projection_ranks: list[int]
+    results_dir: Path
+    figures_dir: Path
+    reads: list[Path]
+    full: bool
+    tolerance: float
+
+    @classmethod
+    def from_parameters(cls, p: Mapping) -> "BeyondPlan":
+        """From the notebook's parameters; a grid entry of None takes its value from :data:`BEYOND_GRID`.
+        Only the full grid with the default recipe and seeds writes to results/ and figures/."""
+        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
+        finetune = ku.TrainSettings(epochs=p["finetune_epochs"], dataset=p["dataset"])
+        harder = ku.TrainSettings(epochs=p["epochs"], dataset=p["harder_dataset"]) if p["harder_dataset"] else None
+        t3f = t3f_settings(p["t3f_epochs"], p["dataset"])
+        grid = {k: BEYOND_GRID[k] if p[k] is None else p[k] for k in BEYOND_GRID}
+        names, seeds = check_sweep(list(dict.fromkeys(beyond_grid(**grid) + list(T3F_VARIANTS))),  # t3f: SGD too
+                                   p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS, minimum_seeds=2)
+        ranks = check_positive_ints(p["projection_ranks"], "projection_ranks")
+        tolerance = check_tolerance(p["tolerance_pp"])
+        results_dir, figures_dir, full = output_dirs("04_beyond", p)
+        tt_variants = [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(grid["tt_ranks"], "tt_ranks", True)]
+        return cls(settings, finetune, harder, t3f, check_variants(grid["kron_variants"]), tt_variants, names,
+                   seeds, ranks, results_dir, figures_dir, reading(results_dir), full, tolerance)
+
+
+def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str]:
+    """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
+    widths (625 is the post's ``original``, which is always in the grid), the low-rank nets and the
+    4-core tensor trains of the given TT-ranks, each once, in that order."""
+    names = list(check_variants(kron_variants))
+    for variant in names[:]:
+        names += equal_budget_baselines(variant)
+    names += ["original" if h == ku.HIDDEN_SIZE else f"width{h}" for h in check_positive_ints(dense_widths, "dense_widths")]
+    names += ["original"]  # the dense reference of the page (and the source of the projection), always trained
+    names += [f"lowrank{r}" for r in check_positive_ints(low_ranks, "low_ranks")]
+    names += [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(tt_ranks, "tt_ranks", allow_empty=True)]
+    return list(dict.fromkeys(names))

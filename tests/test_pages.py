@@ -1,0 +1,209 @@
+"""The pages' words are bound to their data.
+
+- Every report notebook, run with non-default parameters on synthetic data, says nothing that only the
+  committed run makes true, numbers its figures in order, and leaves results/ and figures/ untouched.
+- The generated sentences of both pages, computed from the committed runs, match a reviewed golden snapshot
+  (tests/golden/*.md; regenerate with UPDATE_GOLDEN=1 and review the diff).
+- A clone in any folder renders a page from the committed results and stays clean.
+"""
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+import kron_report as kr
+import kron_utils as ku
+
+GOLDEN = kr.ROOT / "tests" / "golden"
+#: Phrases that only the committed configuration makes true, and signs of a sentence built from missing data.
+FORBIDDEN = ("35 epochs", "ten seeds", "three seeds", "..")
+
+
+class _VisibleText(HTMLParser):
+    """The text a reader sees: no scripts, styles or attribute values."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self._hidden = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _VisibleText()
+    parser.feed(html)
+    return " ".join(parser.parts)
+
+
+def page_problems(text: str) -> list[str]:
+    """What is wrong with a page's visible text: forbidden phrases, 'nan', figure numbers out of order."""
+    problems = [f"says {phrase!r}" for phrase in FORBIDDEN if phrase in text]
+    problems += [f"says {m!r}" for m in re.findall(r"\bnan\b", text, flags=re.IGNORECASE)]
+    numbers = [int(n) for n in re.findall(r"Figure (\d+)\.", text)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problems.append(f"figures numbered {numbers}")
+    return problems
+
+
+def test_the_page_checker_can_fail():
+    assert page_problems("Figure 1. a. Figure 2. b.") == []
+    assert page_problems("after 35 epochs on ten seeds") == ["says '35 epochs'", "says 'ten seeds'"]
+    assert page_problems("accuracy nan ± NaN") == ["says 'nan'", "says 'NaN'"]
+    assert page_problems("Figure 1. a. Figure 3. b.") == ["figures numbered [1, 3]"]
+    assert page_problems("Figure 2. a.") == ["figures numbered [2]"] and page_problems("the end..") == ["says '..'"]
+
+
+def tree_digest(*folders) -> str:
+    """One hash of every file's path, size and modification time under ``folders``."""
+    entries = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for f in folders for p in f.rglob("*")
+                     if p.is_file())
+    return hashlib.sha256(repr(entries).encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def exploratory_pages(tmp_path_factory):
+    """Both pages rendered from runs of every report notebook with non-default parameters (2 epochs, 2 seeds,
+    a subset of the nets, an empty tensor-train grid, synthetic data)."""
+    out = tmp_path_factory.mktemp("exploratory")
+    committed = tree_digest(kr.ROOT / "results", kr.ROOT / "figures")
+    folders = dict(results_dir=str(out / "results"), figures_dir=str(out / "figures"))
+    small = dict(dataset="synthetic", epochs=2, seeds=[1, 2], **folders)
+    post = dict(variants=["original", "two_kron", "one_kron", "width10"], tolerance_pp=0.3, **small)
+    runs = dict(runs_dir=str(out / "runs"))
+    notebooks = {"03_report": {**post, **runs}, "00_article": post,
+                 "01_kronecker_product": dict(dataset="synthetic", train_epochs=2, seed=3, figures_dir=folders["figures_dir"]),
+                 "04_beyond": dict(harder_dataset="", kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1],
+                                   tt_ranks=[], t3f_epochs=1, projection_ranks=[1, 2], finetune_epochs=1, **small, **runs)}
+    executed = out / "notebooks"
+    executed.mkdir()
+    for name, parameters in notebooks.items():
+        kr.execute_notebook(kr.ROOT / "notebooks" / f"{name}.ipynb", parameters, executed / f"{name}.ipynb")
+    second_sweep = kr.execute_notebook(kr.ROOT / "notebooks" / "03_report.ipynb", notebooks["03_report"],
+                                       out / "again.ipynb")
+    pages = {page: kr.render_page(page, executed, out) for page in kr.PAGES}
+    return dict(out=out, pages=pages, committed_before=committed, second_sweep=second_sweep,
+                committed_after=tree_digest(kr.ROOT / "results", kr.ROOT / "figures"))
+
+
+def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages):
+    for page, path in exploratory_pages["pages"].items():
+        html = path.read_text()
+        text = visible_text(html)
+        assert page_problems(text) == [], page
+        assert "data:image/png;base64" in html and 'id="references"' in html and 'aria-current="page"' in html
+        for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src"):
+            assert plumbing not in html, (page, plumbing)
+    report = visible_text(exploratory_pages["pages"]["kronecker_report"].read_text())
+    assert "2 epochs" in report and "two seeds (1 and 2)" in report and "0.3 percentage points" in report
+    assert "In 2018 Kento Nozawa" in report and "Our verdict" in report and "synthetic" in report
+    beyond = visible_text(exploratory_pages["pages"]["beyond"].read_text())
+    assert "two seeds (1 and 2)" in beyond and "No tensor-train net of the grid" in beyond
+    assert "leaves out the harder dataset" in beyond
+
+
+def test_exploratory_runs_write_where_they_are_told_and_never_to_the_committed_folders(exploratory_pages):
+    out = exploratory_pages["out"]
+    assert exploratory_pages["committed_after"] == exploratory_pages["committed_before"]
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"synthetic_headline.png", "kron_growth.png", "receptive_fields.svg", "synthetic_pareto.png",
+            "synthetic_t3f.png", "synthetic_projection.png", "synthetic_accuracy_curves.png"} <= figures
+    settings = ku.TrainSettings(epochs=2, dataset="synthetic")
+    projection = pd.read_csv(kr.settings_folder(out / "results", settings) / "projection.csv")
+    assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
+    t3f = kr.load_results(out / "results", kr.t3f_settings(1, "synthetic"))
+    assert set(t3f.variant) == {"tt4_r4", "two_kron"} and set(t3f.epoch) == {1}
+    import nbformat
+    again = nbformat.read(str(exploratory_pages["second_sweep"]), as_version=4)
+    printed = "".join(o.get("text", "") for c in again.cells if c.cell_type == "code" for o in c.outputs)
+    assert "0 runs trained now, 8 reused" in printed  # 4 nets x 2 seeds, all from the first run
+
+
+# --- the golden snapshot of the generated sentences ----------------------------------------------------
+
+def report_sentences() -> str:
+    """Every generated sentence of the first page, from the committed runs, in page order."""
+    plan = kr.ReportPlan.from_parameters("03_report", kr.NOTEBOOK_PARAMETERS["03_report"])
+    rows = kr.load_results(plan.reads, plan.settings, plan.variants, plan.seeds)
+    post = rows[rows.variant.isin(ku.VARIANTS)]
+    verdicts, by_init = kr.post_verdicts(rows, plan.tolerance), kr.verdicts_by_init(rows, plan.tolerance)
+    points = kr.net_points(post)
+    parts = [kr.lede(kr.post_verdicts(post, plan.tolerance), post), *kr.headline_caption(post),
+             kr.part2_method(plan.settings, plan.seeds), kr.runs_sentence(rows), kr.summary_note(plan.variants),
+             *kr.curves_caption(post), *kr.loss_caption(post), *kr.weights_caption(points),
+             kr.tolerance_sentence(plan.tolerance), kr.verdict_markdown(verdicts), kr.init_intro(by_init, plan.seeds),
+             kr.init_markdown(by_init), kr.conclusion(verdicts, by_init)]
+    return "\n\n".join(parts) + "\n"
+
+
+def beyond_sentences() -> str:
+    """Every generated sentence of Part 3, from the committed runs, in page order."""
+    plan = kr.BeyondPlan.from_parameters(kr.NOTEBOOK_PARAMETERS["04_beyond"])
+    rows = kr.load_results(plan.reads, plan.settings, plan.grid, plan.seeds)
+    t3f_rows = kr.load_results(plan.reads, plan.t3f, kr.T3F_VARIANTS, plan.seeds)
+    points = kr.net_points(rows)
+    comparisons = kr.equal_budget_comparisons(rows, plan.kron_variants)
+    tt = kr.tt_comparisons(rows, plan.kron_variants, plan.tt_variants)
+    best = kr.best_by_budget(points, [7_000, 10_000, 20_000, 50_000, 100_000, 500_000])
+    lead, t3f = kr.kronecker_margins(best), kr.t3f_comparison(rows[rows.variant.isin(kr.T3F_VARIANTS)], t3f_rows)
+    ranks = kr.rank_table(points, [v for v in ["lowrank1", "lowrank8", "one_kron", "two_kron", "kron2_r4", "kron4_r1",
+                                               "kron4_r4", *plan.tt_variants] if v in points.index])
+    tie_pairs = [("one_kron", "two_kron")] + [(f"tiedkron2_r{r}", f"kron2_r{r}") for r in (2, 4, 8)]
+    key = dict(source=plan.settings.record(), seeds=plan.seeds, ranks=plan.projection_ranks,
+               finetune=plan.finetune.record())
+    projected = kr.cached_table(kr.settings_folder(plan.results_dir, plan.settings) / "projection.csv", key,
+                                lambda: pytest.fail("the committed projection table does not match its key"))
+    scratch = kr.load_results(plan.reads, plan.settings, [kr.scratch_name(r) for r in plan.projection_ranks], plan.seeds)
+    findings = kr.projection_findings(projected, scratch, plan.finetune.epochs, plan.settings.epochs)
+    by_dataset = {s.dataset: kr.load_results(plan.reads, s, list(ku.VARIANTS), plan.seeds)
+                  for s in (plan.settings, plan.harder)}
+    finals = kr.final_epochs(pd.concat(by_dataset.values()))
+    harder = kr.harder_dataset(*by_dataset.values(), plan.tolerance)
+    parts = [kr.beyond_method(plan.settings, plan.t3f, plan.seeds), kr.beyond_lede(comparisons, lead, tt, t3f),
+             kr.equal_budget_summary(comparisons), *kr.pareto_caption(points, len(plan.seeds)),
+             "\n".join(kr.budget_lines(kr.budget_leaders(rows, points, best))), kr.kronecker_lead(lead),
+             kr.tied_vs_untied(kr.tied_untied_gaps(rows, tie_pairs)),
+             kr.tt_rank_summary(kr.tt_partners(rows, ranks, plan.tt_variants), kr.rank_contrast(ranks)),
+             kr.t3f_intro(plan.t3f, plan.seeds, kr.T3F_TUTORIAL), *kr.t3f_caption(t3f, len(plan.seeds)),
+             kr.t3f_summary(t3f), kr.dense_before_projection(rows), *kr.projection_caption(findings),
+             kr.projection_summary(findings, points.loc["original", "mean"]),
+             *kr.datasets_caption(finals, list(by_dataset), ku.VARIANTS),
+             kr.harder_dataset_summary(harder, *by_dataset)]
+    return "\n\n".join(parts) + "\n"
+
+
+@pytest.mark.parametrize("page,sentences", [("kronecker_report", report_sentences), ("beyond", beyond_sentences)])
+def test_generated_sentences_match_the_reviewed_snapshot(page, sentences):
+    text, path = sentences(), GOLDEN / f"{page}.md"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text(), f"the wording changed: rerun with UPDATE_GOLDEN=1 and review git diff {path}"
+    assert not re.search(r"\bnan\b|\.\.", text, flags=re.IGNORECASE)
+
+
+# --- idempotent in any folder ------------------------------------------------------------------------------
+
+def test_a_clone_in_another_folder_renders_a_page_and_stays_clean(tmp_path):
+    clone = tmp_path / "elsewhere" / "kron"
+    subprocess.run(["git", "clone", "--quiet", str(kr.ROOT), str(clone)], check=True)
+    code = ("import kron_report as kr; assert kr.ROOT == __import__('pathlib').Path.cwd(), kr.ROOT; "
+            "kr.execute_notebook('notebooks/00_article.ipynb', {}); kr.render_page('kronecker_report')")
+    env = {**os.environ, "PYTHONPATH": str(clone)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=clone, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+    assert status == "", status
+    assert "input_path" not in (clone / "notebooks" / "00_article.ipynb").read_text()
