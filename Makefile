@@ -15,7 +15,12 @@ FORCE_LC := $(shell printf '%s' '$(FORCE)' | tr '[:upper:]' '[:lower:]')
 ifeq ($(filter $(FORCE_LC),0 1 true false),)
 $(error FORCE must be 0, 1, true or false (any case), got '$(FORCE)')
 endif
-FORCE_PARAM := $(if $(filter 1 true,$(FORCE_LC)),{'force': True},{})
+FORCE_PY := $(if $(filter 1 true,$(FORCE_LC)),True,False)
+
+# DASK_SCHEDULER: where the sweeps train. local (default): a Dask cluster on this machine; serial: one run after
+# another in the notebook's process; or the address of any Dask scheduler, e.g. tcp://host:8786.
+DASK_SCHEDULER ?= local
+SWEEP_PARAMS := {'force': $(FORCE_PY), 'scheduler': '$(DASK_SCHEDULER)'}
 
 # DATASET chooses what `make data` fetches; the write-ups are about MNIST (Part 3 adds Fashion-MNIST itself).
 ifneq ($(filter report beyond,$(MAKECMDGOALS)),)
@@ -31,7 +36,8 @@ help:
 	@echo "make setup   create .venv from requirements.txt (idempotent)"
 	@echo "make data    fetch and verify MNIST into data/ (DATASET=fashion-mnist for Fashion-MNIST)"
 	@echo "make test    run the test suite (no network, tiny synthetic data)"
-	@echo "make report  run the notebooks and render report/kronecker_report.html (FORCE=1 retrains all runs)"
+	@echo "make report  run the notebooks and render report/kronecker_report.html (FORCE=1 retrains all runs;"
+	@echo "             DASK_SCHEDULER=tcp://host:8786 trains on that Dask cluster, serial without Dask)"
 	@echo "make bench   print the speed ratios of the fast paths, measured side by side"
 	@echo "make beyond  run notebooks/04_beyond.ipynb (FORCE=1 retrains) and render its HTML"
 
@@ -57,14 +63,14 @@ render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.r
 
 # Part 2 runs first: the front matter (00) reads its runs. The page is 00, 01, 03 in that order.
 report: setup data
-	$(call execute,notebooks/03_report.ipynb,$(FORCE_PARAM))
+	$(call execute,notebooks/03_report.ipynb,$(SWEEP_PARAMS))
 	$(call execute,notebooks/01_kronecker_product.ipynb,{})
 	$(call execute,notebooks/00_article.ipynb,{})
 	$(call render,kronecker_report)
 
 beyond: setup data
 	$(call fetch,fashion-mnist)
-	$(call execute,notebooks/04_beyond.ipynb,$(FORCE_PARAM))
+	$(call execute,notebooks/04_beyond.ipynb,$(SWEEP_PARAMS))
 	$(call render,beyond)
 
 bench: setup data

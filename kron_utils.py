@@ -800,8 +800,9 @@ def unstack_models(state: dict, models: Sequence[nn.Module]) -> list[nn.Module]:
 
 
 def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool = True, optimizer: str = "sgd"):
-    """One optimizer step of S stacked copies of ``base`` as one functional step,
-    ``(params, buffers, moments, x (S,B,784), y (S,B)) -> (params, moments, losses (S,))``.
+    """One optimizer step of S stacked copies of ``base`` as one functional step, ``(params, buffers, moments,
+    x (N,784), y (N,), index (S,B)) -> (params, moments, losses (S,))``: member s trains on x[index[s]] (the gather
+    runs inside the compiled step, where it fuses with the first layer; it was 13% of a small net's epoch).
 
     'sgd' is torch.optim.SGD's update (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m, m
     starting at zero. 'adam' is torch.optim.Adam's (no weight decay): m <- b1*m + (1-b1)*g, v <- b2*v +
@@ -815,14 +816,14 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool
         return F.nll_loss(functional_call(base, (p, b), (x,)), y)
     gradients = vmap(grad_and_value(member_loss))
 
-    def sgd(params, buffers, moments, x, y):
-        grads, losses = gradients(params, buffers, x, y)
+    def sgd(params, buffers, moments, x, y, index):
+        grads, losses = gradients(params, buffers, x[index], y[index])
         m = {name: momentum * moments["m"][name] + grads[name] for name in params}
         return {name: params[name] - lr * m[name] for name in params}, dict(m=m), losses
 
-    def adam(params, buffers, moments, x, y):
+    def adam(params, buffers, moments, x, y, index):
         (b1, b2), t = ADAM_BETAS, moments["t"] + 1
-        grads, losses = gradients(params, buffers, x, y)
+        grads, losses = gradients(params, buffers, x[index], y[index])
         m = {name: b1 * moments["m"][name] + (1 - b1) * grads[name] for name in params}
         v = {name: b2 * moments["v"][name] + (1 - b2) * grads[name] ** 2 for name in params}
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
@@ -872,8 +873,8 @@ def _train_epoch(step, state: dict, x, y, shufflers, batch_size: int) -> list[fl
     total = torch.zeros(len(shufflers), device=x.device)
     for start in range(0, n, batch_size):
         index = order[:, start:start + batch_size]                     # (S, B): each run's own batch
-        state["params"], state["moments"], losses = step(state["params"], state["buffers"], state["moments"],
-                                                         x[index], y[index])
+        state["params"], state["moments"], losses = step(state["params"], state["buffers"], state["moments"], x, y,
+                                                         index)
         total += losses * index.shape[1]
     return (total / n).tolist()
 

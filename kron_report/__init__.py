@@ -25,5 +25,6 @@ from .runs import *  # noqa: F401,F403
 from .prose import *  # noqa: F401,F403
 from .prose_beyond import *  # noqa: F401,F403
 from .figures import *  # noqa: F401,F403
+from .sweep import *  # noqa: F401,F403
 from .render import *  # noqa: F401,F403
-from . import experiments, fetch, figures, paths, prose, prose_beyond, render, runs, stats, store  # noqa: F401
+from . import experiments, fetch, figures, paths, prose, prose_beyond, render, runs, stats, store, sweep  # noqa: F401

@@ -25,14 +25,14 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
                        tolerance_pp=0.5),
     "01_kronecker_product": dict(dataset="mnist", data_dir="data", train_epochs=1, seed=1, figures_dir=None),
     "03_report": dict(variants=None, seeds=None, epochs=35, dataset="mnist", data_dir="data", results_dir=None,
-                      runs_dir="runs", figures_dir=None, force=False, device="auto", tolerance_pp=0.5),
+                      figures_dir=None, force=False, device="auto", scheduler="local", tolerance_pp=0.5),
     "04_beyond": dict(dataset="mnist", harder_dataset="fashion-mnist", seeds=None, epochs=35, kron_variants=None,
                       dense_widths=None, low_ranks=None, tt_ranks=None, t3f_epochs=3, projection_ranks=[1, 2, 4, 8],
                       finetune_epochs=3, data_dir="data", results_dir=None, runs_dir="runs", figures_dir=None,
-                      force=False, device="auto", tolerance_pp=0.5),
+                      force=False, device="auto", scheduler="local", tolerance_pp=0.5),
 }
 #: Parameters that say where to read and write or how to run, not what the page shows.
-NEUTRAL_PARAMETERS = frozenset({"data_dir", "results_dir", "runs_dir", "figures_dir", "force", "device"})
+NEUTRAL_PARAMETERS = frozenset({"data_dir", "results_dir", "runs_dir", "figures_dir", "force", "device", "scheduler"})
 
 
 def project_path(path: str | Path) -> Path:

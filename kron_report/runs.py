@@ -8,11 +8,8 @@ the run may write.
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -20,15 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 import kron_utils as ku
 
 from .fetch import verify_dataset
 from .experiments import T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_settings
-from .paths import ROOT, SCRATCH, TRAIN_NOTEBOOK, check_dir, committed_results, output_dirs, project_path
-from .store import (atomic_write, load_results, remove_stale_temp_files, run_is_done, save_runs,
-                    settings_folder)
+from .paths import check_dir, committed_results, output_dirs, project_path
+from .store import (save_runs)
 
 #: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
 #: REPORT_SEEDS; Part 3 uses BEYOND_SEEDS. Which configuration is committed is decided in :mod:`paths`.
@@ -147,86 +142,6 @@ def divergence_lines(rows: pd.DataFrame) -> list[str]:
     diverged = rows[rows.status == "diverged"]
     return [f"WARNING: {r.dataset} {r.variant} seed {r.seed} diverged in epoch {r.epoch} "
             f"(training loss {r.train_loss}); its run stopped there" for r in diverged.itertuples()]
-
-
-def sweep_record_path(results_dir: str | Path, settings: ku.TrainSettings) -> Path:
-    """Where the wall time of the full-setting sweep of the post's nets is recorded."""
-    return settings_folder(project_path(results_dir), settings) / "sweep.json"
-
-
-def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str | Path = "results",
-              runs_dir: str | Path = SCRATCH, data_dir: str | Path = "data", device: str = "auto",
-              force: bool = False, reuse_dirs=(), record_wall_time: bool = False,
-              notebook: str | Path = TRAIN_NOTEBOOK) -> pd.DataFrame:
-    """Run the train notebook through papermill once per variant, for the seeds not yet done.
-
-    Paths and names are checked before the first run, and the data too when anything is to be trained
-    (a sweep whose runs all exist needs no data). A run counts as done when :func:`run_is_done` finds it
-    in ``results_dir`` or in one of ``reuse_dirs`` (e.g. the committed results, read but never written);
-    ``force`` retrains everything into ``results_dir``. Each variant is trained under a file lock, so two
-    sweeps on one results folder never train the same runs twice: the second waits, then reuses. Finished
-    runs are saved as the train notebook ends, so an interrupted sweep resumes where it stopped.
-    ``record_wall_time`` writes sweep.json when every run was trained now. Returns one row per variant:
-    seeds trained, reused, seconds.
-    """
-    import papermill
-    from filelock import FileLock
-
-    variants, seeds = check_sweep(variants, seeds)
-    results_dir, runs_dir = check_dir(results_dir, "results_dir"), check_dir(runs_dir, "runs_dir")
-    sources = [results_dir, *(Path(d) for d in reuse_dirs if Path(d) != results_dir)]
-    data_dir = project_path(data_dir)
-
-    def missing(variant):
-        return [s for s in seeds if force or not any(run_is_done(d, variant, s, settings) for d in sources)]
-    if settings.dataset != ku.SYNTHETIC and any(missing(v) for v in variants):
-        verify_dataset(data_dir, settings.dataset)  # missing data fails before the first run
-    folder = settings_folder(results_dir, settings)
-    locks = check_dir(folder / ".locks", "results_dir")
-    remove_stale_temp_files(folder)
-    summary = []
-    bar = tqdm(variants, desc=f"sweep of {len(variants)} variants x {len(seeds)} seeds", unit="variant",
-               file=sys.stdout, dynamic_ncols=True, bar_format="{desc}: {n_fmt}/{total_fmt} variants {postfix}")
-    for variant in bar:
-        bar.set_postfix(variant=variant)
-        start = time.perf_counter()
-        with FileLock(locks / f"{variant}.lock"):
-            todo = missing(variant)
-            if todo:
-                output = runs_dir / settings.dataset / f"{variant}.ipynb"
-                output.parent.mkdir(parents=True, exist_ok=True)
-                parameters = dict(asdict(settings), variant=variant, seeds=todo, results_dir=str(results_dir),
-                                  data_dir=str(data_dir), device=device, progress=True)
-                papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                                           progress_bar=False, cwd=str(ROOT), stdout_file=_ProgressLines(sys.stdout))
-        for line in divergence_lines(load_results(results_dir, settings, [variant], todo)):
-            tqdm.write(line, file=sys.stdout)
-        summary.append(dict(variant=variant, trained=todo, reused=[s for s in seeds if s not in todo],
-                            seconds=round(time.perf_counter() - start, 1)))
-    bar.close()
-    summary = pd.DataFrame(summary)
-    if record_wall_time and all(len(t) == len(seeds) for t in summary.trained):
-        record = dict(wall_seconds=round(float(summary.seconds.sum()), 1), runs=len(variants) * len(seeds),
-                      variants=variants, seeds=seeds, epochs=settings.epochs, date=time.strftime("%Y-%m-%d"),
-                      seconds_by_variant=dict(zip(summary.variant, summary.seconds)),
-                      device=str(ku.resolve_device(device)), threads=torch.get_num_threads(), torch=torch.__version__,
-                      compiled=os.environ.get("KRON_EAGER") != "1")
-        atomic_write(sweep_record_path(results_dir, settings), json.dumps(record, indent=1).encode())
-    return summary
-
-
-class _ProgressLines:
-    """Forward a child notebook's progress-bar redraws and warnings (not its other output)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        if "\r" in text or "WARNING" in text:
-            self.stream.write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
 
 
 @dataclass(frozen=True)

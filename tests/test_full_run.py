@@ -97,10 +97,10 @@ def test_the_part_2_plan_checks_seeds_and_tolerance(tmp_path, monkeypatch):
 def test_an_exploratory_sweep_reads_committed_runs_without_writing_there(tmp_path):
     settings = ku.TrainSettings(epochs=1, dataset="synthetic")
     committed, scratch = tmp_path / "committed", tmp_path / "scratch"
-    kr.run_sweep(["width10"], [1, 2], settings, results_dir=committed, runs_dir=tmp_path / "runs")
+    kr.run_sweep(["width10"], [1, 2], settings, results_dir=committed, scheduler="serial")
     before = {p: p.read_bytes() for p in committed.rglob("seed-*.csv")}
-    sweep = kr.run_sweep(["width10", "two_kron"], [1, 2], settings, results_dir=scratch, runs_dir=tmp_path / "runs",
-                         reuse_dirs=[committed])
+    sweep = kr.run_sweep(["width10", "two_kron"], [1, 2], settings, results_dir=scratch, reuse_dirs=[committed],
+                         scheduler="serial")
     assert sweep.trained.tolist() == [[], [1, 2]] and sweep.reused.tolist() == [[1, 2], []]
     assert {p: p.read_bytes() for p in committed.rglob("seed-*.csv")} == before
     assert not list(scratch.rglob("width10/seed-*.csv")) and len(list(scratch.rglob("two_kron/seed-*.csv"))) == 2

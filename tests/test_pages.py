@@ -82,11 +82,11 @@ def exploratory_pages(tmp_path_factory):
     folders = dict(results_dir=str(out / "results"), figures_dir=str(out / "figures"))
     small = dict(dataset="synthetic", epochs=2, seeds=[1, 2], **folders)
     post = dict(variants=["original", "two_kron", "one_kron", "width10"], tolerance_pp=0.3, **small)
-    runs = dict(runs_dir=str(out / "runs"))
-    notebooks = {"03_report": {**post, **runs}, "00_article": post,
+    notebooks = {"03_report": post, "00_article": post,
                  "01_kronecker_product": dict(dataset="synthetic", train_epochs=2, seed=3, figures_dir=folders["figures_dir"]),
                  "04_beyond": dict(harder_dataset="", kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1],
-                                   tt_ranks=[], t3f_epochs=1, projection_ranks=[1, 2], finetune_epochs=1, **small, **runs)}
+                                   tt_ranks=[], t3f_epochs=1, projection_ranks=[1, 2], finetune_epochs=1,
+                                   runs_dir=str(out / "runs"), **small)}
     executed = out / "notebooks"
     executed.mkdir()
     for name, parameters in notebooks.items():

@@ -11,7 +11,7 @@ TINY = ku.TrainSettings(epochs=2, batch_size=64, dataset="synthetic")
 
 
 def sweep(tmp_path, variants, **kwargs):
-    return kr.run_sweep(variants, [1, 2], TINY, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs", **kwargs)
+    return kr.run_sweep(variants, [1, 2], TINY, results_dir=tmp_path / "results", scheduler="serial", **kwargs)
 
 
 def mtimes(folder):
@@ -35,22 +35,22 @@ def test_sweep_reuses_finished_runs_and_force_retrains(tmp_path):
 
 
 def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, monkeypatch):
-    real = papermill.execute_notebook
+    real = kr.sweep.train_variant
     calls = []
 
-    def interrupted_after_first(*args, **kwargs):
-        calls.append(kwargs["parameters"]["variant"])
+    def interrupted_after_first(**task):
+        calls.append(task["variant"])
         if len(calls) > 1:
             raise KeyboardInterrupt  # the user pressed Ctrl-C while the second variant trained
-        return real(*args, **kwargs)
-    monkeypatch.setattr(papermill, "execute_notebook", interrupted_after_first)
+        return real(**task)
+    monkeypatch.setattr(kr.sweep, "train_variant", interrupted_after_first)
     with pytest.raises(KeyboardInterrupt):
         sweep(tmp_path, ["width10", "two_kron"])
     path = kr.run_file(tmp_path / "results", TINY, "width10", 1)
     finished = pd.read_csv(path)
     assert len(finished) == 2 and not kr.run_is_done(tmp_path / "results", "two_kron", 1, TINY)
 
-    monkeypatch.setattr(papermill, "execute_notebook", real)
+    monkeypatch.setattr(kr.sweep, "train_variant", real)
     resumed = sweep(tmp_path, ["width10", "two_kron"])
     assert resumed.trained.tolist() == [[], [1, 2]]
     pd.testing.assert_frame_equal(pd.read_csv(path), finished)
@@ -67,7 +67,7 @@ def test_bad_sweep_input_fails_before_any_work(tmp_path):
 def test_report_notebook_rejects_bad_parameters_before_the_sweep(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="unknown variant"):
         execute("03_report.ipynb", tmp_path, dataset="synthetic", variants=["two_kron", "nope"],
-                results_dir=str(tmp_path / "results"), runs_dir=str(tmp_path / "runs"),
+                results_dir=str(tmp_path / "results"),
                 figures_dir=str(tmp_path / "figures"))
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
 

@@ -6,7 +6,6 @@ import textwrap
 import time
 
 import pandas as pd
-import papermill
 import pytest
 
 import kron_report as kr
@@ -114,14 +113,14 @@ def test_check_dir_rejects_bad_folders_with_one_message(tmp_path, monkeypatch):
 
 
 def test_the_sweep_checks_its_folders_before_any_training(tmp_path, monkeypatch):
-    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(ku, "train", lambda *a, **k: pytest.fail("trained before checking"))
     (tmp_path / "a-file").write_text("x")
     for kwargs, message in ((dict(results_dir=tmp_path / "a-file"), "results_dir"), (dict(results_dir=""), "results_dir"),
-                            (dict(runs_dir=tmp_path / "a-file"), "runs_dir")):
+                            (dict(scheduler="tcp-host"), "scheduler must be")):
         with pytest.raises(ValueError, match=message):
-            kr.run_sweep(["width10"], [1], TINY, **{"results_dir": tmp_path / "r", "runs_dir": tmp_path / "n", **kwargs})
+            kr.run_sweep(["width10"], [1], TINY, **{"results_dir": tmp_path / "r", "scheduler": "serial", **kwargs})
     with pytest.raises(FileNotFoundError, match="make data DATASET=mnist"):
-        kr.run_sweep(["width10"], [1], ku.TrainSettings(epochs=1), results_dir=tmp_path / "r", runs_dir=tmp_path / "n",
+        kr.run_sweep(["width10"], [1], ku.TrainSettings(epochs=1), results_dir=tmp_path / "r", scheduler="serial",
                      data_dir=tmp_path / "no-data")
 
 
@@ -132,7 +131,7 @@ def sweep_in_subprocess(tmp_path, name):
     code = textwrap.dedent(f"""
         import kron_report as kr, kron_utils as ku
         s = kr.run_sweep(["width10"], [1, 2], ku.TrainSettings(epochs=1, dataset="synthetic"),
-                         results_dir={str(tmp_path / 'results')!r}, runs_dir={str(tmp_path / name)!r})
+                         results_dir={str(tmp_path / 'results')!r}, scheduler="serial")
         print("TRAINED", sum(map(len, s.trained)))
     """)
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -149,7 +148,7 @@ def test_two_concurrent_sweeps_train_each_run_once(tmp_path):
 
 def test_divergence_is_printed_by_the_sweep_and_no_wall_time_is_recorded(tmp_path, capsys):
     wild = ku.TrainSettings(epochs=2, lr=1e6, momentum=0.9, dataset="synthetic")
-    kr.run_sweep(["original"], [1], wild, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
+    kr.run_sweep(["original"], [1], wild, results_dir=tmp_path / "results", scheduler="serial")
     out = capsys.readouterr().out
     assert "WARNING: synthetic original seed 1 diverged in epoch" in out
     assert kr.divergence_lines(kr.load_results(tmp_path / "results", wild))[0].startswith("WARNING: synthetic original")
