@@ -15,7 +15,6 @@ from typing import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-TRAIN_NOTEBOOK = NOTEBOOKS / "02_train_variant.ipynb"
 SCRATCH = Path("runs")               # git-ignored: exploratory results, figures and executed notebooks
 COMMITTED = ("results", "figures")   # what only a full run may write, relative to the root
 

@@ -14,9 +14,6 @@ import kron_utils as ku
 from .prose import count, epochs_phrase, join_words, ranked_values, recipe, seeds_phrase
 from .stats import mean_sd, signed
 
-OUTCOME_WORDS = {"win": "better than", "loss": "worse than", "tie": "indistinguishable from"}
-
-
 def interval(diff: float, low: float, high: float) -> str:
     """'+0.23 pp, 95% CI +0.01 to +0.45'."""
     return f"{signed(diff)} pp, 95% CI {signed(low)} to {signed(high)}"
@@ -100,15 +97,6 @@ def tt_budget_counts(comparisons: pd.DataFrame) -> str:
     return (f"Against the tensor train of about the same input-layer budget (within a factor 1.5), the Kronecker net "
             f"wins {int(counts.get('win', 0))}, loses {int(counts.get('loss', 0))} and ties "
             f"{int(counts.get('tie', 0))} of {len(comparisons)} comparisons")
-
-
-def tt_budget_summary(comparisons: pd.DataFrame) -> str:
-    """The Kronecker-against-tensor-train finding, from :func:`experiments.tt_comparisons`."""
-    if comparisons.empty:
-        return tt_budget_counts(comparisons) + "."
-    parts = [f"`{r.variant}` ({r.weights:,} input weights) is {OUTCOME_WORDS[r.outcome]} `{r.baseline}` "
-             f"({r.baseline_weights:,}): {interval(r.diff, r.low, r.high)}" for r in comparisons.itertuples()]
-    return tt_budget_counts(comparisons) + ": " + "; ".join(parts) + "."
 
 
 def tt_rank_summary(partners: pd.DataFrame, contrast: Mapping) -> str:
