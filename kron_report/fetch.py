@@ -58,6 +58,8 @@ def verify_dataset(data_dir: str | Path, dataset: str = "mnist") -> Path:
     """
     if dataset == ku.SYNTHETIC:
         return Path(data_dir)
+    if Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise ValueError(f"data_dir {data_dir} is a file, not a folder")
     folder = ku.idx_folder(data_dir, dataset)
     for name, sha in SHA256[dataset].items():
         verify_file(folder / name, sha)
@@ -77,7 +79,10 @@ def fetch_dataset(data_dir: str | Path = "data", dataset: str = "mnist",
                    when running as root and not yet present.
     A corrupt file stops the search with an error naming it.
     """
-    ku.dataset_info(dataset)  # an unknown name fails here
+    if dataset not in ku.DATASETS:
+        raise ValueError(f"DATASET: make data fetches {' or '.join(ku.DATASETS)}, got {dataset!r}"
+                         + (" (the synthetic stand-in is made in memory and needs no files)"
+                            if dataset == ku.SYNTHETIC else ""))
     target = ku.raw_dir(check_dir(data_dir, "data_dir"), dataset)
     attempts = []
     for source in sources:

@@ -63,10 +63,36 @@ def check_dir(path: str | Path | None, name: str) -> Path:
 
 def notebook_parameters(notebook: str, parameters: Mapping) -> dict:
     """The declared parameters of ``notebook`` (a name such as '03_report'), valued from ``parameters``
-    (a notebook's ``globals()``, or a dict); a missing one takes its default."""
+    (a notebook's ``globals()``, or a dict); a missing one takes its default. Each value must have its default's
+    type (an int where a float is declared is fine; None-defaults take anything the notebook's plan checks):
+    else one ValueError naming it, such as the string "false" given for ``force``."""
     if notebook not in NOTEBOOK_PARAMETERS:
         raise ValueError(f"unknown notebook {notebook!r}; report notebooks are {', '.join(NOTEBOOK_PARAMETERS)}")
-    return {name: parameters.get(name, default) for name, default in NOTEBOOK_PARAMETERS[notebook].items()}
+    values = {name: parameters.get(name, default) for name, default in NOTEBOOK_PARAMETERS[notebook].items()}
+    for name, default in NOTEBOOK_PARAMETERS[notebook].items():
+        kind = _kind(default)
+        if kind is None:
+            continue
+        (types, what), value = kind, values[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            hint = f" (with papermill: -p {name} True, or -y '{name}: false')" if types == (bool,) else ""
+            raise ValueError(f"{name} must be {what}, got {value!r}{hint}")
+    return values
+
+
+def _kind(default) -> tuple[tuple[type, ...], str] | None:
+    """The types a parameter may take, from its declared default, and their name in an error message."""
+    if isinstance(default, bool):
+        return (bool,), "True or False"
+    if isinstance(default, int):
+        return (int,), "a whole number"
+    if isinstance(default, float):
+        return (int, float), "a number"
+    if isinstance(default, str):
+        return (str,), "a string"
+    if isinstance(default, list):
+        return (list, str), "a list (or a papermill string such as '[1, 2]')"
+    return None
 
 
 def is_full_run(notebook: str, parameters: Mapping) -> bool:

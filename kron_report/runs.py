@@ -22,7 +22,7 @@ import kron_utils as ku
 
 from .fetch import verify_dataset
 from .experiments import T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_settings
-from .paths import check_dir, committed_results, output_dirs, project_path
+from .paths import check_dir, committed_results, notebook_parameters, output_dirs, project_path
 from .store import (save_runs)
 
 #: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
@@ -159,6 +159,7 @@ class ReportPlan:
     @classmethod
     def from_parameters(cls, notebook: str, p: Mapping) -> "ReportPlan":
         """From the parameters of ``notebook`` ('00_article' or '03_report'); None takes the committed grid."""
+        p = notebook_parameters(notebook, p)  # every value of its declared type first
         settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
         variants, seeds = check_sweep(p["variants"] if p["variants"] is not None else list(REPORT_VARIANTS),
                                       p["seeds"] if p["seeds"] is not None else list(REPORT_SEEDS), minimum_seeds=2)
@@ -202,6 +203,7 @@ class BeyondPlan:
     def from_parameters(cls, p: Mapping) -> "BeyondPlan":
         """From the notebook's parameters; a grid entry of None takes its value from :data:`BEYOND_GRID`.
         Only the full grid with the default recipe and seeds writes to results/ and figures/."""
+        p = notebook_parameters("04_beyond", p)  # every value of its declared type first
         settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
         finetune = ku.TrainSettings(epochs=p["finetune_epochs"], dataset=p["dataset"])
         harder = ku.TrainSettings(epochs=p["epochs"], dataset=p["harder_dataset"]) if p["harder_dataset"] else None

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 import kron_utils as ku
@@ -37,6 +38,7 @@ def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> Path
     os.close(handle)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600: a shared results folder must be readable by every worker
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -86,24 +88,86 @@ def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str |
     return paths
 
 
+class BadRecord(ValueError):
+    """A run's record that fails a check: it is never used (the sweep moves it aside and retrains it)."""
+
+    def __init__(self, path: Path, check: str):
+        super().__init__(f"{path}: {check}")
+        self.path, self.check = Path(path), check
+
+
+NUMERIC_COLUMNS = ["seed", "epoch", "weights", "params", "train_loss", "test_loss", "test_accuracy", "seconds"]
+
+
+def read_record(path: str | Path, settings: ku.TrainSettings) -> pd.DataFrame:
+    """The rows of the run record at ``path`` (…/<dataset>/<key>/<variant>/seed-<k>.csv) made with ``settings``,
+    after every check: the columns and their types; identity (dataset, variant and seed match the file's place);
+    every epoch from 1 on, once, up to ``settings.epochs`` or a last 'diverged' epoch; accuracy in [0, 100],
+    losses finite unless diverged, seconds >= 0. Anything else raises one :class:`BadRecord` naming the file and
+    the check it failed."""
+    path = Path(path)
+    try:
+        rows = pd.read_csv(path)
+    except (OSError, ValueError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
+        raise BadRecord(path, f"cannot be read as CSV ({str(error).splitlines()[0]})") from None
+    if list(rows.columns) != ku.RESULT_COLUMNS:
+        raise BadRecord(path, f"has the columns {list(rows.columns)}, not {ku.RESULT_COLUMNS}")
+    if rows.empty:
+        raise BadRecord(path, "has no rows")
+    for column in NUMERIC_COLUMNS:
+        if not pd.api.types.is_numeric_dtype(rows[column]):
+            raise BadRecord(path, f"column {column} holds something other than numbers")
+    seed = path.stem.removeprefix("seed-")
+    for column, want in (("dataset", settings.dataset), ("variant", path.parent.name), ("seed", seed)):
+        if set(rows[column].astype(str)) != {str(want)}:
+            raise BadRecord(path, f"column {column} should be {want} throughout (the file's place says so)")
+    status = rows.status.tolist()
+    if set(status) - {"ok", "diverged"} or "diverged" in status[:-1]:
+        raise BadRecord(path, "status must be 'ok', with 'diverged' only on the last epoch")
+    if rows.epoch.tolist() != list(range(1, len(rows) + 1)):
+        raise BadRecord(path, f"epochs are {rows.epoch.tolist()}, not 1 to {len(rows)} once each")
+    if len(rows) != settings.epochs and status[-1] != "diverged":
+        raise BadRecord(path, f"stops after epoch {len(rows)} of {settings.epochs} without diverging")
+    ok = rows[rows.status == "ok"]
+    if not rows.test_accuracy.between(0, 100).all() or rows.test_accuracy.isna().any():
+        raise BadRecord(path, "test_accuracy must lie in [0, 100]")
+    if not (np.isfinite(ok[["train_loss", "test_loss"]]).all().all() and (rows.seconds >= 0).all()):
+        raise BadRecord(path, "losses must be finite (unless the run diverged) and seconds >= 0")
+    return rows
+
+
 def run_is_done(results_dir: str | Path, variant: str, seed: int, settings: ku.TrainSettings) -> bool:
-    """True if this run's CSV exists under the folder of ``settings`` and is complete."""
+    """True if this run's record exists under the folder of ``settings`` and passes :func:`read_record`; False if
+    there is none; a record that fails raises :class:`BadRecord`."""
     folder = settings_folder(results_dir, settings)
+    path = run_file(results_dir, settings, variant, seed)
+    if not path.exists():
+        return False
+    if not (folder / "settings.json").is_file():
+        raise BadRecord(path, "its folder has no settings.json to say how it was made")
     try:
         if json.loads((folder / "settings.json").read_text()) != settings.record():
-            return False
-        rows = pd.read_csv(run_file(results_dir, settings, variant, seed))
-    except (OSError, ValueError):
-        return False
-    if list(rows.columns) != ku.RESULT_COLUMNS or rows.empty:
-        return False
-    finished = len(rows) == settings.epochs or rows["status"].iloc[-1] == "diverged"
-    return bool(finished) and set(rows.variant) == {variant} and set(rows.seed) == {seed}
+            raise BadRecord(folder / "settings.json", f"does not describe the settings {settings.record()}")
+    except (OSError, ValueError) as error:
+        if isinstance(error, BadRecord):
+            raise
+        raise BadRecord(folder / "settings.json", f"cannot be read ({error})") from None
+    read_record(path, settings)
+    return True
+
+
+def quarantine(record: str | Path) -> Path:
+    """Move a bad record aside to <file>.bad-<timestamp> (kept for inspection, never read); return the new path."""
+    record = Path(record)
+    target = record.with_name(f"{record.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(record, target)
+    return target
 
 
 def load_results(results_dirs: str | Path | Sequence[str | Path], settings: ku.TrainSettings | None = None,
                  variants: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> pd.DataFrame:
-    """Saved rows as one tidy table (one row per run x epoch).
+    """Saved rows as one tidy table (one row per run x epoch); every record passes :func:`read_record` first, or
+    this raises its :class:`BadRecord` (a damaged record never reaches a page).
 
     ``results_dirs`` is one folder or several: a run found in more than one is taken from the first
     (so an exploratory run reads its own runs, then the committed ones). With ``settings``, only the
@@ -115,7 +179,7 @@ def load_results(results_dirs: str | Path | Sequence[str | Path], settings: ku.T
     for folder in _as_list(results_dirs):
         for path in sorted(Path(folder).glob(pattern)):
             found.setdefault(path.relative_to(folder), path)
-    frames = [pd.read_csv(path) for path in found.values()]
+    frames = [read_record(path, settings or _folder_settings(path)) for path in found.values()]
     if not frames:
         return pd.DataFrame(columns=ku.RESULT_COLUMNS)
     rows = pd.concat(frames, ignore_index=True)
@@ -125,6 +189,15 @@ def load_results(results_dirs: str | Path | Sequence[str | Path], settings: ku.T
         rows = rows[rows.variant.isin(list(variants))]
         rows = rows.sort_values("variant", key=lambda v: v.map(list(variants).index), kind="stable")
     return rows.reset_index(drop=True)
+
+
+def _folder_settings(record: Path) -> ku.TrainSettings:
+    """The settings a record's folder describes (its settings.json)."""
+    describe = record.parent.parent / "settings.json"
+    try:
+        return ku.TrainSettings(**json.loads(describe.read_text()))
+    except (OSError, ValueError, TypeError) as error:
+        raise BadRecord(describe, f"cannot be read ({error})") from None
 
 
 def _as_list(folders) -> list[Path]:

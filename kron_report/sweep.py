@@ -32,7 +32,8 @@ import kron_utils as ku
 from .fetch import verify_dataset
 from .paths import check_dir, project_path
 from .runs import check_sweep, divergence_lines
-from .store import atomic_write, remove_stale_temp_files, run_is_done, save_runs, settings_folder
+from .store import (BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, save_runs,
+                    settings_folder)
 
 SCHEDULERS = ("local", "serial")  # or a Dask scheduler address
 
@@ -50,30 +51,46 @@ def check_scheduler(scheduler) -> str:
                      f"'tcp://host:8786', got {scheduler!r}")
 
 
-def missing_seeds(variant: str, seeds, settings: ku.TrainSettings, sources, force: bool = False) -> list[int]:
-    """The seeds of ``variant`` that no folder of ``sources`` holds a finished run of (all of them with ``force``)."""
-    return [s for s in seeds if force or not any(run_is_done(d, variant, s, settings) for d in sources)]
+def missing_seeds(variant: str, seeds, settings: ku.TrainSettings, sources, force: bool = False,
+                  notes: list | None = None) -> list[int]:
+    """The seeds of ``variant`` that no folder of ``sources`` holds a sound record of (all of them with ``force``).
+    A record that fails :func:`store.read_record` is never used: in the first folder (the sweep's own) it is moved
+    aside with :func:`store.quarantine`, elsewhere (committed runs an exploratory sweep only reads) it is left
+    alone; either way it is retrained, and one line in ``notes`` names the file, the check and what was done."""
+    return [s for s in seeds if force or not any(_done(Path(d), variant, s, settings, d == sources[0], notes)
+                                                 for d in sources)]
+
+
+def _done(folder: Path, variant: str, seed: int, settings: ku.TrainSettings, own: bool, notes) -> bool:
+    try:
+        return run_is_done(folder, variant, seed, settings)
+    except BadRecord as bad:
+        action = f"moved to {quarantine(bad.path).name} and retrained" if own else "left alone and retrained here"
+        if notes is not None:
+            notes.append(f"WARNING: bad record {bad.path} ({bad.check}): {action}")
+        return False
 
 
 def train_variant(variant: str, seeds, settings: ku.TrainSettings, results_dir: str, sources, data_dir: str,
                   device: str = "auto", force: bool = False, threads: int | None = None) -> dict:
     """One task of a sweep: under the variant's file lock, train its seeds that are still missing (on ``threads``
-    torch threads; 0: every core of the machine it runs on; None: as the process is) and save each run atomically. Returns what it trained, what it reused, its seconds
-    and the warning lines of runs that diverged. Runs in this process or on any Dask worker."""
+    torch threads; 0: every core of the machine it runs on; None: as the process is) and save each run
+    atomically. Returns what it trained, what it reused, its seconds and its warning lines (bad records moved
+    aside, runs that diverged). Runs in this process or on any Dask worker."""
     from filelock import FileLock
     start = time.perf_counter()
     if threads is not None:
         torch.set_num_threads(threads or os.cpu_count() or 1)
     folder = settings_folder(results_dir, settings)
     with FileLock(check_dir(folder / ".locks", "results_dir") / f"{variant}.lock"):
-        todo = missing_seeds(variant, seeds, settings, sources, force)
         lines = []
+        todo = missing_seeds(variant, seeds, settings, sources, force, notes=lines)
         if todo:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", ".* diverged in epoch", UserWarning)  # reported in plain words
                 rows, _ = ku.train(variant, todo, settings, data_dir=data_dir, device=device, progress=False)
             save_runs(rows, settings, results_dir)
-            lines = divergence_lines(rows)
+            lines += divergence_lines(rows)
     return dict(variant=variant, trained=todo, reused=[s for s in seeds if s not in todo],
                 seconds=round(time.perf_counter() - start, 1), warnings=lines)
 
@@ -102,7 +119,10 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
     results_dir = check_dir(results_dir, "results_dir")
     sources = [results_dir, *(Path(d) for d in reuse_dirs if Path(d) != results_dir)]
     data_dir = project_path(data_dir)
-    todo = {v: missing_seeds(v, seeds, settings, sources, force) for v in variants}
+    notes = []
+    todo = {v: missing_seeds(v, seeds, settings, sources, force, notes) for v in variants}
+    for line in notes:
+        print(line, flush=True)
     if settings.dataset != ku.SYNTHETIC and any(todo.values()):
         verify_dataset(data_dir, settings.dataset)  # missing data fails before the first run
     remove_stale_temp_files(settings_folder(results_dir, settings))

@@ -72,10 +72,12 @@ def test_leftover_temp_files_of_a_killed_writer_are_ignored_and_cleaned_up(tmp_p
     assert not stale.exists() and fresh.exists()
 
 
-def test_a_truncated_record_is_not_done(tmp_path, tiny_rows):
+def test_a_truncated_record_is_not_done_but_bad(tmp_path, tiny_rows):
     path = kr.save_runs(tiny_rows, TINY, tmp_path)[0]
     path.write_text(path.read_text().splitlines()[0] + "\n")  # header only
-    assert not kr.run_is_done(tmp_path, "width10", 1, TINY)
+    with pytest.raises(kr.BadRecord, match="has no rows"):
+        kr.run_is_done(tmp_path, "width10", 1, TINY)
+    assert not kr.run_is_done(tmp_path, "width10", 7, TINY)  # no record at all: simply not done
 
 
 def test_concurrent_writers_never_crash_and_a_reader_never_sees_a_partial_record(tmp_path, tiny_rows):

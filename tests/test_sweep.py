@@ -55,8 +55,8 @@ def test_the_file_lock_holds_across_workers(tmp_path, cluster):
 
 def test_a_failed_task_is_named_after_the_others_finish_and_a_rerun_trains_only_it(tmp_path, cluster):
     local, _ = cluster
-    blocked = kr.run_file(tmp_path, TINY, "width10", 1)
-    blocked.mkdir(parents=True)  # a folder where the record must go: saving width10 fails, on whichever worker
+    blocked = kr.settings_folder(tmp_path, TINY) / ".locks" / "width10.lock"
+    blocked.mkdir(parents=True)  # a folder where width10's lock file must go: its task fails, on whichever worker
     with pytest.raises(RuntimeError, match=r"1 of 3 training tasks failed.*\n  width10: IsADirectoryError"):
         kr.run_sweep(["two_kron", "width10", "lowrank1"], [1], TINY, results_dir=tmp_path,
                      scheduler=local.scheduler_address)
