@@ -15,7 +15,7 @@ from torch import nn
 import kron_utils as ku
 
 from .fetch import verify_dataset
-from .stats import compare_final, final_epochs, mean_sd, outcome
+from .stats import compare_final, epochs_phrase, final_epochs, mean_sd, outcome
 from .store import cached, settings_key
 
 
@@ -187,14 +187,14 @@ def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping
     """The t3f tutorial's net and the post's two_kron under both recipes (final epoch, mean ± sd and range over
     seeds), and the tutorial's own reported number."""
     table = []
-    for recipe, rows in [(f"Adam lr {tutorial['lr']:g}, batches of 64, {adam_rows.epoch.max()} epochs (t3f)", adam_rows),
-                         (f"SGD lr 0.01 momentum 0.5, batches of 64, {sgd_rows.epoch.max()} epochs (the post)", sgd_rows)]:
+    for recipe, rows in [(f"Adam lr {tutorial['lr']:g}, batches of 64, {epochs_phrase(adam_rows.epoch.max())} (t3f)", adam_rows),
+                         (f"SGD lr 0.01 momentum 0.5, batches of 64, {epochs_phrase(sgd_rows.epoch.max())} (the post)", sgd_rows)]:
         finals = final_epochs(rows)
         for v, acc in finals.groupby("variant", sort=False).test_accuracy:
             table.append(dict(net=v, params=int(finals.loc[finals.variant == v, "params"].iloc[0]), recipe=recipe,
                               seeds=len(acc), accuracy=mean_sd(acc), range=f"{acc.min():.2f} to {acc.max():.2f}"))
     table.append(dict(net=f"{tutorial['variant']} in the t3f tutorial (Keras)", params=tutorial["params"],
-                      recipe=f"Adam lr {tutorial['lr']:g}, batches of {tutorial['batch_size']}, {tutorial['epochs']} epochs",
+                      recipe=f"Adam lr {tutorial['lr']:g}, batches of {tutorial['batch_size']}, {epochs_phrase(tutorial['epochs'])}",
                       seeds=1, accuracy=f"{tutorial['accuracy']:.2f} (as reported)", range="–"))
     return pd.DataFrame(table)
 
@@ -289,9 +289,9 @@ def projection_table(projected: pd.DataFrame, scratch: pd.DataFrame, finetune_ep
         table.append({"rank r": rank, "weights": int(mine.weights.iloc[0]),
                       "relative error ‖W−Wᵣ‖/‖W‖": f"{mine.relative_error.mean():.3f}",
                       "projected, no training": at(mine, 0),
-                      f"projected + {finetune_epochs} epochs": at(mine, finetune_epochs),
-                      f"from scratch, {finetune_epochs} epochs": at(theirs, finetune_epochs),
-                      f"from scratch, {epochs} epochs": at(theirs, epochs)})
+                      f"projected + {epochs_phrase(finetune_epochs)}": at(mine, finetune_epochs),
+                      f"from scratch, {epochs_phrase(finetune_epochs)}": at(theirs, finetune_epochs),
+                      f"from scratch, {epochs_phrase(epochs)}": at(theirs, epochs)})
     return pd.DataFrame(table)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 import kron_utils as ku
 
-from .stats import final_epochs, signed
+from .stats import epochs_phrase, final_epochs, signed
 
 # --- Words for numbers -------------------------------------------------------
 
@@ -30,11 +30,6 @@ def number_word(n: int) -> str:
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """'one seed', 'ten seeds', '35 epochs': a count and its noun, in words up to twelve."""
     return f"{number_word(n)} {noun if int(n) == 1 else plural or noun + 's'}"
-
-
-def epochs_phrase(n: int) -> str:
-    """'35 epochs', '1 epoch': epoch counts stay in digits, as in the recipe."""
-    return f"{int(n)} epoch{'s' if int(n) != 1 else ''}"
 
 
 def seeds_phrase(seeds: Sequence[int]) -> str:

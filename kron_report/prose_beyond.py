@@ -30,8 +30,9 @@ def equal_budget_counts(comparisons: pd.DataFrame) -> str:
     """The equal-budget finding in one sentence: how many comparisons the Kronecker nets win, lose and tie."""
     n, counts = len(comparisons), comparisons.outcome.value_counts()
     wins, losses = int(counts.get("win", 0)), int(counts.get("loss", 0))
-    return (f"Out of {n} equal-budget comparisons ({comparisons.variant.nunique()} Kronecker nets against "
-            f"{comparisons.baseline.nunique()} distinct baselines, so they are not independent), the Kronecker net "
+    nets, baselines = comparisons.variant.nunique(), comparisons.baseline.nunique()
+    return (f"Out of {n} equal-budget comparisons ({nets} Kronecker net{'s' * (nets != 1)} against "
+            f"{baselines} distinct baseline{'s' * (baselines != 1)}, so they are not independent), the Kronecker net "
             f"is better beyond the seed noise (95% Welch interval above zero) in **{wins}**, worse in **{losses}**, "
             f"and indistinguishable in **{n - wins - losses}**.")
 

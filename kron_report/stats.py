@@ -64,6 +64,11 @@ def signed(value: float, digits: int = 2) -> str:
     return text[1:] if float(text) == 0 else text
 
 
+def epochs_phrase(n: int) -> str:
+    """'35 epochs', '1 epoch': epoch counts stay in digits, as in the recipe."""
+    return f"{int(n)} epoch{'s' if int(n) != 1 else ''}"
+
+
 def mean_sd(values) -> str:
     """'97.77 ± 0.12' from a sample (the standard deviation is 0 for one value)."""
     values = pd.Series(values, dtype=float)
