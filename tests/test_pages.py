@@ -207,3 +207,11 @@ def test_a_clone_in_another_folder_renders_a_page_and_stays_clean(tmp_path):
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
     assert status == "", status
     assert "input_path" not in (clone / "notebooks" / "00_article.ipynb").read_text()
+
+
+def test_committed_notebooks_show_no_path_of_the_machine_that_ran_them():
+    import nbformat
+    for path in sorted((kr.ROOT / "notebooks").glob("*.ipynb")):
+        outputs = [o for c in nbformat.read(str(path), as_version=4).cells for o in c.get("outputs", [])]
+        text = repr(outputs)
+        assert "PosixPath(" not in text and str(kr.ROOT) not in text and "/work/" not in text, path.name
