@@ -19,7 +19,6 @@ from .stats import compare_final, epochs_phrase, final_epochs, mean_sd, outcome
 from .store import cached, settings_key
 
 
-
 def transpose_images(x: torch.Tensor) -> torch.Tensor:
     """Each flattened 28x28 image of ``x`` (N, 784) transposed (rows become columns)."""
     side = ku.IMAGE_FACTORS
@@ -81,7 +80,13 @@ def nearest_budget(variant: str, candidates: Sequence[str]) -> str:
     return min(candidates, key=lambda c: abs(math.log(input_weights(c) / own)))
 
 
-def tt_baseline(variant: str, tt_variants: Sequence[str], within: float = 1.5) -> str | None:
+#: A tensor train is a Kronecker net's partner when their input layers' weights are within this factor.
+TT_PARTNER_RATIO = 1.5
+#: The Pareto figure's zoom: nets up to this many weights within this many points of the best.
+PARETO_ZOOM = dict(weights=30_000, points=1.5)
+
+
+def tt_baseline(variant: str, tt_variants: Sequence[str], within: float = TT_PARTNER_RATIO) -> str | None:
     """The tensor-train net whose input layer has the weight count nearest to ``variant``'s, if it is within a
     factor ``within`` of it (else None: no TT net of the grid has about that budget)."""
     if not tt_variants:

@@ -19,7 +19,6 @@ from .paths import check_dir
 from .store import atomic_write
 
 
-
 #: The SHA-256 of the four official uncompressed IDX files of each dataset.
 SHA256: dict[str, dict[str, str]] = {
     "mnist": {

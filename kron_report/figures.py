@@ -10,11 +10,9 @@ from typing import Mapping, Sequence
 import pandas as pd
 import torch
 
-
-from .experiments import T3F_TUTORIAL, T3F_VARIANTS, projection_rank
+from .experiments import PARETO_ZOOM, T3F_TUTORIAL, T3F_VARIANTS, projection_rank
 from .paths import project_path
 from .stats import DENSE, final_epochs, pareto_front, variant_family
-
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",
@@ -182,10 +180,10 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
     palette = dict(zip(families, sns.color_palette("tab10", len(families))))
     markers = dict(zip(families, "sDo^vP*X"))
     floor = max(points["mean"].min() - 1, 80)
-    small = points[points.weights <= 30_000]
-    top_points = small[small["mean"] >= points["mean"].max() - 1.5]
+    small = points[points.weights <= PARETO_ZOOM["weights"]]
+    top_points = small[small["mean"] >= points["mean"].max() - PARETO_ZOOM["points"]]
     if top_points.empty:  # every small net is far behind the best: zoom on the best small ones instead
-        top_points = small[small["mean"] >= small["mean"].max() - 1.5]
+        top_points = small[small["mean"] >= small["mean"].max() - PARETO_ZOOM["points"]]
     fig, axes = plt.subplots(1, 2, figsize=(16, 6.5))
     for ax, shown in zip(axes, [points, top_points]):
         for family, members in shown.groupby("family", sort=False):
@@ -205,7 +203,8 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
                      (top_points["mean"] + top_points["std"]).max() + 0.15)  # every error bar whole
     _label_points(axes[1], top_points, "weights", "mean", fontsize=8)
     _label_points(axes[0], shown.drop(top_points.index), "weights", "mean", fontsize=8)
-    axes[1].set_title("Zoom: nets up to 30,000 weights within 1.5 points of the best")
+    axes[1].set_title(f"Zoom: nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points "
+                      "of the best")
     axes[0].legend(loc="lower right")
     fig.suptitle(f"{dataset}: accuracy against weight count, by family (mean ± sd over seeds; lines: Pareto frontiers)")
     fig.tight_layout()

@@ -104,7 +104,7 @@ def is_full_run(notebook: str, parameters: Mapping) -> bool:
 
 
 def _same(value, default) -> bool:
-    return type(value) is type(default) and value == default or (value is None and default is None)
+    return type(value) is type(default) and value == default
 
 
 def output_dirs(notebook: str, parameters: Mapping) -> tuple[Path | None, Path | None, bool]:

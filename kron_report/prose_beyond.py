@@ -11,6 +11,7 @@ import pandas as pd
 
 import kron_utils as ku
 
+from .experiments import PARETO_ZOOM, TT_PARTNER_RATIO
 from .prose import count, epochs_phrase, join_words, ranked_values, recipe, seeds_phrase
 from .stats import mean_sd, signed
 
@@ -95,7 +96,8 @@ def tt_budget_counts(comparisons: pd.DataFrame) -> str:
     if comparisons.empty:
         return "No tensor-train net of the grid has about the input-layer budget of a Kronecker net"
     counts = comparisons.outcome.value_counts()
-    return (f"Against the tensor train of about the same input-layer budget (within a factor 1.5), the Kronecker net "
+    return (f"Against the tensor train of about the same input-layer budget (within a factor {TT_PARTNER_RATIO:g}), "
+            "the Kronecker net "
             f"wins {int(counts.get('win', 0))}, loses {int(counts.get('loss', 0))} and ties "
             f"{int(counts.get('tie', 0))} of {len(comparisons)} comparisons")
 
@@ -217,7 +219,7 @@ def pareto_caption(points: pd.DataFrame, seeds: int) -> tuple[str, str]:
     by_family = points.groupby("family")["mean"].max().sort_values(ascending=False)
     return (f"Final test accuracy (mean ± sd over {count(seeds, 'seed')}) against weight count for every net, by "
             "family (tensor trains are their own family), with each family's Pareto frontier. Right: the nets up to "
-            "30,000 weights within 1.5 points of the best.",
+            f"{PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best.",
             f"Two scatter plots of accuracy against weights on a log scale, {count(len(points), 'net')} in "
             f"{count(len(by_family), 'family', 'families')}. The best net is {best.name} at {best['mean']:.1f} percent "
             f"with {int(best.weights):,} weights; the best member of each family reaches "

@@ -12,7 +12,6 @@ from .paths import NOTEBOOK_PARAMETERS, NOTEBOOKS, ROOT, is_full_run, project_pa
 from .store import atomic_write
 
 
-
 def execute_notebook(notebook: str | Path, parameters: Mapping | None = None, output: str | Path | None = None) -> Path:
     """Run a notebook with papermill in place (or to ``output``), its cell output streamed to our stdout,
     then :func:`normalize_notebook` it.

@@ -1,4 +1,4 @@
-"""What a notebook asks to run, checked before any work, and the sweep that runs it.
+"""What a notebook asks to run, checked before any work (the sweep that runs it is :mod:`sweep`).
 
 Papermill passes ``-p`` values as strings: :func:`parse_list` reads '[1, 2]' and '1,2' alike. Each plan
 (:class:`TrainRequest`, :class:`ReportPlan`, :class:`BeyondPlan`) checks every value of its notebook
@@ -23,7 +23,7 @@ import kron_utils as ku
 from .fetch import verify_dataset
 from .experiments import T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_settings
 from .paths import check_dir, committed_results, notebook_parameters, output_dirs, project_path
-from .store import (save_runs)
+from .store import save_runs
 
 #: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
 #: REPORT_SEEDS; Part 3 uses BEYOND_SEEDS. Which configuration is committed is decided in :mod:`paths`.
@@ -125,14 +125,22 @@ class TrainRequest:
         return cls(variant, seeds, settings, data_dir, check_dir(parameters["results_dir"], "results_dir"), device)
 
 
+def train_and_record(variant: str, seeds, settings: ku.TrainSettings, data_dir: str | Path, results_dir: str | Path,
+                     device: str | torch.device = "auto", progress: bool = False):
+    """Train ``variant`` on ``seeds``, save each run atomically; return the rows, the models and one warning line
+    per run that diverged (the trainer's own warning is replaced by it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".* diverged in epoch", UserWarning)
+        rows, models = ku.train(variant, seeds, settings, data_dir=data_dir, device=device, progress=progress)
+    save_runs(rows, settings, results_dir)
+    return rows, models, divergence_lines(rows)
+
+
 def train_and_save(request: TrainRequest, progress: bool = True) -> tuple[pd.DataFrame, list[nn.Module]]:
     """Train what ``request`` asks, save each run, and print a warning naming any diverged run."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".* diverged in epoch", UserWarning)  # reported below, in plain words
-        rows, models = ku.train(request.variant, request.seeds, request.settings, data_dir=request.data_dir,
-                                device=request.device, progress=progress)
-    save_runs(rows, request.settings, request.results_dir)
-    for line in divergence_lines(rows):
+    rows, models, lines = train_and_record(request.variant, request.seeds, request.settings, request.data_dir,
+                                           request.results_dir, request.device, progress)
+    for line in lines:
         print(line, flush=True)
     return rows, models
 

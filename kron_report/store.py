@@ -22,8 +22,6 @@ import kron_utils as ku
 
 from .paths import project_path
 
-
-
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 600  # a temporary file this old belongs to a killed writer
 
@@ -139,21 +137,24 @@ def read_record(path: str | Path, settings: ku.TrainSettings) -> pd.DataFrame:
 def run_is_done(results_dir: str | Path, variant: str, seed: int, settings: ku.TrainSettings) -> bool:
     """True if this run's record exists under the folder of ``settings`` and passes :func:`read_record`; False if
     there is none; a record that fails raises :class:`BadRecord`."""
-    folder = settings_folder(results_dir, settings)
     path = run_file(results_dir, settings, variant, seed)
     if not path.exists():
         return False
-    if not (folder / "settings.json").is_file():
+    describe = settings_folder(results_dir, settings) / "settings.json"
+    if not describe.is_file():
         raise BadRecord(path, "its folder has no settings.json to say how it was made")
-    try:
-        if json.loads((folder / "settings.json").read_text()) != settings.record():
-            raise BadRecord(folder / "settings.json", f"does not describe the settings {settings.record()}")
-    except (OSError, ValueError) as error:
-        if isinstance(error, BadRecord):
-            raise
-        raise BadRecord(folder / "settings.json", f"cannot be read ({error})") from None
+    if _described(describe) != settings.record():
+        raise BadRecord(describe, f"does not describe the settings {settings.record()}")
     read_record(path, settings)
     return True
+
+
+def _described(describe: Path) -> dict:
+    """The settings a folder's settings.json records; a BadRecord naming it if it cannot be read."""
+    try:
+        return json.loads(describe.read_text())
+    except (OSError, ValueError) as error:
+        raise BadRecord(describe, f"cannot be read ({error})") from None
 
 
 def quarantine(record: str | Path) -> Path:
@@ -194,10 +195,11 @@ def load_results(results_dirs: str | Path | Sequence[str | Path], settings: ku.T
 def _folder_settings(record: Path) -> ku.TrainSettings:
     """The settings a record's folder describes (its settings.json)."""
     describe = record.parent.parent / "settings.json"
+    recorded = _described(describe)
     try:
-        return ku.TrainSettings(**json.loads(describe.read_text()))
-    except (OSError, ValueError, TypeError) as error:
-        raise BadRecord(describe, f"cannot be read ({error})") from None
+        return ku.TrainSettings(**recorded)
+    except (TypeError, ValueError) as error:
+        raise BadRecord(describe, f"does not hold valid settings ({error})") from None
 
 
 def _as_list(folders) -> list[Path]:

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -31,9 +31,8 @@ import kron_utils as ku
 
 from .fetch import verify_dataset
 from .paths import check_dir, project_path
-from .runs import check_sweep, divergence_lines
-from .store import (BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, save_runs,
-                    settings_folder)
+from .runs import check_sweep, train_and_record
+from .store import BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, settings_folder
 
 SCHEDULERS = ("local", "serial")  # or a Dask scheduler address
 
@@ -86,11 +85,7 @@ def train_variant(variant: str, seeds, settings: ku.TrainSettings, results_dir: 
         lines = []
         todo = missing_seeds(variant, seeds, settings, sources, force, notes=lines)
         if todo:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", ".* diverged in epoch", UserWarning)  # reported in plain words
-                rows, _ = ku.train(variant, todo, settings, data_dir=data_dir, device=device, progress=False)
-            save_runs(rows, settings, results_dir)
-            lines += divergence_lines(rows)
+            lines += train_and_record(variant, todo, settings, data_dir, results_dir, device)[2]
     return dict(variant=variant, trained=todo, reused=[s for s in seeds if s not in todo],
                 seconds=round(time.perf_counter() - start, 1), warnings=lines)
 
@@ -162,13 +157,13 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
 def _execute(tasks: list[dict], scheduler: str):
     """Yield (task, result or exception) as each task finishes: big nets first, one at a time with every core,
     then the small nets together, one thread each."""
-    big = [t for t in tasks if is_big(t["variant"])]
-    small = [t for t in tasks if t not in big]
     if not tasks:
         return
+    big = [t for t in tasks if is_big(t["variant"])]
+    small = [t for t in tasks if t not in big]
     if scheduler == "serial":
         for task in big + small:
-            yield task, _attempt(task)
+            yield task, _outcome(lambda: train_variant(**task))
         return
     from distributed import as_completed
     with _client(scheduler) as client:
@@ -176,22 +171,26 @@ def _execute(tasks: list[dict], scheduler: str):
             tqdm.write(f"Dask dashboard: {client.dashboard_link}", file=sys.stdout)
         for task in big:  # one at a time, so each gets the whole machine
             future = client.submit(train_variant, **task, threads=0, pure=False)
-            yield task, _result(future)
+            yield task, _outcome(future.result)
         futures = {client.submit(train_variant, **task, threads=1, pure=False): task for task in small}
         for future in as_completed(futures):
-            yield futures[future], _result(future)
+            yield futures[future], _outcome(future.result)
 
 
+@contextmanager
 def _client(scheduler: str):
     """A client of the cluster at ``scheduler``, or of a new local cluster (closed with it)."""
     import dask
     from distributed import Client, LocalCluster
     if scheduler != "local":
-        return Client(scheduler)
+        with Client(scheduler) as client:
+            yield client
+        return
     with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
         cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                dashboard_address=":0" if _has_dashboard() else None)
-    return _Closing(Client(cluster), cluster)
+    with cluster, Client(cluster) as client:
+        yield client
 
 
 def worker_environ() -> dict:
@@ -203,20 +202,6 @@ def worker_environ() -> dict:
             if k != "MALLOC_TRIM_THRESHOLD_"}
 
 
-class _Closing:
-    """A client and the local cluster it owns, closed together."""
-
-    def __init__(self, client, cluster):
-        self.client, self.cluster = client, cluster
-
-    def __enter__(self):
-        return self.client
-
-    def __exit__(self, *exc):
-        self.client.close()
-        self.cluster.close()
-
-
 def _has_dashboard() -> bool:
     try:
         import bokeh  # noqa: F401 - Dask's dashboard needs it
@@ -225,15 +210,10 @@ def _has_dashboard() -> bool:
         return False
 
 
-def _attempt(task: dict):
+def _outcome(call):
+    """``call()``'s result, or the exception it raised: a failed task is reported with its variant while the
+    other tasks go on."""
     try:
-        return train_variant(**task)
-    except Exception as error:  # noqa: BLE001 - reported with its variant; the other tasks go on
-        return error
-
-
-def _result(future):
-    try:
-        return future.result()
-    except Exception as error:  # noqa: BLE001 - as in _attempt
+        return call()
+    except Exception as error:  # noqa: BLE001 - every failure is reported, none stops the sweep
         return error
