@@ -4,6 +4,7 @@ fronts, budgets. Everything here returns numbers or tables; :mod:`prose` turns t
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -110,9 +111,12 @@ def compare_final(rows: pd.DataFrame, a: str, b: str, metric: str = "test_accura
     df = (va + vb) ** 2 / ((va ** 2 / (len(x) - 1) + vb ** 2 / (len(y) - 1)) or float("inf"))
     half = stats.t.ppf(0.975, df) * se if se > 0 else 0.0
     diff = x.mean() - y.mean()
+    with warnings.catch_warnings():  # scipy warns of precision loss when a group's seeds agree exactly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_ind(x, y, equal_var=False).pvalue) if se > 0 else float("nan")
     return dict(a=a, b=b, mean_a=x.mean(), std_a=x.std(ddof=1), mean_b=y.mean(), std_b=y.std(ddof=1),
                 diff=diff, low=diff - half, high=diff + half, half_width=half, n_a=len(x), n_b=len(y),
-                p=float(stats.ttest_ind(x, y, equal_var=False).pvalue) if se > 0 else float("nan"))
+                p=p)
 
 
 def judge_no_loss(c: dict, tolerance: float) -> str:

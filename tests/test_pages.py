@@ -104,7 +104,7 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
         text = visible_text(html)
         assert page_problems(text) == [], page
         assert "data:image/png;base64" in html and 'id="references"' in html and 'aria-current="page"' in html
-        for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src"):
+        for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src", "Warning"):
             assert plumbing not in html, (page, plumbing)
     report = visible_text(exploratory_pages["pages"]["kronecker_report"].read_text())
     assert "2 epochs" in report and "two seeds (1 and 2)" in report and "0.3 percentage points" in report
