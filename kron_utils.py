@@ -429,9 +429,10 @@ def kron_net(k: int, r: int, *, tied: bool = False, kron_output: bool = False, i
     return mlp(fc1, fc2)
 
 
-def tt_net(k: int, r: int) -> nn.Sequential:
-    """784 -> 625 as a TT-matrix of k cores (factors from :func:`factorize`) with every inner TT-rank r,
-    then 625 -> 10 dense. ``tt_net(4, 4)`` is the t3f tutorial's net: (7,4,7,4) -> (5,5,5,5), 7,985 parameters."""
+def tt_net(k: int, r: int | tuple[int, ...]) -> nn.Sequential:
+    """784 -> 625 as a TT-matrix of k cores (factors from :func:`factorize`) with every inner TT-rank r (or the
+    k-1 inner TT-ranks r, named ``tt4_r2-3-2``), then 625 -> 10 dense. ``tt_net(4, 4)`` is the t3f tutorial's
+    net: (7,4,7,4) -> (5,5,5,5), 7,985 parameters."""
     return mlp(TTLinear(factorize(IMAGE_SIZE, k), factorize(HIDDEN_SIZE, k), r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
 
 
@@ -454,7 +455,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("kron_outkron", r"kron(?P<k>\d+)_r(?P<r>\d+)_outkron", partial(kron_net, kron_output=True), INITS),
     Family("tiedkron_outkron", r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", partial(kron_net, tied=True, kron_output=True),
            INITS),
-    Family("tt", r"tt(?P<k>\d+)_r(?P<r>\d+)", tt_net),
+    Family("tt", r"tt(?P<k>\d+)_r(?P<r>\d+(?:-\d+)+|\d+)", tt_net),
 ]}
 
 #: The post's six nets, in its order: our name -> (its name in the post, the family member it is).
@@ -469,9 +470,9 @@ POST_NETS: dict[str, tuple[str | None, str]] = {
 VARIANTS: tuple[str, ...] = tuple(POST_NETS)
 
 
-def parse_variant(variant: str) -> tuple[Family, dict[str, int], str]:
-    """The family of ``variant``, its integers and its factor init ('uniform', or 'gauss' for a
-    name ending in ``_gauss``); post names resolve through :data:`POST_NETS`."""
+def parse_variant(variant: str) -> tuple[Family, dict[str, int | tuple[int, ...]], str]:
+    """The family of ``variant``, its integers (a tuple for ``2-3-2``) and its factor init ('uniform', or
+    'gauss' for a name ending in ``_gauss``); post names resolve through :data:`POST_NETS`."""
     name, init = str(variant), "uniform"
     for other in INITS[1:]:
         if name.endswith(f"_{other}"):
@@ -479,12 +480,13 @@ def parse_variant(variant: str) -> tuple[Family, dict[str, int], str]:
     name = POST_NETS[name][1] if name in POST_NETS else name
     for family in FAMILIES.values():
         match = re.fullmatch(family.pattern, name)
-        if match and all(int(g) >= 1 for g in match.groups()) and init in family.inits:
-            return family, {key: int(g) for key, g in match.groupdict().items()}, init
+        args = {k: tuple(map(int, g.split("-"))) if "-" in g else int(g) for k, g in (match.groupdict() if match else {}).items()}
+        if match and min(np.min(a) for a in args.values()) >= 1 and init in family.inits:
+            return family, args, init
     raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, or a member of the families "
-                     "width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> (optionally with _outkron), tt<k>_r<r> "
-                     "(integers >= 1), e.g. width32, lowrank2, kron2_r4, tt4_r4; a net with Kronecker layers may end "
-                     "in _gauss for Gaussian factors")
+                     "width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> (optionally with _outkron), tt<k>_r<r> or "
+                     "tt<k>_r<r1>-<r2>-... (integers >= 1), e.g. width32, lowrank2, kron2_r4, tt4_r4, tt4_r2-3-2; a net "
+                     "with Kronecker layers may end in _gauss for Gaussian factors")
 
 
 def build_model(variant: str) -> nn.Module:

@@ -4,10 +4,12 @@ tutorial's recipe, nearest-Kronecker projection of a trained layer, and the tran
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -15,7 +17,7 @@ from torch import nn
 import kron_utils as ku
 
 from .fetch import verify_dataset
-from .stats import compare_final, epochs_phrase, final_epochs, mean_sd, outcome
+from .stats import compare_final, epochs_phrase, final_epochs, mean_sd, outcome, signed
 from .store import cached, settings_key
 
 
@@ -80,28 +82,58 @@ def nearest_budget(variant: str, candidates: Sequence[str]) -> str:
     return min(candidates, key=lambda c: abs(math.log(input_weights(c) / own)))
 
 
-#: A tensor train is a Kronecker net's partner when their input layers' weights are within this factor.
-TT_PARTNER_RATIO = 1.5
+#: A tensor train matches a Kronecker net when their input layers' weights differ by at most this fraction.
+TT_MATCH_TOLERANCE = 0.10
 #: The Pareto figure's zoom: nets up to this many weights within this many points of the best.
 PARETO_ZOOM = dict(weights=30_000, points=1.5)
 
 
-def tt_baseline(variant: str, tt_variants: Sequence[str], within: float = TT_PARTNER_RATIO) -> str | None:
-    """The tensor-train net whose input layer has the weight count nearest to ``variant``'s, if it is within a
-    factor ``within`` of it (else None: no TT net of the grid has about that budget)."""
-    if not tt_variants:
-        return None
-    nearest = nearest_budget(variant, tt_variants)
-    ratio = input_weights(nearest) / input_weights(variant)
-    return nearest if max(ratio, 1 / ratio) <= within else None
+def tt_name(ranks: Sequence[int]) -> str:
+    """The 4-core tensor-train net with these inner TT-ranks: 'tt4_r4' when they are equal, else 'tt4_r2-3-2'."""
+    ranks = [int(r) for r in ranks]
+    return f"tt{TT_CORES}_r" + (str(ranks[0]) if len(set(ranks)) == 1 else "-".join(map(str, ranks)))
+
+
+def tt_shapes(max_rank: int = 64) -> pd.DataFrame:
+    """Every 4-core TT input layer of :data:`TT_GRID` with inner TT-ranks up to their largest possible (and at
+    most ``max_rank``): name, ranks, input-layer weights (sum of r_(j-1) o_j i_j r_j) and spread (max - min rank).
+    TT-rank 1-1-1 is left out: that layer is the 4-factor Kronecker product kron4_r1."""
+    pairs = [o * i for o, i in zip(TT_GRID[1], TT_GRID[0])]
+    bounds = [min(math.prod(pairs[:j]), math.prod(pairs[j:]), max_rank) for j in range(1, TT_CORES)]
+    ranks = np.array(list(itertools.product(*(range(1, b + 1) for b in bounds))))[1:]
+    full = np.column_stack([np.ones(len(ranks), int), ranks, np.ones(len(ranks), int)])
+    weights = sum(full[:, j] * pairs[j] * full[:, j + 1] for j in range(TT_CORES))
+    return pd.DataFrame(dict(net=[tt_name(r) for r in ranks], ranks=[tuple(map(int, r)) for r in ranks],
+                             weights=weights, spread=ranks.max(1) - ranks.min(1)))
+
+
+def tt_matches(variant: str, tolerance: float = TT_MATCH_TOLERANCE) -> list[str]:
+    """The 4-core tensor trains to set beside ``variant`` at its input-layer budget: the one within
+    ±``tolerance`` whose TT-ranks are most nearly equal (then the nearest in weights); where none is that
+    close, the nearest smaller and the nearest larger one (only one where nothing is smaller)."""
+    target = input_weights(variant)
+    shapes = tt_shapes()
+    shapes = shapes.assign(off=(shapes.weights / target - 1).abs())
+    close = shapes[shapes.off <= tolerance]
+    if len(close):
+        return [close.sort_values(["spread", "off"], kind="stable").net.iloc[0]]
+    sides = [shapes[shapes.weights < target], shapes[shapes.weights > target]]
+    return [side.sort_values(["off", "spread"], kind="stable").net.iloc[0] for side in sides if len(side)]
 
 
 TT_CORES = 4  # (7,4,7,4) -> (5,5,5,5), the t3f tutorial's split
 
 
-#: The t3f "tensor nets" tutorial (Bihaqo/t3f, docs/tutorials/tensor_nets.ipynb): its net is our tt4_r4, trained
-#: with Keras' Adam at 1e-2 and batches of 64; the accuracy is the one it reports after 3 epochs.
-T3F_TUTORIAL = dict(variant="tt4_r4", params=7_985, epochs=3, lr=1e-2, batch_size=64, accuracy=96.38)
+#: The t3f "tensor nets" tutorial (Bihaqo/t3f, docs/tutorials/tensor_nets.ipynb at commit abd4f77, the version
+#: quoted here): its net is our tt4_r4, trained with Keras' Adam at 1e-2 and batches of 64; the accuracy is
+#: the one it reports after 3 epochs.
+T3F_COMMIT = "abd4f77"
+T3F_TUTORIAL = dict(variant="tt4_r4", params=7_985, epochs=3, lr=1e-2, batch_size=64, accuracy=96.38, commit=T3F_COMMIT)
+#: The same tutorial's second experiment: the dense 784-625-10 net trained with Adam at 1e-3, batches of 64, for
+#: 5 epochs (97.14% reported), its input layer compressed to a TT-matrix of TT-rank 16 by t3f.to_tt_matrix
+#: (64.43% right after), then 2 more epochs of Adam at 1e-3 (97.65%).
+T3F_COMPRESSION = dict(epochs=5, lr=1e-3, batch_size=64, tt_rank=16, finetune_epochs=2, dense=97.14,
+                       compressed=64.43, finetuned=97.65)
 
 
 T3F_VARIANTS = ("tt4_r4", "two_kron")  # the tutorial's net, and the post's net beside it
@@ -113,26 +145,19 @@ def t3f_settings(epochs: int = T3F_TUTORIAL["epochs"], dataset: str = "mnist") -
                             optimizer="adam", dataset=dataset)
 
 
-def budget_table(points: pd.DataFrame, kron_variants: Sequence[str], tt_variants: Sequence[str] = ()) -> pd.DataFrame:
-    """Each Kronecker net beside its two equal-budget baselines (and, where the grid has one, the tensor-train
-    net of about the same input-layer weights): weights, rank and accuracy of each."""
-    def acc(v):
-        return f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}"
-    table = []
-    for v in kron_variants:
-        low, narrow = equal_budget_baselines(v)
-        tt = tt_baseline(v, tt_variants)
-        tt_cells = [tt, points.loc[tt, "weights"], input_layer_rank(tt), acc(tt)] if tt else ["–"] * 4
-        table.append([v, points.loc[v, "weights"], points.loc[v, "params"], input_layer_rank(v), acc(v),
-                      low, points.loc[low, "weights"], input_layer_rank(low), acc(low),
-                      narrow, points.loc[narrow, "params"], input_layer_rank(narrow), acc(narrow)]
-                     + (tt_cells if tt_variants else []))
+def budget_table(points: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker net beside its two equal-budget baselines: input-layer weights (or all parameters, for the
+    narrow net), matrix rank of the input layer, accuracy (mean ± sd) and seeds of each."""
+    def cells(v, budget):
+        count = input_weights(v) if budget == "input weights" else int(points.loc[v, "params"])
+        return [v, count, input_layer_rank(v), f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
+                int(points.loc[v, "seeds"])]
+    table = [cells(v, "input weights") + cells(low, "input weights")[::1] + cells(narrow, "params")
+             for v in kron_variants for low, narrow in [equal_budget_baselines(v)]]
     columns = pd.MultiIndex.from_tuples(
-        [("Kronecker net", c) for c in ("net", "weights", "params", "rank", "accuracy (%)")]
-        + [("low-rank, same input weights", c) for c in ("net", "weights", "rank", "accuracy (%)")]
-        + [("narrow dense, same parameters", c) for c in ("net", "params", "rank", "accuracy (%)")]
-        + ([("tensor train, about the same input weights", c) for c in ("net", "weights", "rank", "accuracy (%)")]
-           if tt_variants else []))
+        [(group, c) for group, budget in [("Kronecker net", "input weights"), ("low-rank, same input weights", "input weights"),
+                                          ("narrow dense, same parameters", "params")]
+         for c in ("net", budget, "matrix rank", "accuracy (%)", "seeds")])
     return pd.DataFrame(table, columns=columns)
 
 
@@ -142,24 +167,47 @@ def equal_budget_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -
     for v in kron_variants:
         for baseline in equal_budget_baselines(v):
             c = compare_final(rows, v, baseline)
-            out.append(dict(variant=v, baseline=baseline, diff=c["diff"], low=c["low"], high=c["high"],
-                            outcome=outcome(c), rank=input_layer_rank(v), baseline_rank=input_layer_rank(baseline)))
+            out.append(dict(variant=v, baseline=baseline, diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"],
+                            baseline_n=c["n_b"], outcome=outcome(c), rank=input_layer_rank(v),
+                            baseline_rank=input_layer_rank(baseline)))
     return pd.DataFrame(out)
 
 
-def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str], tt_variants: Sequence[str]) -> pd.DataFrame:
-    """Each Kronecker net against the tensor-train net of about its input-layer weights (:func:`tt_baseline`):
-    difference Kronecker - TT in final accuracy, 95% Welch interval, outcome. Nets without one are left out."""
+def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker net against the tensor train(s) of its input-layer budget (:func:`tt_matches`): both
+    nets' input weights and seeds, whether the TT net is within the tolerance, difference Kronecker - TT in
+    final accuracy, 95% Welch interval, outcome. Kronecker nets or TT nets missing from ``rows`` are left out."""
     out = []
     for v in kron_variants:
-        tt = tt_baseline(v, tt_variants)
-        if tt:
-            c = compare_final(rows, v, tt)
-            out.append(dict(variant=v, baseline=tt, weights=input_weights(v), baseline_weights=input_weights(tt),
-                            diff=c["diff"], low=c["low"],
-                            high=c["high"], outcome=outcome(c)))
-    return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "diff", "low", "high",
-                                      "outcome"])
+        for tt in tt_matches(v):
+            if v in set(rows.variant) and tt in set(rows.variant):
+                c = compare_final(rows, v, tt)
+                out.append(dict(variant=v, baseline=tt, weights=input_weights(v), baseline_weights=input_weights(tt),
+                                within=abs(input_weights(tt) / input_weights(v) - 1) <= TT_MATCH_TOLERANCE,
+                                diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"], baseline_n=c["n_b"],
+                                outcome=outcome(c)))
+    return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "within", "diff", "low",
+                                      "high", "n", "baseline_n", "outcome"])
+
+
+def tt_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """:func:`tt_comparisons` for display: both nets with their input-layer weights and seeds, how far the tensor
+    train's budget is off, and the difference Kronecker - TT with its interval and verdict."""
+    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "no different"}
+    return pd.DataFrame({
+        "Kronecker net": comparisons.variant, "input weights": comparisons.weights, "seeds": comparisons.n,
+        "tensor train": comparisons.baseline, "TT input weights": comparisons.baseline_weights,
+        "budget off by": [f"{b / w - 1:+.1%}" + ("" if ok else " (nearest)") for b, w, ok in
+                          zip(comparisons.baseline_weights, comparisons.weights, comparisons.within)],
+        "TT seeds": comparisons.baseline_n,
+        "Kronecker − TT (pp), 95% CI": [f"{signed(r.diff)} [{signed(r.low)}, {signed(r.high)}]"
+                                       for r in comparisons.itertuples()],
+        "verdict": comparisons.outcome.map(verdict)})
+
+
+def tt_partner_nets(kron_variants: Sequence[str]) -> list[str]:
+    """The tensor trains that :func:`tt_comparisons` sets beside ``kron_variants``, each once."""
+    return list(dict.fromkeys(tt for v in kron_variants for tt in tt_matches(v)))
 
 
 #: The 4-core grid of the TT-rank columns: 784 = 7x4x7x4 -> 625 = 5x5x5x5 (the t3f tutorial's split).
@@ -176,16 +224,10 @@ def layer_ranks(variant: str) -> dict:
 
 def rank_table(points: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
     """For nets with a 784 -> 625 input layer: :func:`layer_ranks`, family and accuracy."""
+    names = {"input_weights": "input weights", "matrix_rank": "matrix rank", "tt_ranks": "TT-ranks"}
     return pd.DataFrame([dict(net=v, family=points.loc[v, "family"], **layer_ranks(v),
-                              accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}") for v in variants])
-
-
-def nearest_kronecker(variant: str, candidates: Sequence[str]) -> str:
-    """Of ``candidates``, the net with a Kronecker input layer whose input weights are nearest to ``variant``'s."""
-    kron = [c for c in candidates if isinstance(ku.build_model(c).fc1, ku.KronLinear)]
-    if not kron:
-        raise ValueError(f"none of {list(candidates)} has a Kronecker input layer")
-    return nearest_budget(variant, kron)
+                              accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
+                              seeds=int(points.loc[v, "seeds"])) for v in variants]).rename(columns=names)
 
 
 def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> pd.DataFrame:
@@ -198,7 +240,7 @@ def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping
         for v, acc in finals.groupby("variant", sort=False).test_accuracy:
             table.append(dict(net=v, params=int(finals.loc[finals.variant == v, "params"].iloc[0]), recipe=recipe,
                               seeds=len(acc), accuracy=mean_sd(acc), range=f"{acc.min():.2f} to {acc.max():.2f}"))
-    table.append(dict(net=f"{tutorial['variant']} in the t3f tutorial (Keras)", params=tutorial["params"],
+    table.append(dict(net=f"{tutorial['variant']} in the t3f tutorial (Keras, commit {tutorial['commit']})", params=tutorial["params"],
                       recipe=f"Adam lr {tutorial['lr']:g}, batches of {tutorial['batch_size']}, {epochs_phrase(tutorial['epochs'])}",
                       seeds=1, accuracy=f"{tutorial['accuracy']:.2f} (as reported)", range="–"))
     return pd.DataFrame(table)
@@ -207,9 +249,7 @@ def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping
 def kron_projection(model: nn.Module, rank: int) -> nn.Sequential:
     """A copy of a dense 784-625-10 net whose input layer is replaced by its nearest rank-r
     Kronecker sum (28,28)->(25,25) (:meth:`KronLinear.from_dense`); bias and output layer are kept."""
-    fc1 = model.fc1
-    if not isinstance(fc1, nn.Linear) or tuple(fc1.weight.shape) != (ku.HIDDEN_SIZE, ku.IMAGE_SIZE):
-        raise ValueError(f"kron_projection needs a dense 784->625 input layer, got {fc1}")
+    fc1 = _dense_input_layer(model)
     layer = ku.KronLinear.from_dense(fc1.weight, ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS, rank=rank, bias=fc1.bias)
     return ku.mlp(layer, copy.deepcopy(model.fc2))
 
@@ -233,6 +273,84 @@ def trained_models(variant: str, seeds, settings: ku.TrainSettings, cache_dir: s
         model.load_state_dict(state)
         models.append(model)
     return models
+
+
+def tt_compression(model: nn.Module, rank: int) -> nn.Sequential:
+    """A copy of a dense 784-625-10 net whose input layer is replaced by its TT-SVD in :data:`TT_GRID` with every
+    TT-rank at most ``rank`` (tensorly's ``tensor_train_matrix``, as t3f's ``to_tt_matrix``); bias and output
+    layer are kept."""
+    import tensorly
+    from tensorly.decomposition import tensor_train_matrix
+    weight = _dense_input_layer(model).weight.detach().double().cpu()
+    in_factors, out_factors = TT_GRID
+    tensor = weight.reshape(*out_factors, *in_factors).numpy()
+    with tensorly.backend_context("numpy"):  # whatever backend the caller has set
+        cores = tensor_train_matrix(tensor, rank=[1] + [rank] * (TT_CORES - 1) + [1]).factors
+    layer = ku.TTLinear(in_factors, out_factors, ranks=[core.shape[-1] for core in cores[:-1]])
+    with torch.no_grad():
+        for mine, core in zip(layer.cores, cores):
+            mine.copy_(torch.from_numpy(core))
+        layer.bias.copy_(model.fc1.bias)
+    return ku.mlp(layer, copy.deepcopy(model.fc2))
+
+
+def _dense_input_layer(model: nn.Module) -> nn.Linear:
+    fc1 = model.fc1
+    if not isinstance(fc1, nn.Linear) or tuple(fc1.weight.shape) != (ku.HIDDEN_SIZE, ku.IMAGE_SIZE):
+        raise ValueError(f"compressing needs a dense 784->625 input layer, got {fc1}")
+    return fc1
+
+
+def compress_and_tune(source: Sequence[nn.Module], seeds, name: str, compress, settings: ku.TrainSettings, *,
+                      data_dir: str | Path = "data", device: str = "auto") -> pd.DataFrame:
+    """Tidy rows of the nets ``compress(model)`` of ``source`` (one per seed), labelled ``name``: epoch 0
+    right after compression, then ``settings.epochs`` epochs of fine-tuning; ``relative_error`` is
+    ||W - W_c|| / ||W|| of the input layer."""
+    seeds = ku.check_seeds(seeds)
+    compressed = [compress(m) for m in source]
+    with torch.no_grad():
+        errors = [float((_dense_input_layer(m).weight - c.fc1.dense_weight()).norm() / m.fc1.weight.norm())
+                  for m, c in zip(source, compressed)]
+    losses, accuracies = ku.evaluate(compressed, settings.dataset, data_dir, device, settings.test_batch_size)
+    start = pd.DataFrame(dict(dataset=settings.dataset, variant=name, seed=seeds, epoch=0,
+                              weights=ku.count_weights(compressed[0]), params=ku.count_params(compressed[0]),
+                              train_loss=math.nan, test_loss=losses, test_accuracy=accuracies, seconds=0.0,
+                              status="ok"))
+    tuned, _ = ku.train(name, seeds, settings, data_dir=data_dir, device=device, initial_models=compressed,
+                        progress=False)
+    run = pd.concat([start, tuned], ignore_index=True)
+    run["relative_error"] = run.seed.map(dict(zip(seeds, errors)))
+    return run
+
+
+def t3f_compression_settings(dataset: str = "mnist", epochs: int = T3F_COMPRESSION["epochs"]) -> ku.TrainSettings:
+    """The recipe of the t3f tutorial's dense net and of its fine-tuning: Adam at 1e-3, batches of 64."""
+    return ku.TrainSettings(epochs=epochs, lr=T3F_COMPRESSION["lr"], batch_size=T3F_COMPRESSION["batch_size"],
+                            optimizer="adam", dataset=dataset)
+
+
+def matching_kron_rank(weights: int) -> int:
+    """The Kronecker rank r whose two-factor sum kron2_r<r> has the input-layer weight count nearest to ``weights``."""
+    return max(1, round(weights / input_weights("kron2_r1")))
+
+
+def compression_experiment(source: Sequence[nn.Module], seeds, tt_rank: int, finetune: ku.TrainSettings, *,
+                           data_dir: str | Path = "data", device: str = "auto") -> pd.DataFrame:
+    """The t3f tutorial's compression, and the Kronecker sum of about the same input-layer budget beside it:
+    tidy rows of ``original`` (the trained dense nets, epoch 0), ``compressed-tt4_r<rank>`` (TT-SVD) and
+    ``compressed-kron2_r<r>`` (Van Loan-Pitsianis), each right after compression and through fine-tuning."""
+    seeds = ku.check_seeds(seeds)
+    losses, accuracies = ku.evaluate(source, finetune.dataset, data_dir, device, finetune.test_batch_size)
+    dense = pd.DataFrame(dict(dataset=finetune.dataset, variant="original", seed=seeds, epoch=0,
+                              weights=ku.count_weights(source[0]), params=ku.count_params(source[0]), train_loss=math.nan,
+                              test_loss=losses, test_accuracy=accuracies, seconds=0.0, status="ok", relative_error=0.0))
+    layer = tt_compression(source[0], tt_rank).fc1
+    tt, kron_rank = tt_name(layer.ranks[1:-1]), matching_kron_rank(layer.num_weights())
+    frames = [dense] + [compress_and_tune(source, seeds, f"compressed-{name}", compress, finetune, data_dir=data_dir,
+                                          device=device)
+                        for name, compress in [(tt, lambda m: tt_compression(m, tt_rank)),
+                                               (f"kron2_r{kron_rank}", lambda m: kron_projection(m, kron_rank))]]
+    return pd.concat(frames, ignore_index=True)
 
 
 def projection_experiment(source: Sequence[nn.Module], seeds, ranks, settings: ku.TrainSettings, *,
@@ -266,6 +384,58 @@ def projection_experiment(source: Sequence[nn.Module], seeds, ranks, settings: k
     return pd.concat(frames, ignore_index=True)
 
 
+def compression_findings(compressed: pd.DataFrame) -> dict:
+    """The compression experiment's numbers, per compressed structure (``tt`` and ``kron``): its label, input
+    weights, relative error and accuracies right after compression (``first``) and after fine-tuning (``after``);
+    the trained dense nets' accuracy (``dense``); and the Welch comparisons TT - Kronecker at both points."""
+    dense = compressed[compressed.variant == "original"].test_accuracy
+    out = dict(dense=dense.reset_index(drop=True), epochs=int(compressed.epoch.max()))
+    labels = [v for v in dict.fromkeys(compressed.variant) if v != "original"]
+    for key, name in zip(("tt", "kron"), labels):
+        mine = compressed[compressed.variant == name]
+        out[key] = dict(name=name, net=name.removeprefix("compressed-"), weights=input_weights(name.removeprefix("compressed-")),
+                        error=float(mine.relative_error.mean()), seeds=int(mine.seed.nunique()),
+                        first=mine[mine.epoch == 0].test_accuracy.reset_index(drop=True),
+                        after=mine[mine.epoch == mine.epoch.max()].test_accuracy.reset_index(drop=True))
+    out["first_gap"] = compare_final(compressed[compressed.epoch == 0], labels[0], labels[1])
+    out["after_gap"] = compare_final(compressed, labels[0], labels[1])
+    return out
+
+
+def compression_table(f: Mapping, tutorial: Mapping = T3F_COMPRESSION) -> pd.DataFrame:
+    """Our numbers beside the t3f tutorial's (commit :data:`T3F_COMMIT`): the trained dense net, and each
+    compressed structure right after compression and after fine-tuning (mean ± sd over seeds)."""
+    tune = epochs_phrase(f["epochs"])
+    rows = [dict(net="dense original (784-625-10)", **{"input weights": ku.IMAGE_SIZE * ku.HIDDEN_SIZE},
+                 stage=f"trained, Adam, {epochs_phrase(tutorial['epochs'])}", **{"relative error": "–"},
+                 ours=mean_sd(f["dense"]), seeds=len(f["dense"]), tutorial=f"{tutorial['dense']:.2f}")]
+    for key, what in (("tt", f"TT-SVD, TT-ranks ≤ {tutorial['tt_rank']}"), ("kron", "nearest Kronecker sum")):
+        c = f[key]
+        for stage, values, theirs in (("right after compression", c["first"], "compressed"),
+                                      (f"+ {tune} of Adam", c["after"], "finetuned")):
+            rows.append(dict(net=f"{what} ({c['net']})", **{"input weights": c["weights"]}, stage=stage,
+                             **{"relative error": f"{c['error']:.3f}"}, ours=mean_sd(values), seeds=len(values),
+                             tutorial=f"{tutorial[theirs]:.2f}" if key == "tt" else "–"))
+    return pd.DataFrame(rows).rename(columns={"ours": "ours: accuracy (%)",
+                                              "tutorial": f"t3f tutorial ({T3F_COMMIT}), 1 run"})
+
+
+def projection_gaps(projected: pd.DataFrame, scratch: pd.DataFrame, finetune_epochs: int, epochs: int) -> pd.DataFrame:
+    """Per Kronecker rank: the projected and fine-tuned nets minus the same structure trained from scratch for as
+    many epochs (``against`` = finetune_epochs) and for the full run (``against`` = epochs), with Welch intervals."""
+    out = []
+    for name in dict.fromkeys(projected.variant):
+        rank = projection_rank(name)
+        mine = projected[(projected.variant == name) & (projected.epoch <= finetune_epochs)]
+        for against in dict.fromkeys([finetune_epochs, epochs]):
+            theirs = scratch[(scratch.variant == scratch_name(rank)) & (scratch.epoch <= against)]
+            if theirs.seed.nunique() >= 2 and (theirs.epoch == against).any():
+                c = compare_final(pd.concat([mine, theirs]), name, scratch_name(rank))
+                out.append(dict(rank=rank, against=against, diff=c["diff"], low=c["low"], high=c["high"],
+                                n=c["n_a"], baseline_n=c["n_b"], outcome=outcome(c)))
+    return pd.DataFrame(out, columns=["rank", "against", "diff", "low", "high", "n", "baseline_n", "outcome"])
+
+
 def projection_name(rank: int) -> str:
     """The label of the nets projected onto rank-r Kronecker sums: 'projected-kron2_r<r>'."""
     return f"projected-kron2_r{rank}"
@@ -291,7 +461,7 @@ def projection_table(projected: pd.DataFrame, scratch: pd.DataFrame, finetune_ep
     for variant, mine in projected.groupby("variant", sort=False):
         rank = projection_rank(variant)
         theirs = scratch[scratch.variant == scratch_name(rank)]
-        table.append({"rank r": rank, "weights": int(mine.weights.iloc[0]),
+        table.append({"Kronecker rank r": rank, "weights": int(mine.weights.iloc[0]), "seeds": int(mine.seed.nunique()),
                       "relative error ‖W−Wᵣ‖/‖W‖": f"{mine.relative_error.mean():.3f}",
                       "projected, no training": at(mine, 0),
                       f"projected + {epochs_phrase(finetune_epochs)}": at(mine, finetune_epochs),
@@ -300,26 +470,10 @@ def projection_table(projected: pd.DataFrame, scratch: pd.DataFrame, finetune_ep
     return pd.DataFrame(table)
 
 
-def tt_partners(rows: pd.DataFrame, ranks: pd.DataFrame, tt_variants: Sequence[str]) -> pd.DataFrame:
-    """Each tensor train against the Kronecker net of ``rows`` nearest in input weights: both nets' weights
-    and TT-ranks (from :func:`rank_table`, else :func:`layer_ranks`), difference TT - Kronecker, interval, outcome."""
-    table = ranks.set_index("net")
-    present = [v for v in dict.fromkeys(rows.variant) if v not in tt_variants]
-    out = []
-    for v in tt_variants:
-        k = nearest_kronecker(v, present)
-        c = compare_final(rows, v, k)
-        partner = table.loc[k] if k in table.index else layer_ranks(k)
-        out.append(dict(net=v, weights=table.loc[v, "input_weights"], tt_ranks=table.loc[v, "tt_ranks"], partner=k,
-                        partner_weights=partner["input_weights"], partner_tt_ranks=partner["tt_ranks"],
-                        diff=c["diff"], low=c["low"], high=c["high"], outcome=outcome(c)))
-    return pd.DataFrame(out)
-
-
 def rank_contrast(ranks: pd.DataFrame) -> dict:
     """From :func:`rank_table`: the layer of lowest matrix rank (``lowest``, with its TT-ranks), the layers of
     full matrix rank (``full``) and the smallest TT-ranks among them (``lowest_tt``)."""
-    table = ranks.set_index("net")
+    table = ranks.set_index("net").rename(columns={"matrix rank": "matrix_rank", "TT-ranks": "tt_ranks"})
     lowest = table.loc[table.matrix_rank.idxmin()]
     full = list(table[table.matrix_rank == table.matrix_rank.max()].index)
     return dict(lowest=lowest.name, lowest_rank=int(lowest.matrix_rank), lowest_tt=lowest.tt_ranks, full=full,

@@ -10,13 +10,38 @@ from typing import Mapping, Sequence
 import pandas as pd
 import torch
 
-from .experiments import PARETO_ZOOM, T3F_TUTORIAL, T3F_VARIANTS, projection_rank
+from .experiments import PARETO_ZOOM, T3F_TUTORIAL
 from .paths import project_path
 from .stats import DENSE, final_epochs, pareto_front, variant_family
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",
                  "train_loss": "training loss (mean NLL)", "seconds": "seconds per epoch"}
+
+
+#: Figures are drawn at most this wide (inches) with no text under MIN_FONT_PT points: shown at a phone's
+#: 366 px column that keeps text at 7 px or more, and at the laptop column at 9 px or more.
+FIGURE_WIDTH = 6.4
+MIN_FONT_PT = 9.5
+#: One colour and marker per kind of layer, on both pages: dense black squares, Kronecker blue, low-rank
+#: orange, tensor train green (markers tell the Kronecker families apart).
+KIND_STYLE = {"dense": ("black", "s"), "Kronecker, 2 factors": ("tab:blue", "o"),
+              "Kronecker, 2 tied": ("tab:blue", "D"), "Kronecker, 4": ("tab:blue", "v"),
+              "Kronecker input": ("tab:blue", "X"), "low-rank": ("tab:orange", "^"), "tensor train": ("tab:green", "P")}
+
+
+def family_style(family: str) -> tuple[str, str]:
+    """(colour, marker) of a family label of :func:`stats.variant_family`, by the first key it starts with."""
+    return next((style for key, style in KIND_STYLE.items() if family.startswith(key)), ("0.4", "o"))
+
+
+def set_style() -> None:
+    """The write-up's matplotlib style: seaborn's whitegrid, every font at least :data:`MIN_FONT_PT`."""
+    import seaborn as sns
+    sns.set_theme(style="whitegrid", context="notebook", rc={
+        "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.labelsize": MIN_FONT_PT,
+        "ytick.labelsize": MIN_FONT_PT, "legend.fontsize": MIN_FONT_PT, "legend.title_fontsize": 10,
+        "figure.titlesize": 11, "figure.figsize": (FIGURE_WIDTH, 4)})
 
 
 def styled(table: pd.DataFrame, hide_index: bool = True, **formats):
@@ -37,7 +62,7 @@ def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue:
     import seaborn as sns
     from matplotlib.ticker import MaxNLocator
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.5))
     order = list(dict.fromkeys(rows[hue]))
     palette = dict(zip(order, sns.color_palette("tab10", len(order))))
     if baseline in palette:
@@ -59,6 +84,9 @@ def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue:
     return ax
 
 
+PNG_DPI = 150
+
+
 def save_figure(fig, name: str, figures_dir: str | Path = "figures") -> list[Path]:
     """Save ``fig`` as <figures_dir>/<name>.png and .svg (no dates, fixed ids: reruns give identical files)."""
     import matplotlib
@@ -67,7 +95,7 @@ def save_figure(fig, name: str, figures_dir: str | Path = "figures") -> list[Pat
     paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
     matplotlib.rcParams["svg.hashsalt"] = "kron-report"
     for path in paths:
-        fig.savefig(path, dpi=150 if path.suffix == ".png" else None, bbox_inches="tight",
+        fig.savefig(path, dpi=PNG_DPI if path.suffix == ".png" else None, bbox_inches="tight",
                     metadata={"Date": None} if path.suffix == ".svg" else None)
     return paths
 
@@ -90,21 +118,51 @@ def show_figure(fig, name: str, figures_dir: str | Path, text: tuple[str, str]):
     caption, alt = text
     number = next(_figure_numbers)
     png = save_figure(fig, name, figures_dir)[0]
+    smallest = min_font_pt(fig)
     plt.close(fig)
+    width_in = int.from_bytes(png.read_bytes()[16:20], "big") / PNG_DPI  # the IHDR width of the saved PNG
     data = base64.b64encode(png.read_bytes()).decode()
     return HTML(f'<figure class="article-figure" id="figure-{number}"><img src="data:image/png;base64,{data}" '
+                f'data-min-font-pt="{smallest:g}" data-width-in="{width_in:.3f}" '
                 f'alt="{html.escape(alt, quote=True)}"><figcaption><b>Figure {number}.</b> {caption}</figcaption>'
                 "</figure>")
 
 
+def min_font_pt(fig) -> float:
+    """The smallest font size (points) of any visible, non-empty text of ``fig``."""
+    from matplotlib.text import Text
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=MIN_FONT_PT)
+
+
+def label_overlaps(ax) -> list[str]:
+    """Point labels of ``ax`` (texts tagged gid 'point-label') that overprint another label or a plotted point."""
+    import numpy as np
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_gid() == "point-label"]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    points = np.vstack([np.asarray(c.get_offsets()) for c in ax.collections if len(c.get_offsets())]
+                       + [line.get_xydata() for line in ax.lines if line.get_marker() not in (None, "None", "")]
+                       or [np.empty((0, 2))])
+    pixels = ax.transData.transform(points) if len(points) else points
+    problems = [f"{a.get_text()} overlaps {b.get_text()}" for i, (a, p) in enumerate(zip(labels, boxes))
+                for b, q in zip(labels[i + 1:], boxes[i + 1:]) if p.overlaps(q)]
+    problems += [f"{t.get_text()} covers a point" for t, box in zip(labels, boxes)
+                 if any(box.contains(x, y) for x, y in pixels)]
+    return problems
+
+
 def _label_points(ax, points: pd.DataFrame, x: str, y: str, **text) -> None:
-    """Name every point next to it, moved by adjustText so that no label overprints another or a point."""
+    """Name every point next to it, moved by adjustText so that no label overprints another label, a point or a
+    line of ``ax`` (:func:`label_overlaps` checks the result)."""
     from adjustText import adjust_text
-    labels = [ax.text(p[x], p[y], name, **text) for name, p in points.iterrows()]
+    labels = [ax.text(p[x], p[y], name, gid="point-label", **text) for name, p in points.iterrows()]
     if labels:
-        adjust_text(labels, x=points[x].to_numpy(float), y=points[y].to_numpy(float), ax=ax, iter_lim=300,
-                    expand=(1.4, 1.8), force_text=(0.3, 0.6), force_static=(0.3, 0.6),
+        adjust_text(labels, x=points[x].to_numpy(float), y=points[y].to_numpy(float), objects=list(ax.lines), ax=ax,
+                    iter_lim=500, expand=(1.3, 1.6), force_text=(0.3, 0.6), force_static=(0.3, 0.6),
                     arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))  # a fixed count, not its 1 s default:
+        # the same input gives the same picture
 
 
 def headline_figure(rows: pd.DataFrame):
@@ -115,31 +173,31 @@ def headline_figure(rows: pd.DataFrame):
     table = pd.DataFrame({"mean": final.test_accuracy.mean(), "sem": final.test_accuracy.sem(),
                           "n": final.seed.nunique(), "weights": final.weights.first()}).sort_values("mean")
     half = stats.t.ppf(0.975, table.n - 1) * table["sem"]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    dense = [variant_family(v) == DENSE for v in table.index]
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.45 * len(table) + 1.2))
+    styles = [family_style(variant_family(v)) for v in table.index]
     ax.errorbar(table["mean"], range(len(table)), xerr=half, fmt="none", ecolor="0.3", capsize=3)
-    ax.scatter(table["mean"], range(len(table)), c=["black" if d else "tab:blue" for d in dense],
-               marker="s", zorder=3)
+    for i, (m, (color, marker)) in enumerate(zip(table["mean"], styles)):
+        ax.scatter([m], [i], c=color, marker=marker, s=40, zorder=3)
     ax.set_yticks(range(len(table)), [f"{v} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
-    ax.set_xlabel(f"final test accuracy (%), mean and 95% CI over {table.n.min()} seeds")
+    ax.set_xlabel(f"final test accuracy (%): mean, 95% CI over {table.n.min()} seeds")
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title("Squares: black dense, blue with Kronecker layers", fontsize=10)
+    ax.set_title("Black squares: dense; blue: with Kronecker layers")
     fig.tight_layout()
     return fig
 
 
 def accuracy_curves_figure(rows: pd.DataFrame):
-    """Test accuracy by epoch of every variant, and a zoom on the top three."""
+    """Test accuracy by epoch of every variant, and below it a zoom on the top three (stacked for phones)."""
     import matplotlib.pyplot as plt
-    fig, (full, zoom) = plt.subplots(1, 2, figsize=(15, 5))
-    plot_curves(rows, "test_accuracy", ax=full, title="Test accuracy by epoch")
-    plot_curves(rows, "test_accuracy", ax=zoom, title="Zoom: the top of the accuracy plot")
+    fig, (full, zoom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8))
+    plot_curves(rows, "test_accuracy", ax=full, title="Test accuracy by epoch (mean over seeds, band: min-max)")
+    plot_curves(rows, "test_accuracy", ax=zoom, title="Zoom: the top of the plot above")
     final = final_epochs(rows).groupby("variant").test_accuracy.mean().sort_values()
     top = final.iloc[-min(3, len(final)):]
     zoom.set_ylim(top.min() - 1.2, final.max() + 0.4)
     zoom.set_xlim(max(1, rows.epoch.max() // 7), rows.epoch.max())
     zoom.get_legend().remove()
-    fig.suptitle("MNIST, 2018 pytorch/examples recipe: accuracy of the post's nets (mean over seeds, band = min-max)")
+    full.legend(ncols=2, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -147,101 +205,107 @@ def accuracy_curves_figure(rows: pd.DataFrame):
 def loss_curves_figure(rows: pd.DataFrame):
     """Test loss by epoch of every variant, log scale."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 5))
-    plot_curves(rows, "test_loss", ax=ax, title="Test loss by epoch (mean over seeds, band = min-max)")
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.5))
+    plot_curves(rows, "test_loss", ax=ax, title="Test loss by epoch (mean over seeds, band: min-max)")
     ax.set_yscale("log")
+    ax.legend(ncols=2)
     fig.tight_layout()
     return fig
 
 
 def accuracy_vs_weights_figure(points: pd.DataFrame, epochs: int):
-    """Final accuracy (± sd) against weight count, dense nets as squares and Kronecker nets as circles."""
+    """Final accuracy (± sd) against weight count, dense nets as black squares and Kronecker nets in blue."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.6))
     for name, p in points.iterrows():
-        dense = p.family == DENSE
-        ax.errorbar(p.weights, p["mean"], yerr=p["std"], fmt="s" if dense else "o", ms=8, capsize=4,
-                    color="black" if dense else "tab:blue")
+        color, marker = family_style(p.family)
+        ax.errorbar(p.weights, p["mean"], yerr=p["std"], fmt=marker, ms=7, capsize=4, color=color)
     ax.set_xscale("log")
-    ax.margins(x=0.15, y=0.1)
-    _label_points(ax, points, "weights", "mean", fontsize=10)
+    ax.margins(x=0.2, y=0.15)
+    _label_points(ax, points, "weights", "mean", fontsize=MIN_FONT_PT)
     ax.set_xlabel("weights (log scale; biases excluded, as in the post)")
     ax.set_ylabel(f"final test accuracy (%), epoch {epochs}")
-    ax.set_title("Accuracy against weight count (squares: dense nets, circles: Kronecker nets)")
+    ax.set_title("Accuracy against weight count (black: dense, blue: Kronecker)")
     fig.tight_layout()
     return fig
 
 
 def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
-    """All nets on the accuracy-weights plane by family with each family's Pareto frontier, and a zoom."""
+    """All nets on the accuracy-weights plane by family with each family's Pareto frontier (top), and below it the
+    best small nets as a ranked dot plot with their names and weights (names as tick labels never overprint)."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    families = list(dict.fromkeys(points.family))
-    palette = dict(zip(families, sns.color_palette("tab10", len(families))))
-    markers = dict(zip(families, "sDo^vP*X"))
     floor = max(points["mean"].min() - 1, 80)
     small = points[points.weights <= PARETO_ZOOM["weights"]]
     top_points = small[small["mean"] >= points["mean"].max() - PARETO_ZOOM["points"]]
     if top_points.empty:  # every small net is far behind the best: zoom on the best small ones instead
         top_points = small[small["mean"] >= small["mean"].max() - PARETO_ZOOM["points"]]
-    fig, axes = plt.subplots(1, 2, figsize=(16, 6.5))
-    for ax, shown in zip(axes, [points, top_points]):
-        for family, members in shown.groupby("family", sort=False):
-            ax.errorbar(members.weights, members["mean"], yerr=members["std"], fmt=markers[family], ms=7,
-                        capsize=3, color=palette[family], label=family)
-            front = pareto_front(points[points.family == family])
-            ax.plot(front.weights, front["mean"], "-", color=palette[family], alpha=0.6)
-        ax.set_xscale("log")
-        ax.set_xlabel("weights (log scale, biases excluded)")
-        ax.set_ylabel(f"final test accuracy (%), epoch {epochs}")
+    top_points = top_points.sort_values("mean")
+    fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 5 + 0.32 * len(top_points)),
+                             height_ratios=(4.2, 1 + 0.32 * len(top_points)))
+    ax = axes[0]
+    for family, members in points.groupby("family", sort=False):
+        color, marker = family_style(family)
+        ax.errorbar(members.weights, members["mean"], yerr=members["std"], fmt=marker, ms=6, capsize=2,
+                    color=color, label=family)
+        front = pareto_front(members)
+        ax.plot(front.weights, front["mean"], "-", color=color, alpha=0.45, lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("weights (log scale, biases excluded)")
+    ax.set_ylabel(f"test accuracy (%), epoch {epochs}")
     below = points[points["mean"] < floor]
     shown = points[points["mean"] >= floor]
-    axes[0].set_ylim(floor, (shown["mean"] + shown["std"]).max() + 0.3)
-    axes[0].set_title("All nets" + (f" ({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
-    axes[1].set_xlim(top_points.weights.min() / 1.3, top_points.weights.max() * 1.5)
-    axes[1].set_ylim((top_points["mean"] - top_points["std"]).min() - 0.15,
-                     (top_points["mean"] + top_points["std"]).max() + 0.15)  # every error bar whole
-    _label_points(axes[1], top_points, "weights", "mean", fontsize=8)
-    _label_points(axes[0], shown.drop(top_points.index), "weights", "mean", fontsize=8)
-    axes[1].set_title(f"Zoom: nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points "
-                      "of the best")
-    axes[0].legend(loc="lower right")
-    fig.suptitle(f"{dataset}: accuracy against weight count, by family (mean ± sd over seeds; lines: Pareto frontiers)")
+    ax.set_ylim(floor, (shown["mean"] + shown["std"]).max() + 0.3)
+    ax.set_title(f"All {len(points)} nets, by family; lines: Pareto frontiers"
+                 + (f"\n({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
+    ax.legend(loc="lower right", framealpha=0.9)
+    ax = axes[1]
+    for i, (name, p) in enumerate(top_points.iterrows()):
+        color, marker = family_style(p.family)
+        ax.errorbar([p["mean"]], [i], xerr=[p["std"]], fmt=marker, color=color, capsize=3, ms=6)
+    ax.set_yticks(range(len(top_points)), [f"{v} ({w:,})" for v, w in zip(top_points.index, top_points.weights)])
+    ax.set_xlabel("test accuracy (%), mean ± sd over seeds")
+    ax.set_title(f"Nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best")
+    ax.grid(axis="y", alpha=0.2)
     fig.tight_layout()
     return fig
 
 
-def projection_figure(projected: pd.DataFrame, scratch: pd.DataFrame, finetune_epochs: int):
-    """Accuracy by epoch of the projected nets while fine-tuned, against the same structures from scratch."""
+def projection_figure(gaps: pd.DataFrame):
+    """Per Kronecker rank: the projected and fine-tuned nets minus the same structure trained from scratch, for
+    as many epochs and for the full run, with 95% Welch intervals (from :func:`experiments.projection_gaps`)."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
-    curves = pd.concat([projected.assign(start="projected from the trained dense net"),
-                        scratch[scratch.epoch <= finetune_epochs].assign(start="from scratch")])
-    curves["rank"] = curves.variant.map(lambda v: f"rank {projection_rank(v)}")
-    fig, ax = plt.subplots(figsize=(9, 5))
-    sns.lineplot(curves, x="epoch", y="test_accuracy", hue="rank", style="start", markers=True,
-                 errorbar=("pi", 100), ax=ax)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Nearest Kronecker sum of a trained layer, fine-tuned, against training from scratch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xlabel("epoch (0 = right after projection)")
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
+    ranks = sorted(set(gaps["rank"]))
+    against = sorted(set(gaps.against))
+    for k, (e, color) in enumerate(zip(against, ("tab:blue", "0.35"))):
+        sub = gaps[gaps.against == e].set_index("rank").reindex(ranks)
+        x = [i + (k - (len(against) - 1) / 2) * 0.18 for i in range(len(ranks))]
+        ax.errorbar(x, sub["diff"], yerr=[sub["diff"] - sub["low"], sub["high"] - sub["diff"]], fmt="o",
+                    capsize=4, color=color, label=f"vs from scratch, {e} epoch{'s' * (e != 1)}")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(ranks)), [f"Kronecker rank {r}" for r in ranks])
+    ax.set_ylabel("difference (pp)")
+    ax.set_title("Projected + fine-tuned minus trained from scratch (95% CI)")
+    ax.legend(loc="best")
     fig.tight_layout()
     return fig
 
 
 def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], variants: Sequence[str]):
-    """Final accuracy of each net on each dataset as dots with ± 1 sd bars (no truncated bars)."""
+    """Final accuracy of each net on each dataset as dots with ± 1 sd bars, dense black and Kronecker blue as on
+    the first page; one panel per dataset, stacked."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    fig, axes = plt.subplots(1, len(datasets), figsize=(7 * len(datasets), 5), squeeze=False)
-    for ax, name in zip(axes[0], datasets):
-        sub = finals[finals.dataset == name]
-        sns.pointplot(sub, y="variant", x="test_accuracy", order=list(variants), errorbar="sd", linestyle="none",
-                      capsize=0.3, ax=ax, color="tab:blue")
-        ax.set_title(f"{name}: final test accuracy (dots: mean, bars: ± 1 sd over seeds)")
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(FIGURE_WIDTH, 2.6 * len(datasets)), squeeze=False)
+    for ax, name in zip(axes[:, 0], datasets):
+        sub = final_epochs(finals[finals.dataset == name]).groupby("variant").test_accuracy.agg(["mean", "std"])
+        sub = sub.reindex([v for v in variants if v in sub.index])
+        for i, (v, r) in enumerate(sub.iterrows()):
+            color, marker = family_style(variant_family(v))
+            ax.errorbar([r["mean"]], [i], xerr=[r["std"]], fmt=marker, color=color, capsize=3, ms=6)
+        ax.set_yticks(range(len(sub)), sub.index)
+        ax.invert_yaxis()
+        ax.set_title(f"{name}: final test accuracy (mean ± 1 sd over seeds)")
         ax.set_xlabel("test accuracy (%)")
-        ax.set_ylabel("")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -251,19 +315,18 @@ def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappin
     """Test accuracy per epoch of the tutorial's TT net and two_kron under both recipes on one set of axes
     (mean over seeds, band ± 1 sd; log epoch axis so that the 3 Adam epochs are visible), and the tutorial's point."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
     from matplotlib.ticker import FixedLocator, NullLocator
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    colors = dict(zip(T3F_VARIANTS, sns.color_palette("tab10", len(T3F_VARIANTS))))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.8))
     for rows, recipe, style in [(sgd_rows, "SGD (post)", "-"), (adam_rows, "Adam (t3f)", "--")]:
         for v, run in rows.groupby("variant", sort=False):
+            color = family_style(variant_family(v))[0]
             curve = run.groupby("epoch").test_accuracy.agg(["mean", "std"]).fillna(0)
             ax.plot(curve.index, curve["mean"], style, marker="o" if recipe.startswith("Adam") else None, ms=5,
-                    color=colors.get(v, "0.3"), label=f"{v}, {recipe}, {len(set(run.seed))} seeds")
+                    color=color, label=f"{v}, {recipe}, {len(set(run.seed))} seeds")
             ax.fill_between(curve.index, curve["mean"] - curve["std"], curve["mean"] + curve["std"],
-                            color=colors.get(v, "0.3"), alpha=0.15, lw=0)
-    ax.plot([tutorial["epochs"]], [tutorial["accuracy"]], "*", ms=15, color="black",
-            label=f"{tutorial['variant']} in the t3f tutorial (Keras, one run), as reported")
+                            color=color, alpha=0.15, lw=0)
+    ax.plot([tutorial["epochs"]], [tutorial["accuracy"]], "*", ms=14, color="black",
+            label=f"{tutorial['variant']}, t3f tutorial (one run)")
     ax.set_xscale("log")
     ticks = [t for t in (1, 2, 3, 5, 10, 20, 35) if t <= max(sgd_rows.epoch.max(), adam_rows.epoch.max())]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
@@ -274,8 +337,8 @@ def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappin
     ax.set_ylim(max(low - 0.5, 80), 99)
     ax.set_xlabel("epoch (log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("The t3f tutorial's tensor-train net beside the post's two_kron, two recipes")
-    ax.legend(loc="lower right", fontsize=9)
+    ax.set_title("t3f's tensor-train net beside two_kron, two recipes")
+    ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -283,9 +346,10 @@ def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappin
 def growth_figure(big: torch.Tensor, factors: int):
     """The self-similar pattern of a repeated Kronecker power."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(big, cmap="Greys", interpolation="nearest")
-    ax.set_title(f"G ⊗ G ⊗ ... ⊗ G ({factors} factors): {big.shape[0]} × {big.shape[1]} from {big.numel() ** (1 / factors):.0f} numbers")
+    ax.set_title(f"G ⊗ G ⊗ ... ⊗ G ({factors} factors):\n{big.shape[0]} × {big.shape[1]} from "
+                 f"{big.numel() ** (1 / factors):.0f} numbers")
     ax.set_xlabel("column")
     ax.set_ylabel("row")
     return fig
@@ -295,28 +359,27 @@ def receptive_fields_figure(fields: torch.Tensor, epochs: int, step: int = 5):
     """A grid of receptive fields (25, 25, 28, 28) of a trained Kronecker layer, every ``step``-th unit."""
     import matplotlib.pyplot as plt
     picks = range(0, fields.shape[0], step)
-    fig, axes = plt.subplots(len(picks), len(picks), figsize=(8, 8))
+    fig, axes = plt.subplots(len(picks), len(picks), figsize=(FIGURE_WIDTH, FIGURE_WIDTH + 0.6))
     for ax, (a, b) in zip(axes.flat, [(a, b) for a in picks for b in picks]):
         field = fields[a, b]
         ax.imshow(field, cmap="RdBu_r", vmin=-field.abs().max(), vmax=field.abs().max())
-        ax.set_title(f"unit ({a}, {b})", fontsize=9)
+        ax.set_title(f"unit ({a}, {b})", fontsize=MIN_FONT_PT)
         ax.axis("off")
-    fig.suptitle(f"Receptive fields of {len(picks) ** 2} hidden units of two_kron after {epochs} "
-                 f"epoch{'s' if epochs != 1 else ''}\n"
-                 "each is U[a, :]ᵀ · V[b, :]: a separable, rank-1 filter (red +, blue −)")
+    fig.suptitle(f"{len(picks) ** 2} hidden units of two_kron after {epochs} epoch{'s' if epochs != 1 else ''}:\n"
+                 "each is U[a, :]ᵀ · V[b, :], a rank-1 filter (red +, blue −)")
     fig.tight_layout()
     return fig
 
 
 def tied_symmetry_figure(image: torch.Tensor, hidden: torch.Tensor, hidden_of_transposed: torch.Tensor):
-    """A digit, its transpose, and the two 25x25 hidden maps of a tied layer."""
+    """A digit, its transpose, and the two 25x25 hidden maps of a tied layer, in a 2x2 grid."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
-    for ax, img, title in zip(axes, [image, image.T, hidden, hidden_of_transposed],
-                              ["digit X", "transposed digit Xᵀ", "hidden map U·X·Uᵀ", "hidden map of Xᵀ = its transpose"]):
+    fig, axes = plt.subplots(2, 2, figsize=(FIGURE_WIDTH * 0.8, FIGURE_WIDTH * 0.85))
+    for ax, img, title in zip(axes.flat, [image, image.T, hidden, hidden_of_transposed],
+                              ["digit X", "transposed digit Xᵀ", "hidden map U·X·Uᵀ", "hidden map of Xᵀ:\nthe transpose"]):
         ax.imshow(img, cmap="viridis")
         ax.set_title(title)
         ax.axis("off")
-    fig.suptitle("Tied factors (U = V): transposing the input transposes the 25×25 hidden map")
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.suptitle("Tied factors (U = V): transposing the input\ntransposes the 25×25 hidden map")
+    fig.tight_layout()
     return fig

@@ -26,7 +26,8 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
     "03_report": dict(variants=None, seeds=None, epochs=35, dataset="mnist", data_dir="data", results_dir=None,
                       figures_dir=None, force=False, device="auto", scheduler="local", tolerance_pp=0.5),
     "04_beyond": dict(dataset="mnist", harder_dataset="fashion-mnist", seeds=None, epochs=35, kron_variants=None,
-                      dense_widths=None, low_ranks=None, tt_ranks=None, t3f_epochs=3, projection_ranks=[1, 2, 4, 8],
+                      dense_widths=None, low_ranks=None, tt_ranks=None, t3f_epochs=3, compression_epochs=5,
+                      compression_tt_rank=16, compression_finetune_epochs=2, projection_ranks=[1, 2, 4, 8],
                       finetune_epochs=3, data_dir="data", results_dir=None, runs_dir="runs", figures_dir=None,
                       force=False, device="auto", scheduler="local", tolerance_pp=0.5),
 }

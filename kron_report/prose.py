@@ -321,13 +321,16 @@ BIBLIOGRAPHY = {
     "oseledets": 'I. V. Oseledets, "Tensor-Train Decomposition", *SIAM J. Sci. Comput.* 33(5), 2295–2317, 2011.',
     "t3f": 'A. Novikov, P. Izmailov, V. Khrulkov, M. Figurnov, I. Oseledets, "Tensor Train decomposition on '
            'TensorFlow (T3F)", JMLR 21, 2020; its tutorial "Tensor Nets (compressing neural networks)", '
-           "`docs/tutorials/tensor_nets.ipynb` in the Bihaqo/t3f repository.",
+           "`docs/tutorials/tensor_nets.ipynb` in the Bihaqo/t3f repository, quoted at commit abd4f77 "
+           "(\"Bring the neural tutorial up to date\").",
+    "tensorly": 'J. Kossaifi, Y. Panagakis, A. Anandkumar, M. Pantic, "TensorLy: Tensor Learning in Python", JMLR 20, '
+                "2019: `tensor_train_matrix`, the TT-SVD used in section 4.",
 }
 #: Which references each page lists, in order.
 PAGE_REFERENCES = {"kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
                                         "recipe"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
-                              "oseledets", "t3f"]}
+                              "oseledets", "t3f", "tensorly"]}
 
 
 def references(page: str) -> str:

@@ -11,20 +11,39 @@ import pandas as pd
 
 import kron_utils as ku
 
-from .experiments import PARETO_ZOOM, TT_PARTNER_RATIO
+from .experiments import PARETO_ZOOM, TT_MATCH_TOLERANCE
 from .prose import count, epochs_phrase, join_words, ranked_values, recipe, seeds_phrase
-from .stats import mean_sd, signed
-
-def interval(diff: float, low: float, high: float) -> str:
-    """'+0.23 pp, 95% CI +0.01 to +0.45'."""
-    return f"{signed(diff)} pp, 95% CI {signed(low)} to {signed(high)}"
+from .stats import mean_sd, seed_groups, signed
 
 
-def beyond_method(settings: ku.TrainSettings, t3f: ku.TrainSettings, seeds: Sequence[int]) -> str:
-    """How every Part 3 net was trained."""
-    return (f"Every net is trained with the same recipe as Part 2 ({recipe(settings)}) on {seeds_phrase(seeds)}; "
-            f"the t3f net also with its tutorial's recipe ({recipe(t3f)}). Every number is shown with its seed "
-            "spread. The short answers first:")
+def interval(diff: float, low: float, high: float, n: tuple[int, int] | None = None) -> str:
+    """'+0.23 pp, 95% CI +0.01 to +0.45', and with ``n`` the seeds behind it: '..., 10 and 5 seeds'."""
+    seeds = f", {n[0]} and {n[1]} seeds" if n is not None else ""
+    return f"{signed(diff)} pp, 95% CI {signed(low)} to {signed(high)}{seeds}"
+
+
+def seeds_statement(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
+    """Which nets have which seeds: 'ten seeds (1 to 10) for `original` and `two_kron`, and five seeds (1 to 5)
+    for the other 28 nets' (the largest group of nets is named by its size)."""
+    groups = seed_groups(rows, variants)
+    if len(groups) == 1:
+        return f"{seeds_phrase(next(iter(groups)))} for every net"
+    rest = max(groups, key=lambda s: len(groups[s])) if max(map(len, groups.values())) > 3 else None
+    named = [f"{seeds_phrase(s)} for {join_words([f'`{v}`' for v in nets])}" for s, nets in groups.items() if s != rest]
+    return "; ".join(named + ([f"{seeds_phrase(rest)} for the other {count(len(groups[rest]), 'net')}"] if rest else []))
+
+
+def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
+    """A table's footnote: accuracies are mean ± sd over each net's seeds, and which nets have how many."""
+    return f"*Mean ± sd over each net's seeds: {seeds_statement(rows, variants)}.*"
+
+
+def beyond_method(settings: ku.TrainSettings, t3f: ku.TrainSettings, rows: pd.DataFrame) -> str:
+    """How every Part 3 net was trained, and on which seeds."""
+    return (f"Every net is trained with the same recipe as Part 2 ({recipe(settings)}); the t3f net also with its "
+            f"tutorial's recipe ({recipe(t3f)}). Each net is shown with all the seeds it has, the same runs and the "
+            f"same numbers as on the other page: {seeds_statement(rows)}. Differences between nets are Welch 95% "
+            "intervals, which allow for unequal numbers of seeds. The short answers first:")
 
 
 def equal_budget_counts(comparisons: pd.DataFrame) -> str:
@@ -50,82 +69,101 @@ def equal_budget_summary(comparisons: pd.DataFrame) -> str:
                     f"(95% CI {signed(r.low)} to {signed(r.high)}).")
     ranks = sorted(set(comparisons["rank"]))
     higher = bool((comparisons["rank"] > comparisons.baseline_rank).all())
-    text.append(f"The Kronecker input layers have rank {' or '.join(map(str, ranks))}, the baselines at most "
+    text.append(f"The Kronecker input layers have matrix rank {' or '.join(map(str, ranks))}, the baselines at most "
                 f"{comparisons.baseline_rank.max()}: "
-                + ("in every pair the Kronecker layer has the higher rank"
+                + ("in every pair the Kronecker layer has the higher matrix rank"
                    + (" and the higher accuracy." if wins == n else ", but not always the higher accuracy.")
-                   if higher else "the Kronecker layer does not always have the higher rank."))
+                   if higher else "the Kronecker layer does not always have the higher matrix rank."))
     return " ".join(text)
 
 
 def budget_lines(leaders: pd.DataFrame) -> list[str]:
-    """One bullet per row of :func:`stats.budget_leaders`: who leads, by how much, and whether beyond the noise."""
+    """One bullet per row of :func:`stats.budget_leaders`: which family leads, by how much, and whether beyond
+    the seed noise ('level with' the runner-up when the interval reaches zero)."""
     lines = []
     for r in leaders.itertuples():
         span = f"≤ {r.low:,}" if r.low == r.high else f"≤ {r.low:,} to ≤ {r.high:,}"
         line = f"- {span} weights: **{r.family}** (`{r.net}`, {r.mean:.2f}%)"
         if r.second is not None:
             tie = r.ci_low <= 0
-            line += (f", {'tied with' if tie else 'ahead of'} {r.second_family} (`{r.second}`): "
-                     f"{interval(r.diff, r.ci_low, r.ci_high)}" + (", within the seed noise." if tie else "."))
+            line += (f", {'level with' if tie else 'ahead of'} {r.second_family} (`{r.second}`): "
+                     f"{interval(r.diff, r.ci_low, r.ci_high, (r.n, r.second_n))}" + (", within the seed noise." if tie else "."))
         lines.append(line)
     return lines
 
 
 def kronecker_lead(lead: pd.Series) -> str:
-    """How far the best Kronecker family leads the best dense or low-rank family, from :func:`stats.kronecker_margins`."""
+    """At which budgets the best Kronecker family is above every other family (tensor trains included), from
+    :func:`stats.kronecker_margins`."""
     if lead.empty:
-        return "No budget has both a Kronecker net and a dense or low-rank net."
+        return "No budget has both a Kronecker net and a net of another family."
     ahead = lead[lead > 0]
-    first = (f"Up to {ahead.index[-1]:,} weights a Kronecker family is on top, by up to {lead.max():.2f} pp "
-             "over the best dense or low-rank net" if len(ahead) else "No Kronecker family is on top at any budget")
+    first = (f"The best Kronecker family has the highest mean of all families (dense, low-rank and tensor train) at "
+             f"{len(ahead)} of {len(lead)} budget{'s' * (len(lead) != 1)} (" + join_words([f"≤ {b:,}" for b in ahead.index])
+             + f"), by up to {ahead.max():.2f} pp" if len(ahead) else
+             f"No Kronecker family has the highest mean at any budget compared ({len(lead)})")
     return f"{first}; at the largest budget ({lead.index[-1]:,}) the difference is {signed(lead.iloc[-1])} pp."
 
 
 def tied_vs_untied(gaps: pd.DataFrame) -> str:
-    """Tied against untied at the same rank, from :func:`stats.tied_untied_gaps`."""
+    """Tied factors (U = V) against untied ones at the same Kronecker rank, from :func:`stats.tied_untied_gaps`."""
     if gaps.empty:
         return ""
     beyond = int((gaps.outcome != "tie").sum())
-    return (f"Tied against untied at the same rank: differences of {signed(gaps['diff'].min())} to "
-            f"{signed(gaps['diff'].max())} pp, {beyond} of {len(gaps)} beyond the seed noise.")
+    pairs = join_words([f"`{r.tied}` − `{r.untied}` {interval(r.diff, r.low, r.high, (r.n, r.untied_n))}" for r in gaps.itertuples()])
+    return (f"Tied factors against untied ones at the same Kronecker rank: {pairs}; {beyond} of {len(gaps)} "
+            "beyond the seed noise.")
 
 
 def tt_budget_counts(comparisons: pd.DataFrame) -> str:
-    """Kronecker against tensor train in one clause (no full stop): wins, losses and ties."""
-    if comparisons.empty:
-        return "No tensor-train net of the grid has about the input-layer budget of a Kronecker net"
-    counts = comparisons.outcome.value_counts()
-    return (f"Against the tensor train of about the same input-layer budget (within a factor {TT_PARTNER_RATIO:g}), "
-            "the Kronecker net "
-            f"wins {int(counts.get('win', 0))}, loses {int(counts.get('loss', 0))} and ties "
-            f"{int(counts.get('tie', 0))} of {len(comparisons)} comparisons")
+    """Kronecker against tensor train at matching input-layer budgets in one clause (no full stop)."""
+    matched = comparisons[comparisons.within] if len(comparisons) else comparisons
+    if matched.empty:
+        return "No tensor-train net has an input-layer budget within ±10% of a Kronecker net's"
+    counts = matched.outcome.value_counts()
+    return (f"Against a tensor train whose input layer has within ±{TT_MATCH_TOLERANCE:.0%} of its weights, the "
+            f"Kronecker net is ahead in {int(counts.get('win', 0))}, behind in {int(counts.get('loss', 0))} and no "
+            f"different beyond the seed noise in {int(counts.get('tie', 0))}, of {len(matched)} "
+            f"comparison{'s' * (len(matched) != 1)}")
 
 
-def tt_rank_summary(partners: pd.DataFrame, contrast: Mapping) -> str:
-    """What TT-rank buys, from :func:`experiments.tt_partners` and :func:`experiments.rank_contrast`."""
-    verdicts = {"win": "better", "loss": "worse", "tie": "no different beyond the seed noise"}
-    lines = [f"- `{r.net}` ({r.weights:,} weights, TT-ranks {r.tt_ranks}) against `{r.partner}` "
-             f"({r.partner_weights:,} weights, TT-ranks {r.partner_tt_ranks}): {interval(r.diff, r.low, r.high)}: "
-             f"{verdicts[r.outcome]}." for r in partners.itertuples()]
+def tt_summary(comparisons: pd.DataFrame) -> str:
+    """The matching-budget comparison in words: the counts, the largest gaps, and the Kronecker nets without a
+    tensor train within the tolerance (shown against their nearest neighbours)."""
+    text = [tt_budget_counts(comparisons) + "."]
+    for r in comparisons[comparisons.within & (comparisons.outcome != "tie")].itertuples():
+        text.append(f"`{r.variant}` is {'ahead of' if r.outcome == 'win' else 'behind'} `{r.baseline}` by "
+                    f"{abs(r.diff):.2f} pp ({interval(r.diff, r.low, r.high, (r.n, r.baseline_n))}).")
+    for v, near in comparisons[~comparisons.within].groupby("variant", sort=False):
+        sides = ("smaller and larger: " if len(near) == 2 else
+                 f"{'larger' if near.baseline_weights.iloc[0] > near.weights.iloc[0] else 'smaller'} one (no tensor "
+                 "train lies on the other side): ")
+        text.append(f"No tensor train other than itself lies within ±{TT_MATCH_TOLERANCE:.0%} of `{v}`'s "
+                    f"{near.weights.iloc[0]:,} input weights, so it is set against the nearest {sides}"
+                    + join_words([f"`{r.baseline}` ({r.baseline_weights:,}): {interval(r.diff, r.low, r.high, (r.n, r.baseline_n))}"
+                                  for r in near.itertuples()]) + ".")
+    return " ".join(text)
+
+
+def tt_rank_summary(contrast: Mapping) -> str:
+    """Matrix rank against TT-rank, from :func:`experiments.rank_contrast`."""
     c = contrast
-    lines.append(f"- Matrix rank and TT-rank measure different things: `{c['lowest']}` has matrix rank "
-                 f"{c['lowest_rank']} but TT-ranks {c['lowest_tt']}, while {len(c['full'])} of the {c['layers']} "
-                 f"layers ({', '.join(f'`{v}`' for v in c['full'])}) have the full matrix rank {c['full_rank']} at "
-                 f"TT-ranks as low as {c['lowest_tt_of_full']}.")
-    return "\n".join(lines)
+    return (f"Matrix rank and TT-rank measure different things: `{c['lowest']}` has matrix rank {c['lowest_rank']} "
+            f"but TT-ranks {c['lowest_tt']}, while {len(c['full'])} of the {c['layers']} layers "
+            f"({', '.join(f'`{v}`' for v in c['full'])}) have the full matrix rank {c['full_rank']} at TT-ranks as "
+            f"low as {c['lowest_tt_of_full']}.")
 
 
 def against_two_kron(c: Mapping) -> str:
     """'ahead of / behind / level with the post's `two_kron` (diff, 95% CI)' from a comparison net - two_kron."""
     from .stats import outcome
     verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
-    return f"{verdict} the post's `two_kron` ({interval(c['diff'], c['low'], c['high'])})"
+    return f"{verdict} the post's `two_kron` ({interval(c['diff'], c['low'], c['high'], (c['n_a'], c['n_b']))})"
 
 
 def t3f_intro(t3f: ku.TrainSettings, seeds: Sequence[int], tutorial: Mapping) -> str:
     """What the t3f tutorial does and how we rerun it."""
-    return (f"The tutorial trains it with Keras' Adam at a learning rate of {tutorial['lr']:g} and batches of "
+    return (f"The tutorial (commit `{tutorial['commit']}`) trains it with Keras' Adam at a learning rate of {tutorial['lr']:g} and batches of "
             f"{tutorial['batch_size']} and reports {tutorial['accuracy']:.2f}% test accuracy after "
             f"{epochs_phrase(tutorial['epochs'])}. We train it with that recipe in PyTorch ({recipe(t3f)}) on "
             f"{seeds_phrase(seeds)}, and with the post's, and put the post's `two_kron` beside it under both.")
@@ -150,15 +188,49 @@ def t3f_summary(t: Mapping) -> str:
 def t3f_lede(t: Mapping) -> str:
     """One sentence for the top of the page: the t3f net under both recipes against the tutorial and two_kron."""
     return (f"The t3f tutorial's tensor-train net (`{t['net']}`, {t['params']:,} parameters) reaches "
-            f"{mean_sd(t['adam'])}% after {epochs_phrase(t['adam_epochs'])} of its Adam recipe (the tutorial reports "
-            f"{t['tutorial']['accuracy']:.2f}%) and {mean_sd(t['sgd'])}% after {epochs_phrase(t['sgd_epochs'])} of "
+            f"{mean_sd(t['adam'])}% after {epochs_phrase(t['adam_epochs'])} of its Adam recipe (the tutorial, at commit "
+            f"`{t['tutorial']['commit']}`, reports {t['tutorial']['accuracy']:.2f}%) and {mean_sd(t['sgd'])}% after {epochs_phrase(t['sgd_epochs'])} of "
             f"the post's, {against_two_kron(t['vs_two_kron']['sgd'])}.")
 
 
-def beyond_lede(comparisons: pd.DataFrame, lead: pd.Series, tt: pd.DataFrame, t3f: Mapping) -> str:
+def compression_lede(f: Mapping, tutorial: Mapping) -> str:
+    """One sentence: the t3f compression experiment against the tutorial's numbers."""
+    tt, kron = f["tt"], f["kron"]
+    return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {f['dense'].mean() - tt['first'].mean():.0f} "
+            f"points at once (TT-SVD to `{tt['net']}`: {mean_sd(tt['first'])}%, the tutorial {tutorial['compressed']:.2f}%; "
+            f"the Kronecker sum `{kron['net']}`: {mean_sd(kron['first'])}%); after {epochs_phrase(f['epochs'])} of "
+            f"fine-tuning they reach {mean_sd(tt['after'])}% and {mean_sd(kron['after'])}% (the tutorial "
+            f"{tutorial['finetuned']:.2f}%).")
+
+
+def beyond_lede(comparisons: pd.DataFrame, lead: pd.Series, tt: pd.DataFrame, t3f: Mapping,
+                compression: Mapping | None = None, tutorial: Mapping | None = None) -> str:
     """Part 3's short answers, one bullet per finding."""
     bullets = [equal_budget_counts(comparisons), kronecker_lead(lead), tt_budget_counts(tt) + ".", t3f_lede(t3f)]
+    if compression is not None:
+        bullets.append(compression_lede(compression, tutorial))
     return "\n".join(f"- {b}" for b in bullets)
+
+
+def beyond_conclusion(comparisons: pd.DataFrame, leaders: pd.DataFrame, lead: pd.Series, tt: pd.DataFrame,
+                      t3f: Mapping, compression: Mapping, tutorial: Mapping, harder: Mapping | None,
+                      names: Sequence[str] = ()) -> str:
+    """The answers to the page's five questions, in the order it asked them."""
+    higher = bool((comparisons["rank"] > comparisons.baseline_rank).all())
+    wins = int((comparisons.outcome == "win").sum())
+    rank = (f"{equal_budget_counts(comparisons)} " + ("In every pair the Kronecker layer also has the higher matrix "
+            "rank, so matrix rank and accuracy go together in these pairs." if higher and wins == len(comparisons) else
+            "Matrix rank does not line up with accuracy in every pair."))
+    winners = join_words(list(dict.fromkeys(leaders.family)))
+    family = f"The budget leaders, from the smallest budget up: {winners}. {kronecker_lead(lead)}"
+    trains = f"{tt_budget_counts(tt)}. {t3f_lede(t3f)}"
+    compress = compression_lede(compression, tutorial)
+    answers = [rank, family, trains, compress]
+    if harder is not None:
+        answers.append(harder_dataset_summary(harder, *names).split("\n")[0])
+    else:
+        answers.append("This run leaves out the harder dataset.")
+    return "\n".join(f"{i}. {a}" for i, a in enumerate(answers, 1))
 
 
 def projection_summary(f: Mapping, dense_accuracy: float) -> str:
@@ -166,24 +238,76 @@ def projection_summary(f: Mapping, dense_accuracy: float) -> str:
     first, errors, top = f["first"], f["errors"], f["top_rank"]
     closer = f["update_error"] < errors.min() - 0.1
     text = (f"Right after projection, with no training, the nets reach {first.min():.1f}% to {first.max():.1f}% "
-            f"(chance is 10%, the dense net {dense_accuracy:.2f}%): the trained dense layer is far from any Kronecker "
-            f"sum of these ranks (relative error {errors.max():.3f} to {errors.min():.3f}). Training moved the weights "
+            f"(chance is 10%, the dense net {dense_accuracy:.2f}%): the trained dense layer is "
+            f"{'far from' if errors.min() > 0.5 else 'close to'} the Kronecker sums of these Kronecker ranks (relative "
+            f"error {errors.max():.3f} to {errors.min():.3f}). Training moved the weights "
             f"by {f['moved']:.0%} of their norm (‖W − W₀‖/‖W‖, W₀ the seeded initialisation); the change W − W₀ alone "
-            f"is {'much' if closer else 'hardly'} closer to a rank-{top} Kronecker sum (relative error "
+            f"is {'much' if closer else 'hardly'} closer to a Kronecker sum of Kronecker rank {top} (relative error "
             f"{f['update_error']:.3f}), so "
             + ("the random initialisation left in W is a large part of what the projection cannot keep."
                if closer else
                "what training learned is itself not Kronecker-structured, not only the leftover initialisation."))
     gains, longer, tune, epochs = f["gains"], f["longer"], f["finetune_epochs"], f["epochs"]
     if gains:
-        ahead = ", ".join(f"rank {r} ({signed(g)} pp)" for r, g in sorted(gains.items()))
+        ahead = ", ".join(f"Kronecker rank {r} ({signed(g)} pp)" for r, g in sorted(gains.items()))
         text += (f" After {epochs_phrase(tune)} of fine-tuning, against the same structure trained from scratch "
                  f"for {epochs_phrase(tune)}: {ahead}. The projected nets had the dense net's {epochs_phrase(epochs)} "
                  "behind them, so this is a head start, not a free lunch. "
                  + (f"Trained from scratch for {epochs_phrase(epochs)}, the same structures end higher at "
-                    f"{'every rank' if len(longer) == len(gains) else 'ranks ' + ', '.join(map(str, longer))}."
+                    f"{'every Kronecker rank' if len(longer) == len(gains) else 'Kronecker ranks ' + ', '.join(map(str, longer))}."
                     if longer else f"Even {epochs_phrase(epochs)} from scratch do not catch up with them."))
     return text
+
+
+def compression_intro(compression: ku.TrainSettings, finetune: ku.TrainSettings, seeds: Sequence[int],
+                      tutorial: Mapping, commit: str) -> str:
+    """The t3f tutorial's compression experiment, and how we rerun it."""
+    return (f"The same t3f tutorial (commit `{commit}`) has a second experiment that asks this section's question. "
+            f"It trains the dense 784-625-10 net with Adam at {tutorial['lr']:g} and batches of "
+            f"{tutorial['batch_size']} for {epochs_phrase(tutorial['epochs'])} ({tutorial['dense']:.2f}%), compresses "
+            f"its input layer with `t3f.to_tt_matrix` to a TT-matrix of TT-rank {tutorial['tt_rank']} "
+            f"({tutorial['compressed']:.2f}% right after) and fine-tunes for {epochs_phrase(tutorial['finetune_epochs'])} "
+            f"of the same Adam ({tutorial['finetuned']:.2f}%). We rerun it on {seeds_phrase(seeds)} ({recipe(compression)}, "
+            f"then {recipe(finetune)}), compress with a TT-SVD (tensorly's `tensor_train_matrix`, the algorithm of "
+            "`to_tt_matrix`), and set beside it the nearest Kronecker sum of about the same input-layer budget.")
+
+
+def compression_summary(f: Mapping, tutorial: Mapping) -> str:
+    """The compression experiment in words, from :func:`experiments.compression_findings`."""
+    tt, kron, first, after = f["tt"], f["kron"], f["first_gap"], f["after_gap"]
+    def side(gap):
+        return {"win": "ahead", "loss": "behind", "tie": "no different beyond the seed noise"}[outcome(gap)]
+    from .stats import outcome
+    return (f"Our dense nets reach {mean_sd(f['dense'])}% (the tutorial's single run {tutorial['dense']:.2f}%). "
+            f"The TT-SVD to TT-rank {tutorial['tt_rank']} (`{tt['net']}`, {tt['weights']:,} input weights, relative "
+            f"error {tt['error']:.3f}) leaves {mean_sd(tt['first'])}% right after compression, against the tutorial's "
+            f"{tutorial['compressed']:.2f}%, and {mean_sd(tt['after'])}% after {epochs_phrase(f['epochs'])} of Adam, "
+            f"against {tutorial['finetuned']:.2f}%. The Kronecker sum of about the same budget (`{kron['net']}`, "
+            f"{kron['weights']:,} input weights, relative error {kron['error']:.3f}) leaves {mean_sd(kron['first'])}% "
+            f"and then {mean_sd(kron['after'])}%. Tensor train minus Kronecker sum: "
+            f"{interval(first['diff'], first['low'], first['high'], (first['n_a'], first['n_b']))} "
+            f"right after compression ({side(first)}), "
+            f"{interval(after['diff'], after['low'], after['high'], (after['n_a'], after['n_b']))} after "
+            f"fine-tuning ({side(after)}).")
+
+
+def compression_story(projection: Mapping, f: Mapping) -> str:
+    """Sections 4's two experiments as one answer: which structure keeps more of a trained layer, and how fast
+    fine-tuning gets the accuracy back."""
+    tt, kron = f["tt"], f["kron"]
+    keeps = "TT-SVD" if tt["error"] < kron["error"] else "Kronecker sum"
+    error = min(tt["error"], kron["error"])
+    lost = f["dense"].mean() - max(tt["first"].mean(), kron["first"].mean())
+    behind = [f["dense"].mean() - c["after"].mean() for c in (tt, kron)]
+    return (f"**One story.** " + ("Neither structure at this budget keeps much of a trained dense layer"
+                                  if error > 0.5 else "Both structures keep most of a trained dense layer")
+            + f": the relative error is {error:.2f} or more for the TT-SVD and the Kronecker sum at about "
+            f"{tt['weights']:,} input weights (the {keeps} is closer), and {projection['errors'].min():.2f} or more "
+            f"for the Kronecker sums of Kronecker rank up to {projection['top_rank']} under the SGD recipe. Right after "
+            f"compression the nets are {lost:.1f} points or more below the dense nets. After {epochs_phrase(f['epochs'])} "
+            f"of Adam the TT net is {signed(-behind[0])} pp from them and the Kronecker sum {signed(-behind[1])} pp"
+            + (": what the trained layer gives a compressed net is a head start more than its weights."
+                      if error > 0.5 and max(behind) < 1 else "."))
 
 
 def dense_before_projection(rows: pd.DataFrame) -> str:
@@ -213,46 +337,51 @@ def harder_dataset_summary(h: Mapping, easy_name: str, hard_name: str) -> str:
 
 # --- Captions and alt text ------------------------------------------------------------
 
-def pareto_caption(points: pd.DataFrame, seeds: int) -> tuple[str, str]:
+def pareto_caption(points: pd.DataFrame, rows: pd.DataFrame) -> tuple[str, str]:
     """(caption, alt text) of the accuracy-weights plane."""
     best = points.loc[points["mean"].idxmax()]
     by_family = points.groupby("family")["mean"].max().sort_values(ascending=False)
-    return (f"Final test accuracy (mean ± sd over {count(seeds, 'seed')}) against weight count for every net, by "
-            "family (tensor trains are their own family), with each family's Pareto frontier. Right: the nets up to "
-            f"{PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best.",
-            f"Two scatter plots of accuracy against weights on a log scale, {count(len(points), 'net')} in "
+    return (f"Final test accuracy (mean ± sd over each net's seeds: {seeds_statement(rows)}) against weight count, "
+            "by family, with each family's Pareto frontier. Below: the nets up to "
+            f"{PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best, named.",
+            f"Two stacked scatter plots of accuracy against weights on a log scale, {count(len(points), 'net')} in "
             f"{count(len(by_family), 'family', 'families')}. The best net is {best.name} at {best['mean']:.1f} percent "
             f"with {int(best.weights):,} weights; the best member of each family reaches "
             + join_words([f"{fam} {acc:.1f}" for fam, acc in by_family.items()]) + " percent.")
 
 
-def t3f_caption(t: Mapping, seeds: int) -> tuple[str, str]:
+def t3f_caption(t: Mapping) -> tuple[str, str]:
     """(caption, alt text) of the t3f figure."""
     two_kron = ku.count_params(ku.build_model("two_kron"))
     return (f"Test accuracy per epoch of the t3f tutorial's tensor-train net ({t['net']}, {t['params']:,} parameters) "
             f"and the post's two_kron ({two_kron:,}), under the post's recipe (solid, {epochs_phrase(t['sgd_epochs'])} "
-            f"of SGD) and the tutorial's (dashed, {epochs_phrase(t['adam_epochs'])} of Adam); mean over "
-            f"{count(seeds, 'seed')} with a ± 1 sd band, and the tutorial's reported number (star).",
+            f"of SGD) and the tutorial's (dashed, {epochs_phrase(t['adam_epochs'])} of Adam); mean over each net's "
+            f"seeds (the legend gives their number) with a ± 1 sd band, and the number the tutorial reports at commit "
+            f"{t['tutorial']['commit']} (star).",
             f"A line chart of accuracy against epoch on a log axis. {t['net']} ends at {t['adam'].mean():.1f} percent "
             f"under Adam, beside the tutorial's star at {t['tutorial']['accuracy']:.1f}, and at {t['sgd'].mean():.1f} "
             "percent under SGD.")
 
 
-def projection_caption(f: Mapping) -> tuple[str, str]:
-    """(caption, alt text) of the projection figure."""
-    first, after = f["first"], f["after"]
-    return ("Test accuracy of the nearest rank-r Kronecker sums of the trained dense layer, right after projection "
-            "(epoch 0) and while fine-tuned, against the same structures trained from scratch (mean and min-max "
-            "over seeds).",
-            f"A line chart: the projected nets start between {first.min():.0f} and {first.max():.0f} percent at "
-            f"epoch 0 and reach {after.min():.0f} to {after.max():.0f} percent after "
-            f"{epochs_phrase(f['finetune_epochs'])} of fine-tuning.")
+def projection_caption(f: Mapping, gaps: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of the projection figure, from :func:`experiments.projection_findings` and
+    :func:`experiments.projection_gaps`."""
+    short = gaps[gaps.against == f["finetune_epochs"]]
+    full = gaps[gaps.against == f["epochs"]]
+    return (f"The nearest Kronecker sums of the trained dense layer, fine-tuned for {epochs_phrase(f['finetune_epochs'])}, "
+            f"minus the same structures trained from scratch for {epochs_phrase(f['finetune_epochs'])} and for "
+            f"{epochs_phrase(f['epochs'])}: mean difference and 95% Welch interval, by Kronecker rank.",
+            f"A dot plot by Kronecker rank. Against as many epochs from scratch the differences run from "
+            f"{short['diff'].min():+.1f} to {short['diff'].max():+.1f} points"
+            + (f"; against {epochs_phrase(f['epochs'])} from scratch, from {full['diff'].min():+.1f} to "
+               f"{full['diff'].max():+.1f}." if len(full) and f["epochs"] != f["finetune_epochs"] else "."))
 
 
 def datasets_caption(finals: pd.DataFrame, datasets: Sequence[str], variants: Sequence[str]) -> tuple[str, str]:
     """(caption, alt text) of the dataset comparison."""
     means = finals.groupby(["dataset", "variant"]).test_accuracy.mean()
+    seeds = "; ".join(f"on {d}, {seeds_statement(finals[finals.dataset == d])}" for d in datasets)
     return (f"Final test accuracy of the post's {count(len(variants), 'net')} on each dataset: dots are means, bars "
-            f"± 1 sd over {count(finals.seed.nunique(), 'seed')}.",
+            f"± 1 sd over each net's seeds ({seeds}); dense nets black, Kronecker nets blue, as on the first page.",
             f"{count(len(datasets), 'dot plot').capitalize()}, one per dataset. "
             + " ".join(f"On {d}: {ranked_values(means[d].reindex(list(variants)).dropna())}." for d in datasets))

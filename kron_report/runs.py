@@ -11,7 +11,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,16 +21,17 @@ from torch import nn
 import kron_utils as ku
 
 from .fetch import verify_dataset
-from .experiments import T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_settings
+from .experiments import (T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_compression_settings, t3f_settings,
+                          tt_partner_nets)
 from .paths import check_dir, committed_results, notebook_parameters, output_dirs, project_path
-from .store import save_runs
+from .store import load_results, require_runs, save_runs
 
 #: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
 #: REPORT_SEEDS; Part 3 uses BEYOND_SEEDS. Which configuration is committed is decided in :mod:`paths`.
 REPORT_SEEDS = tuple(range(1, 11))
 GAUSS_VARIANTS = tuple(f"{v}_gauss" for v in ku.VARIANTS if "kron" in v)
 REPORT_VARIANTS = ku.VARIANTS + GAUSS_VARIANTS
-BEYOND_SEEDS = (1, 2, 3)
+BEYOND_SEEDS = (1, 2, 3, 4, 5)
 
 
 def parse_list(value):
@@ -175,6 +176,17 @@ class ReportPlan:
         results_dir, figures_dir, full = output_dirs(notebook, p)
         return cls(settings, variants, seeds, tolerance, results_dir, figures_dir, reading(results_dir), full)
 
+    def load(self, settings: ku.TrainSettings | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """:func:`load_runs` of this plan's folders and seeds (its settings and variants unless given)."""
+        return load_runs(self.reads, settings or self.settings, variants or self.variants, self.seeds)
+
+
+def load_runs(reads: Sequence[Path], settings: ku.TrainSettings, variants: Sequence[str],
+              seeds: Sequence[int]) -> pd.DataFrame:
+    """Every finished run of ``variants`` under ``settings`` in the folders ``reads``: each net with *all* the
+    seeds it has (so a net shows one number wherever it appears), after checking that it has at least ``seeds``."""
+    return require_runs(load_results(reads, settings, variants), variants, seeds)
+
 
 def reading(results_dir: Path) -> list[Path]:
     """Where a run reads finished runs: its own results folder, then the committed one."""
@@ -196,6 +208,9 @@ class BeyondPlan:
     finetune: ku.TrainSettings
     harder: ku.TrainSettings | None
     t3f: ku.TrainSettings
+    compression: ku.TrainSettings
+    compression_finetune: ku.TrainSettings
+    compression_rank: int
     kron_variants: list[str]
     tt_variants: list[str]
     grid: list[str]
@@ -216,21 +231,32 @@ class BeyondPlan:
         finetune = ku.TrainSettings(epochs=p["finetune_epochs"], dataset=p["dataset"])
         harder = ku.TrainSettings(epochs=p["epochs"], dataset=p["harder_dataset"]) if p["harder_dataset"] else None
         t3f = t3f_settings(p["t3f_epochs"], p["dataset"])
+        compression, compression_finetune = (t3f_compression_settings(p["dataset"], ku.check_positive_int(p[k], k))
+                                             for k in ("compression_epochs", "compression_finetune_epochs"))
+        compression_rank = ku.check_positive_int(p["compression_tt_rank"], "compression_tt_rank")
         grid = {k: BEYOND_GRID[k] if p[k] is None else p[k] for k in BEYOND_GRID}
         names, seeds = check_sweep(list(dict.fromkeys(beyond_grid(**grid) + list(T3F_VARIANTS))),  # t3f: SGD too
                                    p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS, minimum_seeds=2)
         ranks = check_positive_ints(p["projection_ranks"], "projection_ranks")
         tolerance = check_tolerance(p["tolerance_pp"])
         results_dir, figures_dir, full = output_dirs("04_beyond", p)
-        tt_variants = [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(grid["tt_ranks"], "tt_ranks", True)]
-        return cls(settings, finetune, harder, t3f, check_variants(grid["kron_variants"]), tt_variants, names,
+        kron_variants = check_variants(grid["kron_variants"])
+        tt_variants = list(dict.fromkeys([f"tt{TT_CORES}_r{r}" for r in check_positive_ints(grid["tt_ranks"], "tt_ranks", True)]
+                                         + tt_partner_nets(kron_variants)))
+        return cls(settings, finetune, harder, t3f, compression, compression_finetune, compression_rank, kron_variants,
+                   tt_variants, names,
                    seeds, ranks, results_dir, figures_dir, reading(results_dir), full, tolerance)
+
+    def load(self, settings: ku.TrainSettings | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """:func:`load_runs` of this plan's folders and seeds (its settings and grid unless given)."""
+        return load_runs(self.reads, settings or self.settings, variants or self.grid, self.seeds)
 
 
 def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str]:
     """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
     widths (625 is the post's ``original``, which is always in the grid), the low-rank nets and the
-    4-core tensor trains of the given TT-ranks, each once, in that order."""
+    4-core tensor trains of the given TT-ranks and those at the Kronecker nets' budgets
+    (:func:`experiments.tt_partner_nets`), each once, in that order."""
     names = list(check_variants(kron_variants))
     for variant in names[:]:
         names += equal_budget_baselines(variant)
@@ -238,4 +264,5 @@ def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str
     names += ["original"]  # the dense reference of the page (and the source of the projection), always trained
     names += [f"lowrank{r}" for r in check_positive_ints(low_ranks, "low_ranks")]
     names += [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(tt_ranks, "tt_ranks", allow_empty=True)]
+    names += tt_partner_nets(kron_variants)  # a tensor train at each Kronecker net's input-layer budget
     return list(dict.fromkeys(names))

@@ -14,20 +14,22 @@ import kron_utils as ku
 #: How tables and plots name each family of :data:`kron_utils.FAMILIES`: (plot label, member description).
 FAMILY_TEXT = {
     "width": ("dense (width h)", "dense 784-{h}-10"),
-    "lowrank": ("low-rank P·Q", "input layer of rank {r}: P (625x{r}) . Q ({r}x784); dense output"),
-    "kron": ("Kronecker, {k} factors, rank r", "input layer a rank-{r} sum of {k}-factor Kronecker products; dense output"),
-    "tiedkron": ("Kronecker, tied, rank r", "as kron{k}_r{r}, one factor shared by all {k} positions"),
+    "lowrank": ("low-rank P·Q (matrix rank r)", "input layer of matrix rank {r}: P (625x{r}) . Q ({r}x784); dense output"),
+    "kron": ("Kronecker, {k} factors, Kronecker rank r",
+             "input layer a sum of {r} {k}-factor Kronecker products (Kronecker rank {r}); dense output"),
+    "tiedkron": ("Kronecker, {k} tied factors, Kronecker rank r",
+                 "as kron{k}_r{r}, with tied factors: one factor shared by all {k} positions"),
     "kron_outkron": ("Kronecker input and output", "input layer as kron{k}_r{r}; Kronecker output (5x25)(x)(2x25)"),
-    "tiedkron_outkron": ("Kronecker input (tied) and output",
+    "tiedkron_outkron": ("Kronecker input (tied factors) and output",
                          "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)"),
-    "tt": ("tensor train, {k} cores, TT-rank r", "input layer a TT-matrix of {k} cores with TT-rank {r}; dense output"),
+    "tt": ("tensor train, {k} cores", "input layer a TT-matrix of {k} cores with TT-ranks {r}; dense output"),
 }
 #: The post's nets described in its own terms.
 POST_DESCRIPTIONS = {
     "original": "dense 784-625-10",
-    "one_kron": "tied Kronecker input layer U(x)U, U 25x28; dense output",
+    "one_kron": "Kronecker input layer U(x)U with tied factors, U 25x28; dense output",
     "two_kron": "Kronecker input layer U(x)V, U, V 25x28; dense output",
-    "one_kron_out_kron": "tied Kronecker input layer; Kronecker output (5x25)(x)(2x25)",
+    "one_kron_out_kron": "Kronecker input layer with tied factors; Kronecker output (5x25)(x)(2x25)",
     "two_kron_out_kron": "Kronecker input layer; Kronecker output (5x25)(x)(2x25)",
     "width10": "dense 784-10-10: as many weights as the Kronecker nets",
 }
@@ -43,7 +45,8 @@ def describe_variant(variant: str) -> str:
         quoted = f"the post's '{post_name}'" if name == "original" else f"'{post_name}'"
         text = f"{text} ({quoted})" if post_name else text
     else:
-        text = FAMILY_TEXT[family.name][1].format(**args)
+        text = FAMILY_TEXT[family.name][1].format(**{k: "-".join(map(str, a)) if isinstance(a, tuple) else a
+                                                     for k, a in args.items()})
     return text if init == "uniform" else f"{text}; Gaussian factor init"
 
 
@@ -204,12 +207,23 @@ def cost_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def net_points(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant: weights, params, mean and std of the final accuracy, family."""
+    """One row per variant: weights, params, mean and std of the final accuracy over all its seeds, their number, family."""
     finals = final_epochs(rows)
     points = finals.groupby("variant", sort=False).agg(weights=("weights", "first"), params=("params", "first"),
-                                                      mean=("test_accuracy", "mean"), std=("test_accuracy", "std"))
+                                                      mean=("test_accuracy", "mean"), std=("test_accuracy", "std"),
+                                                      seeds=("seed", "nunique"))
     points["family"] = [variant_family(v) for v in points.index]
     return points
+
+
+def seed_groups(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> dict[tuple[int, ...], list[str]]:
+    """The nets of ``rows`` (or only ``variants``) grouped by the seeds they have, most seeds first."""
+    seeds = final_epochs(rows).groupby("variant", sort=False).seed.agg(lambda s: tuple(sorted(set(s))))
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for v, s in seeds.items():
+        if variants is None or v in variants:
+            groups.setdefault(s, []).append(v)
+    return dict(sorted(groups.items(), key=lambda g: -len(g[0])))
 
 
 def outcome(c: dict) -> str:
@@ -239,23 +253,24 @@ def best_by_budget(points: pd.DataFrame, budgets: Sequence[int]) -> pd.DataFrame
 
 
 def kronecker_margins(best: pd.DataFrame) -> pd.Series:
-    """Per budget of :func:`best_by_budget`: the best Kronecker family's accuracy minus the best dense or
-    low-rank family's (budgets where either is absent are left out)."""
+    """Per budget of :func:`best_by_budget`: the best Kronecker family's accuracy minus the best of every other
+    family (dense, low-rank and tensor train); budgets where either side is absent are left out."""
     families = [c for c in best.columns if c != "winner"]
     kron = [f for f in families if f.startswith("Kronecker")]
-    dense = [f for f in families if f.startswith(("dense", "low-rank"))]
-    if not kron or not dense:
+    other = [f for f in families if f not in kron]
+    if not kron or not other:
         return pd.Series(dtype=float, name="lead")
-    return (best[kron].max(axis=1) - best[dense].max(axis=1)).dropna().rename("lead")
+    return (best[kron].max(axis=1) - best[other].max(axis=1)).dropna().rename("lead")
 
 
 def tied_untied_gaps(rows: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """Each (tied, untied) pair present in ``rows``: difference tied - untied, Welch 95% interval, outcome."""
     present = set(rows.variant)
-    return pd.DataFrame([dict(tied=t, untied=u, **{k: c[k] for k in ("diff", "low", "high")}, outcome=outcome(c))
+    return pd.DataFrame([dict(tied=t, untied=u, **{k: c[k] for k in ("diff", "low", "high")}, n=c["n_a"],
+                              untied_n=c["n_b"], outcome=outcome(c))
                          for t, u in pairs if t in present and u in present
                          for c in [compare_final(rows, t, u)]],
-                        columns=["tied", "untied", "diff", "low", "high", "outcome"])
+                        columns=["tied", "untied", "diff", "low", "high", "n", "untied_n", "outcome"])
 
 
 def budget_leaders(rows: pd.DataFrame, points: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
@@ -271,11 +286,12 @@ def budget_leaders(rows: pd.DataFrame, points: pd.DataFrame, best: pd.DataFrame)
             entries[-1]["high"] = b
             continue
         entry = dict(low=b, high=b, members=members, family=scores.index[0], net=members[0], mean=scores.iloc[0],
-                     second_family=None, second=None, diff=math.nan, ci_low=math.nan, ci_high=math.nan, outcome=None)
+                     second_family=None, second=None, diff=math.nan, ci_low=math.nan, ci_high=math.nan, outcome=None,
+                     n=None, second_n=None)
         if len(members) > 1:
             c = compare_final(rows, members[0], members[1])
-            entry.update(second_family=scores.index[1], second=members[1], diff=c["diff"], ci_low=c["low"],
-                         ci_high=c["high"], outcome=outcome(c))
+            entry.update(second_family=scores.index[1], second=members[1], n=c["n_a"], second_n=c["n_b"],
+                         diff=c["diff"], ci_low=c["low"], ci_high=c["high"], outcome=outcome(c))
         entries.append(entry)
     return pd.DataFrame(entries).drop(columns="members")
 

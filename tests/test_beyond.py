@@ -113,7 +113,10 @@ BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epoch
                                             (dict(low_ranks="[]"), "low_ranks"), (dict(epochs=0), "epochs"),
                                             (dict(tt_ranks=[0]), "tt_ranks"), (dict(t3f_epochs=0), "epochs"),
                                             (dict(harder_dataset="cifar"), "unknown dataset"),
-                                            (dict(tolerance_pp=-1), "tolerance_pp")])
+                                            (dict(tolerance_pp=-1), "tolerance_pp"),
+                                            (dict(compression_tt_rank=0), "compression_tt_rank"),
+                                            (dict(compression_epochs=0), "compression_epochs"),
+                                            (dict(compression_finetune_epochs=-1), "compression_finetune_epochs")])
 def test_beyond_plan_rejects_a_bad_grid(tmp_path, params, message):
     dirs = dict(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"))
     with pytest.raises(ValueError, match=message):

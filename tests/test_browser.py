@@ -65,6 +65,18 @@ def overflow(driver, width: int) -> int:
     return driver.execute_script("return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)") - width
 
 
+def figure_text_px(driver) -> list[tuple[str, float]]:
+    """Each figure's smallest text as rendered now, in CSS px: the font size it was drawn at (points, recorded by
+    show_figure) times the figure's shown width over its drawn width (inches)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('figure img')].map(i => [i.alt.slice(0, 40), "
+        "parseFloat(i.dataset.minFontPt) / 72 * i.getBoundingClientRect().width / parseFloat(i.dataset.widthIn)])")
+
+
+#: The smallest text a figure may show, in CSS px: at laptop width, and at phone width.
+MIN_TEXT_PX = {1280: 9.0, 390: 7.0}
+
+
 def plain(markdown: str) -> str:
     """Markdown emphasis and code marks removed, as the browser shows the text."""
     return re.sub(r"\*\*|`|\*", "", markdown)
@@ -88,6 +100,8 @@ def test_page_reads_offline_at_laptop_and_phone_width(chrome, pages, page, width
     assert "Contents" in text and chrome.find_elements("css selector", "a[href^='#']")   # a table of contents
     for plumbing in ("sweep of", "runs trained now", "TrainSettings(", "Executing"):
         assert plumbing not in text, plumbing
+    small = [(alt, round(px, 1)) for alt, px in figure_text_px(chrome) if not px >= MIN_TEXT_PX[width]]
+    assert not small, f"figure text under {MIN_TEXT_PX[width]} px at {width} px: {small}"
     captions = [c.text for c in chrome.find_elements("css selector", "figcaption")]
     assert len(captions) == len(images) and [c.split(".")[0] for c in captions] == [
         f"Figure {n}" for n in range(1, len(captions) + 1)]
@@ -121,3 +135,10 @@ def test_the_overflow_check_catches_a_wide_element(chrome, pages):
     chrome.execute_script("const d = document.createElement('div'); d.style.width = '900px'; d.textContent = 'wide';"
                           "document.querySelector('main').appendChild(d);")
     assert overflow(chrome, 390) > 0
+
+
+def test_the_figure_text_check_catches_small_text(chrome, pages):
+    open_page(chrome, pages["beyond"], 390)
+    assert all(px >= MIN_TEXT_PX[390] for _, px in figure_text_px(chrome))
+    chrome.execute_script("document.querySelector('figure img').dataset.widthIn = '16';")  # drawn 16 in wide
+    assert figure_text_px(chrome)[0][1] < MIN_TEXT_PX[390]

@@ -154,15 +154,15 @@ def test_pareto_front_matches_brute_force():
 
 def hand_points():
     return pd.DataFrame({"weights": [1_000, 5_000, 8_000, 9_000, 40_000], "mean": [90.0, 95.0, 97.0, 96.0, 98.0],
-                         "std": 0.1, "family": ["dense (width h)", "low-rank P·Q", "Kronecker, 2 factors, rank r",
+                         "std": 0.1, "family": ["dense (width h)", "low-rank P·Q", "Kronecker, 2 factors, Kronecker rank r",
                                                 "dense (width h)", "dense (width h)"]},
                         index=["width1", "lowrank3", "kron2_r1", "width11", "width50"])
 
 
 def test_best_by_budget_and_lead_by_hand():
     best = kr.best_by_budget(hand_points(), [2_000, 10_000, 50_000])
-    assert best.loc[2_000, "winner"] == "dense (width h)" and math.isnan(best.loc[2_000, "Kronecker, 2 factors, rank r"])
-    assert best.loc[10_000, "winner"] == "Kronecker, 2 factors, rank r"   # 97 vs dense 96 and low-rank 95
+    assert best.loc[2_000, "winner"] == "dense (width h)" and math.isnan(best.loc[2_000, "Kronecker, 2 factors, Kronecker rank r"])
+    assert best.loc[10_000, "winner"] == "Kronecker, 2 factors, Kronecker rank r"   # 97 vs dense 96 and low-rank 95
     assert best.loc[50_000, "winner"] == "dense (width h)"                # 98
     # lead: at 2,000 there is no Kronecker net; at 10,000 the family is +1.00 over dense (96); at 50,000 97 - 98
     assert kr.kronecker_margins(best).to_dict() == pytest.approx({10_000: 1.0, 50_000: -1.0})
@@ -178,7 +178,7 @@ def test_budget_lines_merge_budgets_with_the_same_leaders():
                                                                       [50_000, 50_000, "width50", "kron2_r1"]]
     # kron2_r1 - width11: 97.1 - 96.05 = +1.05 beyond the noise; width50 - kron2_r1 = 98.05 - 97.1 = +0.95
     assert leaders["diff"].tolist() == pytest.approx([1.05, 0.95]) and leaders.outcome.tolist() == ["win", "win"]
-    assert leaders.family[0] == "Kronecker, 2 factors, rank r" and leaders.second_family[0] == "dense (width h)"
+    assert leaders.family[0] == "Kronecker, 2 factors, Kronecker rank r" and leaders.second_family[0] == "dense (width h)"
 
 
 def test_tied_vs_untied_by_hand():
@@ -202,7 +202,7 @@ def test_projection_table_and_summary_by_hand():
             relative_error=0.98, update_error=0.91, moved=0.5)])
     scratch = pd.concat([run("two_kron", {(1, 1): 95.0, (2, 1): 95.2, (1, 35): 97.7, (2, 35): 97.9}),
                          run("kron2_r2", {(1, 1): 95.4, (2, 1): 95.6, (1, 35): 98.0, (2, 35): 98.2})])
-    table = kr.projection_table(projected, scratch, finetune_epochs=1, epochs=35).set_index("rank r")
+    table = kr.projection_table(projected, scratch, finetune_epochs=1, epochs=35).set_index("Kronecker rank r")
     assert table.loc[1, "projected, no training"] == "25.00 ± 7.07" and table.loc[2, "from scratch, 35 epochs"] == "98.10 ± 0.14"
     f = kr.projection_findings(projected, scratch, finetune_epochs=1, epochs=35)
     assert f["first"].to_dict() == {1: 25.0, 2: 55.0} and f["after"].to_dict() == pytest.approx({1: 96.1, 2: 96.6})
@@ -298,23 +298,40 @@ def test_unfolding_ranks_by_hand():
         ku.unfolding_ranks(torch.zeros(10, 784), *grid)
 
 
-def test_tt_baseline_picks_the_nearest_budget_within_a_factor_1_5():
-    tts = ["tt4_r2", "tt4_r3", "tt4_r4"]   # 55 r (r + 1) input weights: 330, 660, 1,100
-    assert kr.tt_baseline("two_kron", tts) == "tt4_r4"    # 1,400: 1,100 is nearest, 1.27x
-    assert kr.tt_baseline("one_kron", tts) == "tt4_r3"    # 700: 660
-    assert kr.tt_baseline("kron4_r4", tts) == "tt4_r2"    # 440: 330 (1.33x) before 660 (1.5x)
-    assert kr.tt_baseline("kron2_r2", tts) is None         # 2,800: 2.5x the largest
-    assert kr.tt_baseline("kron4_r1", tts) is None         # 110: 3x the smallest
-    assert kr.tt_baseline("two_kron", []) is None
+def test_tt_shapes_count_input_weights_by_hand():
+    shapes = kr.tt_shapes().set_index("net")
+    # 784 = 7x4x7x4 -> 625 = 5x5x5x5: core j holds r_(j-1) * 5 * i_j * r_j weights
+    assert shapes.loc["tt4_r4", "weights"] == 1 * 35 * 4 + 4 * 20 * 4 + 4 * 35 * 4 + 4 * 20 * 1 == 1100
+    assert shapes.loc["tt4_r2-3-2", "weights"] == 70 + 120 + 210 + 40 == 440
+    assert "tt4_r1" not in shapes.index and shapes.loc["tt4_r2-3-2", "spread"] == 1
+    assert shapes.weights.min() == 165   # TT-ranks 2-1-1, 1-2-1 or 1-1-2: the smallest besides kron4_r1 (110)
+    for name in ["tt4_r4", "tt4_r2-3-2", "tt4_r7-7-6"]:
+        assert shapes.loc[name, "weights"] == kr.input_weights(name)  # the built layer agrees
+
+
+def test_tt_matches_prefer_even_ranks_within_ten_percent():
+    assert kr.tt_matches("two_kron") == ["tt4_r5-4-5"]    # 1,400: 1,375 (-1.8%); no equal ranks within 10%
+    assert kr.tt_matches("one_kron") == ["tt4_r3"]        # 700: 660 (-5.7%), equal ranks first
+    assert kr.tt_matches("kron4_r4") == ["tt4_r2-3-2"]    # 440: exactly
+    assert kr.tt_matches("kron2_r8") == ["tt4_r14"]       # 11,200: 11,550 (+3.1%)
+    assert kr.tt_matches("kron4_r1") == ["tt4_r1-1-2"]    # 110: none within 10%, nothing smaller, 165 above
+    below, above = kr.tt_matches("lowrank1", tolerance=0.0)   # 1,409 is no TT count (all are multiples of 5)
+    assert kr.input_weights(below) < 1409 < kr.input_weights(above)
 
 
 def test_tt_comparisons_and_summary_by_hand():
-    rows = finals({"two_kron": [97, 97.2, 97.1], "tt4_r4": [95, 95.2, 95.1], "kron2_r2": [98, 98, 98.1],
-                   "one_kron": [96, 96.3, 96.1], "tt4_r3": [96, 96.4, 96.2]})
-    table = kr.tt_comparisons(rows, ["two_kron", "kron2_r2", "one_kron"], ["tt4_r3", "tt4_r4"])
-    assert list(table.baseline) == ["tt4_r4", "tt4_r3"] and list(table.outcome) == ["win", "tie"]  # kron2_r2: none
-    assert table["diff"].iloc[0] == pytest.approx(2.0) and list(table.baseline_weights) == [1100, 660]
-    assert list(table.weights) == [1400, 700] and table["diff"].iloc[1] == pytest.approx(96.1333 - 96.2, abs=1e-3)
+    rows = finals({"two_kron": [97, 97.2, 97.1], "tt4_r5-4-5": [95, 95.2, 95.1], "kron4_r1": [96, 96.1, 96.2],
+                   "one_kron": [96, 96.3, 96.1], "tt4_r3": [96, 96.4, 96.2], "tt4_r1-1-2": [96, 96.3, 96.1]})
+    table = kr.tt_comparisons(rows, ["two_kron", "kron2_r2", "one_kron", "kron4_r1"])   # kron2_r2: no runs
+    assert list(table.baseline) == ["tt4_r5-4-5", "tt4_r3", "tt4_r1-1-2"] and list(table.within) == [True, True, False]
+    assert list(table.outcome) == ["win", "tie", "tie"] and table["diff"].iloc[0] == pytest.approx(2.0)
+    assert list(table.weights) == [1400, 700, 110] and list(table.baseline_weights) == [1375, 660, 165]
+    text = kr.tt_summary(table)
+    assert "ahead in 1, behind in 0 and no different beyond the seed noise in 1, of 2 comparisons" in text
+    assert "`two_kron` is ahead of `tt4_r5-4-5` by 2.00 pp (+2.00 pp, 95% CI" in text and "3 and 3 seeds)" in text
+    assert "No tensor train other than itself" in text
+    shown = kr.tt_table(table)
+    assert shown["budget off by"].tolist() == ["-1.8%", "-5.7%", "+50.0% (nearest)"]
 
 
 def test_rank_table_and_summary_by_hand():
@@ -323,16 +340,10 @@ def test_rank_table_and_summary_by_hand():
                    "kron4_r4": [96, 96.1, 96.2], "tt4_r2": [96.8, 96.9, 97.0]})
     ranks = kr.rank_table(kr.net_points(rows), variants).set_index("net")
     # matrix ranks: rank(A (x) B) = rank A * rank B; kron4_r1's factors are 5x7, 5x4, 5x7, 5x4: 5*4*5*4 = 400
-    assert list(ranks.matrix_rank) == [1, 625, 400, 625, 625]
+    assert list(ranks["matrix rank"]) == [1, 625, 400, 625, 625]
     # two_kron in the 4-core grid: U (25x28) split (5,5)x(7,4) has unfolding rank min(35, 20) = 20, then 1, then 20
-    assert list(ranks.tt_ranks) == ["35-700-20", "20-1-20", "1-1-1", "4-4-4", "2-2-2"]
-    assert list(ranks.input_weights) == [1409, 1400, 110, 440, 330]
-    partners = kr.tt_partners(rows, ranks.reset_index(), ["tt4_r2"])
-    # tt4_r2 (330) is nearest in weights to kron4_r4 (440): 96.9 - 96.1 = +0.80, every seed 0.8 apart
-    row = partners.iloc[0]
-    assert (row.net, row.partner, row.weights, row.partner_weights) == ("tt4_r2", "kron4_r4", 330, 440)
-    assert (row.tt_ranks, row.partner_tt_ranks, row.outcome) == ("2-2-2", "4-4-4", "win")
-    assert row["diff"] == pytest.approx(0.8)
+    assert list(ranks["TT-ranks"]) == ["35-700-20", "20-1-20", "1-1-1", "4-4-4", "2-2-2"]
+    assert list(ranks["input weights"]) == [1409, 1400, 110, 440, 330] and list(ranks.seeds) == [3] * 5
     contrast = kr.rank_contrast(ranks.reset_index())
     assert (contrast["lowest"], contrast["lowest_rank"], contrast["lowest_tt"]) == ("lowrank1", 1, "35-700-20")
     assert contrast["full"] == ["two_kron", "kron4_r4", "tt4_r2"] and contrast["full_rank"] == 625
@@ -343,7 +354,7 @@ def test_t3f_table_and_summary_by_hand():
     adam = finals({"tt4_r4": [96.0, 96.5, 96.8], "two_kron": [95.0, 95.1, 95.2]}).assign(epoch=3)
     sgd = finals({"tt4_r4": [97.8, 97.9, 98.0], "two_kron": [97.8, 98.0, 97.9]}).assign(epoch=35)
     table = kr.t3f_table(sgd, adam)
-    assert list(table.net) == ["tt4_r4", "two_kron", "tt4_r4", "two_kron", "tt4_r4 in the t3f tutorial (Keras)"]
+    assert list(table.net) == ["tt4_r4", "two_kron", "tt4_r4", "two_kron", "tt4_r4 in the t3f tutorial (Keras, commit abd4f77)"]
     assert list(table.params) == [7985, 8285, 7985, 8285, 7985]
     assert table.accuracy.iloc[0] == "96.43 ± 0.40" and table.range.iloc[0] == "96.00 to 96.80"
     assert table.recipe.iloc[0].startswith("Adam lr 0.01, batches of 64, 3 epochs")
@@ -362,15 +373,16 @@ def test_t3f_figure_has_every_curve_and_the_tutorial_point():
     sgd = pd.concat([finals({"tt4_r4": [95, 96], "two_kron": [95, 95]}).assign(epoch=e) for e in range(1, 36)])
     fig = kr.t3f_figure(sgd, adam)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert len(labels) == 5 and labels[-1].startswith("tt4_r4 in the t3f tutorial")
+    assert len(labels) == 5 and labels[-1].startswith("tt4_r4, t3f tutorial")
     low, high = fig.axes[0].get_ylim()
     assert low <= 89 and high >= 96.38
 
 
-def test_kronecker_lead_does_not_count_tensor_trains_as_dense():
+def test_kronecker_lead_counts_tensor_trains_among_the_other_families():
     points = pd.DataFrame({"weights": [7650, 7350, 7940], "mean": [97.0, 98.0, 94.0],
-                           "family": ["Kronecker, 2 factors, rank r", "tensor train, 4 cores, TT-rank r",
+                           "family": ["Kronecker, 2 factors, Kronecker rank r", "tensor train, 4 cores",
                                       "dense (width h)"]}, index=["two_kron", "tt4_r4", "width10"])
     best = kr.best_by_budget(points, [8_000])
-    assert best.loc[8_000, "winner"] == "tensor train, 4 cores, TT-rank r"
-    assert kr.kronecker_margins(best).to_dict() == pytest.approx({8_000: 3.0})  # 97 - 94, the TT net left out
+    assert best.loc[8_000, "winner"] == "tensor train, 4 cores"
+    assert kr.kronecker_margins(best).to_dict() == pytest.approx({8_000: -1.0})  # 97 - 98: the TT net is on top
+    assert kr.kronecker_lead(kr.kronecker_margins(best)).startswith("No Kronecker family has the highest mean at any ")

@@ -247,8 +247,8 @@ def test_each_alias_builds_the_same_state_dict_as_before(variant):
 
 
 def test_every_registered_name_has_a_family_and_unknown_families_are_errors():
-    assert kr.variant_family("two_kron") == kr.variant_family("kron2_r8") == "Kronecker, 2 factors, rank r"
-    assert kr.variant_family("kron4_r1") == "Kronecker, 4 factors, rank r"
+    assert kr.variant_family("two_kron") == kr.variant_family("kron2_r8") == "Kronecker, 2 factors, Kronecker rank r"
+    assert kr.variant_family("kron4_r1") == "Kronecker, 4 factors, Kronecker rank r"
     assert kr.variant_family("original") == kr.variant_family("width10") == "dense (width h)"
     assert kr.variant_family("one_kron") == kr.variant_family("tiedkron2_r4")
     assert kr.variant_family("two_kron_out_kron") == kr.variant_family("kron2_r1_outkron")

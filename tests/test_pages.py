@@ -81,11 +81,13 @@ def exploratory_pages(tmp_path_factory):
     committed = tree_digest(kr.ROOT / "results", kr.ROOT / "figures")
     folders = dict(results_dir=str(out / "results"), figures_dir=str(out / "figures"))
     small = dict(dataset="synthetic", epochs=2, seeds=[1, 2], **folders)
-    post = dict(variants=["original", "two_kron", "one_kron", "width10"], tolerance_pp=0.3, **small)
+    # Part 2 trains a third seed of its nets; Part 3 (two seeds) must show those nets with all three
+    post = dict(variants=["original", "two_kron", "one_kron", "width10"], tolerance_pp=0.3, **{**small, "seeds": [1, 2, 3]})
     notebooks = {"03_report": post, "00_article": post,
                  "01_kronecker_product": dict(dataset="synthetic", train_epochs=2, seed=3, figures_dir=folders["figures_dir"]),
                  "04_beyond": dict(harder_dataset="", kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1],
                                    tt_ranks=[], t3f_epochs=1, projection_ranks=[1, 2], finetune_epochs=1,
+                                   compression_epochs=1, compression_tt_rank=4, compression_finetune_epochs=1,
                                    runs_dir=str(out / "runs"), **small)}
     executed = out / "notebooks"
     executed.mkdir()
@@ -107,11 +109,28 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
         for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src", "Warning"):
             assert plumbing not in html, (page, plumbing)
     report = visible_text(exploratory_pages["pages"]["kronecker_report"].read_text())
-    assert "2 epochs" in report and "two seeds (1 and 2)" in report and "0.3 percentage points" in report
+    assert "2 epochs" in report and "three seeds (1 to 3)" in report and "0.3 percentage points" in report
     assert "In 2018 Kento Nozawa" in report and "Our verdict" in report and "synthetic" in report
     beyond = visible_text(exploratory_pages["pages"]["beyond"].read_text())
-    assert "two seeds (1 and 2)" in beyond and "No tensor-train net of the grid" in beyond
-    assert "leaves out the harder dataset" in beyond
+    assert "three seeds (1 to 3) for two_kron, width10 and original; two seeds (1 and 2) for" in beyond
+    assert "tt4_r5-4-5" in beyond and "abd4f77" in beyond and "tt4_r4" in beyond   # the TT partner, t3f's commit
+    assert "leaves out the harder dataset" in beyond and "6. Conclusion" in beyond
+
+
+def test_both_pages_show_each_shared_net_with_one_number(exploratory_pages):
+    """Part 2 trained three seeds of two_kron and width10, Part 3 asked for two: both pages must show the mean ± sd
+    over all three, computed here by pandas from the records, and never the two-seed one."""
+    rows = kr.load_results(exploratory_pages["out"] / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
+    final = rows[rows.epoch == 2]
+    pages = {page: visible_text(path.read_text()) for page, path in exploratory_pages["pages"].items()}
+    for net in ("two_kron", "width10"):
+        accuracy = final[final.variant == net].set_index("seed").test_accuracy
+        assert sorted(accuracy.index) == [1, 2, 3]
+        every = f"{accuracy.mean():.2f} ± {accuracy.std():.2f}"
+        two = f"{accuracy[[1, 2]].mean():.2f} ± {accuracy[[1, 2]].std():.2f}"
+        for page, text in pages.items():
+            assert every in text, (page, net, every)
+            assert two == every or two not in text, (page, net, two)
 
 
 def test_exploratory_runs_write_where_they_are_told_and_never_to_the_committed_folders(exploratory_pages):
@@ -123,12 +142,15 @@ def test_exploratory_runs_write_where_they_are_told_and_never_to_the_committed_f
     settings = ku.TrainSettings(epochs=2, dataset="synthetic")
     projection = pd.read_csv(kr.settings_folder(out / "results", settings) / "projection.csv")
     assert set(projection.epoch) == {0, 1} and set(projection.seed) == {1, 2}
+    compression = pd.read_csv(kr.settings_folder(out / "results", kr.t3f_compression_settings("synthetic", 1))
+                              / "compression.csv")
+    assert set(compression.variant) == {"original", "compressed-tt4_r4", "compressed-kron2_r1"}
     t3f = kr.load_results(out / "results", kr.t3f_settings(1, "synthetic"))
     assert set(t3f.variant) == {"tt4_r4", "two_kron"} and set(t3f.epoch) == {1}
     import nbformat
     again = nbformat.read(str(exploratory_pages["second_sweep"]), as_version=4)
     printed = "".join(o.get("text", "") for c in again.cells if c.cell_type == "code" for o in c.outputs)
-    assert "0 runs trained now, 8 reused" in printed  # 4 nets x 2 seeds, all from the first run
+    assert "0 runs trained now, 12 reused" in printed  # 4 nets x 3 seeds, all from the first run
 
 
 # --- the golden snapshot of the generated sentences ----------------------------------------------------
@@ -136,7 +158,7 @@ def test_exploratory_runs_write_where_they_are_told_and_never_to_the_committed_f
 def report_sentences() -> str:
     """Every generated sentence of the first page, from the committed runs, in page order."""
     plan = kr.ReportPlan.from_parameters("03_report", kr.NOTEBOOK_PARAMETERS["03_report"])
-    rows = kr.load_results(plan.reads, plan.settings, plan.variants, plan.seeds)
+    rows = plan.load()
     post = rows[rows.variant.isin(ku.VARIANTS)]
     verdicts, by_init = kr.post_verdicts(rows, plan.tolerance), kr.verdicts_by_init(rows, plan.tolerance)
     points = kr.net_points(post)
@@ -151,36 +173,46 @@ def report_sentences() -> str:
 def beyond_sentences() -> str:
     """Every generated sentence of Part 3, from the committed runs, in page order."""
     plan = kr.BeyondPlan.from_parameters(kr.NOTEBOOK_PARAMETERS["04_beyond"])
-    rows = kr.load_results(plan.reads, plan.settings, plan.grid, plan.seeds)
-    t3f_rows = kr.load_results(plan.reads, plan.t3f, kr.T3F_VARIANTS, plan.seeds)
+    rows, t3f_rows = plan.load(), plan.load(plan.t3f, kr.T3F_VARIANTS)
     points = kr.net_points(rows)
     comparisons = kr.equal_budget_comparisons(rows, plan.kron_variants)
-    tt = kr.tt_comparisons(rows, plan.kron_variants, plan.tt_variants)
+    tt = kr.tt_comparisons(rows, plan.kron_variants)
     best = kr.best_by_budget(points, [7_000, 10_000, 20_000, 50_000, 100_000, 500_000])
-    lead, t3f = kr.kronecker_margins(best), kr.t3f_comparison(rows[rows.variant.isin(kr.T3F_VARIANTS)], t3f_rows)
+    lead, leaders = kr.kronecker_margins(best), kr.budget_leaders(rows, points, best)
+    t3f = kr.t3f_comparison(rows[rows.variant.isin(kr.T3F_VARIANTS)], t3f_rows)
     ranks = kr.rank_table(points, [v for v in ["lowrank1", "lowrank8", "one_kron", "two_kron", "kron2_r4", "kron4_r1",
                                                "kron4_r4", *plan.tt_variants] if v in points.index])
     tie_pairs = [("one_kron", "two_kron")] + [(f"tiedkron2_r{r}", f"kron2_r{r}") for r in (2, 4, 8)]
-    key = dict(source=plan.settings.record(), seeds=plan.seeds, ranks=plan.projection_ranks,
-               finetune=plan.finetune.record())
-    projected = kr.cached_table(kr.settings_folder(plan.results_dir, plan.settings) / "projection.csv", key,
-                                lambda: pytest.fail("the committed projection table does not match its key"))
-    scratch = kr.load_results(plan.reads, plan.settings, [kr.scratch_name(r) for r in plan.projection_ranks], plan.seeds)
+    def committed(settings, name, key):
+        return kr.cached_table(kr.settings_folder(plan.results_dir, settings) / name, key,
+                               lambda: pytest.fail(f"the committed {name} does not match its key"))
+    projected = committed(plan.settings, "projection.csv", dict(source=plan.settings.record(), seeds=plan.seeds,
+                                                                 ranks=plan.projection_ranks, finetune=plan.finetune.record()))
+    compressed = committed(plan.compression, "compression.csv", dict(
+        source=plan.compression.record(), seeds=plan.seeds, tt_rank=plan.compression_rank,
+        finetune=plan.compression_finetune.record()))
+    scratch = kr.load_results(plan.reads, plan.settings, [kr.scratch_name(r) for r in plan.projection_ranks])
     findings = kr.projection_findings(projected, scratch, plan.finetune.epochs, plan.settings.epochs)
-    by_dataset = {s.dataset: kr.load_results(plan.reads, s, list(ku.VARIANTS), plan.seeds)
-                  for s in (plan.settings, plan.harder)}
+    gaps = kr.projection_gaps(projected, scratch, plan.finetune.epochs, plan.settings.epochs)
+    compression = kr.compression_findings(compressed)
+    by_dataset = {s.dataset: plan.load(s, ku.VARIANTS) for s in (plan.settings, plan.harder)}
     finals = kr.final_epochs(pd.concat(by_dataset.values()))
     harder = kr.harder_dataset(*by_dataset.values(), plan.tolerance)
-    parts = [kr.beyond_method(plan.settings, plan.t3f, plan.seeds), kr.beyond_lede(comparisons, lead, tt, t3f),
-             kr.equal_budget_summary(comparisons), *kr.pareto_caption(points, len(plan.seeds)),
-             "\n".join(kr.budget_lines(kr.budget_leaders(rows, points, best))), kr.kronecker_lead(lead),
-             kr.tied_vs_untied(kr.tied_untied_gaps(rows, tie_pairs)),
-             kr.tt_rank_summary(kr.tt_partners(rows, ranks, plan.tt_variants), kr.rank_contrast(ranks)),
-             kr.t3f_intro(plan.t3f, plan.seeds, kr.T3F_TUTORIAL), *kr.t3f_caption(t3f, len(plan.seeds)),
-             kr.t3f_summary(t3f), kr.dense_before_projection(rows), *kr.projection_caption(findings),
+    parts = [kr.beyond_method(plan.settings, plan.t3f, rows),
+             kr.beyond_lede(comparisons, lead, tt, t3f, compression, kr.T3F_COMPRESSION),
+             kr.equal_budget_summary(comparisons), *kr.pareto_caption(points, rows), kr.seeds_note(rows),
+             "\n".join(kr.budget_lines(leaders)), kr.kronecker_lead(lead),
+             kr.tied_vs_untied(kr.tied_untied_gaps(rows, tie_pairs)), kr.tt_rank_summary(kr.rank_contrast(ranks)),
+             kr.tt_summary(tt), kr.t3f_intro(plan.t3f, plan.seeds, kr.T3F_TUTORIAL), *kr.t3f_caption(t3f),
+             kr.t3f_summary(t3f), kr.dense_before_projection(rows), *kr.projection_caption(findings, gaps),
              kr.projection_summary(findings, points.loc["original", "mean"]),
-             *kr.datasets_caption(finals, list(by_dataset), ku.VARIANTS),
-             kr.harder_dataset_summary(harder, *by_dataset)]
+             kr.compression_intro(plan.compression, plan.compression_finetune, plan.seeds, kr.T3F_COMPRESSION,
+                                  kr.T3F_COMMIT),
+             kr.compression_summary(compression, kr.T3F_COMPRESSION), kr.compression_story(findings, compression),
+             *kr.datasets_caption(finals, list(by_dataset), ku.VARIANTS), kr.seeds_note(pd.concat(by_dataset.values())),
+             kr.harder_dataset_summary(harder, *by_dataset),
+             kr.beyond_conclusion(comparisons, leaders, lead, tt, t3f, compression, kr.T3F_COMPRESSION, harder,
+                                  list(by_dataset))]
     return "\n\n".join(parts) + "\n"
 
 

@@ -136,11 +136,16 @@ def test_bad_ranks_raise(ranks, message):
 
 
 def test_tt_variant_names_parse_and_bad_ones_are_rejected():
-    assert kr.variant_family("tt4_r2") == "tensor train, 4 cores, TT-rank r"
-    assert "TT-matrix of 4 cores with TT-rank 2" in kr.describe_variant("tt4_r2")
-    for bad in ["tt4_r0", "tt0_r2", "tt4", "tt4_r2_gauss", "tt4_r2_outkron"]:
+    assert kr.variant_family("tt4_r2") == kr.variant_family("tt4_r2-3-2") == "tensor train, 4 cores"
+    assert "TT-matrix of 4 cores with TT-ranks 2" in kr.describe_variant("tt4_r2")
+    assert "TT-ranks 2-3-2" in kr.describe_variant("tt4_r2-3-2")
+    layer = ku.build_model("tt4_r2-3-2").fc1
+    assert layer.ranks == (1, 2, 3, 2, 1) and ku.count_weights(layer) == 35 * 2 + 2 * 20 * 3 + 3 * 35 * 2 + 2 * 20
+    for bad in ["tt4_r0", "tt0_r2", "tt4", "tt4_r2_gauss", "tt4_r2_outkron", "tt4_r0-1-1", "tt4_r2--3", "tt4_r2-"]:
         with pytest.raises(ValueError, match="tt<k>_r<r>"):
             ku.build_model(bad)
+    with pytest.raises(ValueError, match="3 positive ints"):   # 4 cores have 3 inner bonds
+        ku.build_model("tt4_r2-3")
 
 
 @pytest.mark.parametrize("in_factors,out_factors,ranks", [((7, 4, 7, 4), (5, 5, 5, 5), (1, 4, 4, 4, 1)),
