@@ -34,7 +34,11 @@ def seeds_statement(rows: pd.DataFrame, variants: Sequence[str] | None = None) -
 
 
 def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
-    """A table's footnote: accuracies are mean ± sd over each net's seeds, and which nets have how many."""
+    """A table's footnote: accuracies are mean ± sd over each net's seeds, and which nets have how many (per
+    dataset, when ``rows`` hold several)."""
+    if rows.dataset.nunique() > 1:
+        return ("*Mean ± sd over each net's seeds: " + "; ".join(
+            f"on {d}, {seeds_statement(part, variants)}" for d, part in rows.groupby("dataset", sort=False)) + ".*")
     return f"*Mean ± sd over each net's seeds: {seeds_statement(rows, variants)}.*"
 
 
@@ -196,7 +200,7 @@ def t3f_lede(t: Mapping) -> str:
 def compression_lede(f: Mapping, tutorial: Mapping) -> str:
     """One sentence: the t3f compression experiment against the tutorial's numbers."""
     tt, kron = f["tt"], f["kron"]
-    return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {f['dense'].mean() - tt['first'].mean():.0f} "
+    return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {f['dense'].mean() - tt['first'].mean():.1f} "
             f"points at once (TT-SVD to `{tt['net']}`: {mean_sd(tt['first'])}%, the tutorial {tutorial['compressed']:.2f}%; "
             f"the Kronecker sum `{kron['net']}`: {mean_sd(kron['first'])}%); after {epochs_phrase(f['epochs'])} of "
             f"fine-tuning they reach {mean_sd(tt['after'])}% and {mean_sd(kron['after'])}% (the tutorial "
@@ -221,8 +225,8 @@ def beyond_conclusion(comparisons: pd.DataFrame, leaders: pd.DataFrame, lead: pd
     rank = (f"{equal_budget_counts(comparisons)} " + ("In every pair the Kronecker layer also has the higher matrix "
             "rank, so matrix rank and accuracy go together in these pairs." if higher and wins == len(comparisons) else
             "Matrix rank does not line up with accuracy in every pair."))
-    winners = join_words(list(dict.fromkeys(leaders.family)))
-    family = f"The budget leaders, from the smallest budget up: {winners}. {kronecker_lead(lead)}"
+    winners = ", then ".join(f"*{f}*" for f in dict.fromkeys(leaders.family))
+    family = f"The family with the best net, from the smallest budget up: {winners}. {kronecker_lead(lead)}"
     trains = f"{tt_budget_counts(tt)}. {t3f_lede(t3f)}"
     compress = compression_lede(compression, tutorial)
     answers = [rank, family, trains, compress]
@@ -305,7 +309,8 @@ def compression_story(projection: Mapping, f: Mapping) -> str:
             f"{tt['weights']:,} input weights (the {keeps} is closer), and {projection['errors'].min():.2f} or more "
             f"for the Kronecker sums of Kronecker rank up to {projection['top_rank']} under the SGD recipe. Right after "
             f"compression the nets are {lost:.1f} points or more below the dense nets. After {epochs_phrase(f['epochs'])} "
-            f"of Adam the TT net is {signed(-behind[0])} pp from them and the Kronecker sum {signed(-behind[1])} pp"
+            f"of Adam the TT net is {abs(behind[0]):.2f} pp {'below' if behind[0] > 0 else 'above'} them and the "
+            f"Kronecker sum {abs(behind[1]):.2f} pp {'below' if behind[1] > 0 else 'above'}"
             + (": what the trained layer gives a compressed net is a head start more than its weights."
                       if error > 0.5 and max(behind) < 1 else "."))
 
@@ -341,7 +346,8 @@ def pareto_caption(points: pd.DataFrame, rows: pd.DataFrame) -> tuple[str, str]:
     """(caption, alt text) of the accuracy-weights plane."""
     best = points.loc[points["mean"].idxmax()]
     by_family = points.groupby("family")["mean"].max().sort_values(ascending=False)
-    return (f"Final test accuracy (mean ± sd over each net's seeds: {seeds_statement(rows)}) against weight count, "
+    seeds = seeds_statement(rows).replace("`", "")  # a caption is HTML, not Markdown
+    return (f"Final test accuracy (mean ± sd over each net's seeds: {seeds}) against weight count, "
             "by family, with each family's Pareto frontier. Below: the nets up to "
             f"{PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best, named.",
             f"Two stacked scatter plots of accuracy against weights on a log scale, {count(len(points), 'net')} in "
@@ -380,7 +386,7 @@ def projection_caption(f: Mapping, gaps: pd.DataFrame) -> tuple[str, str]:
 def datasets_caption(finals: pd.DataFrame, datasets: Sequence[str], variants: Sequence[str]) -> tuple[str, str]:
     """(caption, alt text) of the dataset comparison."""
     means = finals.groupby(["dataset", "variant"]).test_accuracy.mean()
-    seeds = "; ".join(f"on {d}, {seeds_statement(finals[finals.dataset == d])}" for d in datasets)
+    seeds = "; ".join(f"on {d}, {seeds_statement(finals[finals.dataset == d])}" for d in datasets).replace("`", "")
     return (f"Final test accuracy of the post's {count(len(variants), 'net')} on each dataset: dots are means, bars "
             f"± 1 sd over each net's seeds ({seeds}); dense nets black, Kronecker nets blue, as on the first page.",
             f"{count(len(datasets), 'dot plot').capitalize()}, one per dataset. "

@@ -92,7 +92,11 @@ def test_compression_findings_table_and_sentences_by_hand():
     assert "65.00 ± 7.07% right after compression, against the tutorial's 64.43%" in text
     assert "+1.00 pp" in text and "after fine-tuning (ahead)" in text   # every seed 1.0 apart: beyond the noise
     story = kr.compression_story(dict(errors=pd.Series({1: 0.99, 8: 0.97}), top_rank=8), f)
-    assert "Neither structure" in story and "-0.40 pp" in story   # 97.10 - 97.50
+    assert "Neither structure" in story and "TT net is 0.40 pp below them" in story   # 97.10 - 97.50
+    both = pd.concat([pd.DataFrame(dict(dataset=d, variant="a", seed=list(range(1, n + 1)), epoch=1, test_accuracy=90.0))
+                      for d, n in (("mnist", 10), ("fashion-mnist", 5))])
+    assert kr.seeds_note(both) == ("*Mean ± sd over each net's seeds: on mnist, ten seeds (1 to 10) for every net; on "
+                                   "fashion-mnist, five seeds (1 to 5) for every net.*")
 
 
 def test_projection_gaps_by_hand():

@@ -35,10 +35,16 @@ def test_batched_members_follow_their_solo_runs(variant, optimizer):
     x, y = ku.load_dataset(dataset="synthetic")
     rows, models = ku.train(variant, [1, 2, 5], settings, progress=False)
     assert len(models) == 3
+    # Adam's step is lr * m / (sqrt(v) + eps): a weight whose gradient is at float-rounding level moves by up to lr
+    # whichever way the rounding goes (seen on an Intel Xeon: 9e-5 on one bias of tt4_r2, seed 5), so under Adam the
+    # weights agree to a tenth of lr and the nets' outputs, the function they compute, to 1e-4
+    atol = 1e-5 if optimizer == "sgd" else settings.lr / 10
     for seed, model in zip([1, 2, 5], models):
         reference = ku.reference_train(variant, seed, settings, x[:200], y[:200])
         for (name, got), (_, want) in zip(model.state_dict().items(), reference.state_dict().items()):
-            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=f"seed {seed}, {name}")
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=atol, msg=f"seed {seed}, {name}")
+        with torch.no_grad():
+            torch.testing.assert_close(model.cpu()(x[:100]), reference(x[:100]), rtol=1e-4, atol=1e-4)
     solo, _ = ku.train(variant, [2], settings, progress=False)
     batched = rows[rows.seed == 2].reset_index(drop=True)
     assert list(batched.columns) == list(solo.columns) and (batched.dtypes == solo.dtypes).all()
