@@ -73,15 +73,6 @@ def input_weights(variant: str) -> int:
     return ku.count_weights(ku.build_model(variant).fc1)
 
 
-def nearest_budget(variant: str, candidates: Sequence[str]) -> str:
-    """Of ``candidates``, the net whose input layer has the weight count nearest to ``variant``'s (by ratio;
-    on a tie, the first given)."""
-    if not candidates:
-        raise ValueError("no candidates to compare with")
-    own = input_weights(variant)
-    return min(candidates, key=lambda c: abs(math.log(input_weights(c) / own)))
-
-
 #: A tensor train matches a Kronecker net when their input layers' weights differ by at most this fraction.
 TT_MATCH_TOLERANCE = 0.10
 #: The Pareto figure's zoom: nets up to this many weights within this many points of the best.
@@ -152,7 +143,7 @@ def budget_table(points: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataF
         count = input_weights(v) if budget == "input weights" else int(points.loc[v, "params"])
         return [v, count, input_layer_rank(v), f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
                 int(points.loc[v, "seeds"])]
-    table = [cells(v, "input weights") + cells(low, "input weights")[::1] + cells(narrow, "params")
+    table = [cells(v, "input weights") + cells(low, "input weights") + cells(narrow, "params")
              for v in kron_variants for low, narrow in [equal_budget_baselines(v)]]
     columns = pd.MultiIndex.from_tuples(
         [(group, c) for group, budget in [("Kronecker net", "input weights"), ("low-rank, same input weights", "input weights"),

@@ -12,7 +12,7 @@ import torch
 
 from .experiments import PARETO_ZOOM, T3F_TUTORIAL
 from .paths import project_path
-from .stats import DENSE, final_epochs, pareto_front, variant_family
+from .stats import final_epochs, pareto_front, variant_family
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",

@@ -1,6 +1,5 @@
 """The t3f tutorial's compression experiment: TT-SVD of a trained dense layer (against tensorly and an exact
 tensor train), the Kronecker sum of the same budget, and the tables and sentences built from them."""
-import math
 
 import pandas as pd
 import pytest
