@@ -168,10 +168,10 @@ def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataF
     """Each Kronecker net against the tensor train(s) of its input-layer budget (:func:`tt_matches`): both
     nets' input weights and seeds, whether the TT net is within the tolerance, difference Kronecker - TT in
     final accuracy, 95% Welch interval, outcome. Kronecker nets or TT nets missing from ``rows`` are left out."""
-    out = []
+    out, present = [], set(rows.variant)
     for v in kron_variants:
         for tt in tt_matches(v):
-            if v in set(rows.variant) and tt in set(rows.variant):
+            if v in present and tt in present:
                 c = compare_final(rows, v, tt)
                 out.append(dict(variant=v, baseline=tt, weights=input_weights(v), baseline_weights=input_weights(tt),
                                 within=abs(input_weights(tt) / input_weights(v) - 1) <= TT_MATCH_TOLERANCE,
@@ -358,17 +358,8 @@ def projection_experiment(source: Sequence[nn.Module], seeds, ranks, settings: k
     updates = [w - ku.seeded_model("original", s).fc1.weight.detach() for w, s in zip(weights, seeds)]
     moved = {s: float(d.norm() / w.norm()) for s, d, w in zip(seeds, updates, weights)}
     for rank in [ku.check_positive_int(r, "each of projection_ranks") for r in ranks]:
-        projected = [kron_projection(m, rank) for m in source]
-        losses, accuracies = ku.evaluate(projected, settings.dataset, data_dir, device, settings.test_batch_size)
-        name = projection_name(rank)
-        start = pd.DataFrame(dict(dataset=settings.dataset, variant=name, seed=seeds, epoch=0,
-                                  weights=ku.count_weights(projected[0]), params=ku.count_params(projected[0]),
-                                  train_loss=math.nan, test_loss=losses, test_accuracy=accuracies,
-                                  seconds=0.0, status="ok"))
-        tuned, _ = ku.train(name, seeds, settings, data_dir=data_dir, device=device, initial_models=projected,
-                            progress=False)
-        run = pd.concat([start, tuned], ignore_index=True)
-        run["relative_error"] = run.seed.map(dict(zip(seeds, (ku.relative_error(w, rank) for w in weights))))
+        run = compress_and_tune(source, seeds, projection_name(rank), lambda m: kron_projection(m, rank), settings,
+                                data_dir=data_dir, device=device)
         run["update_error"] = run.seed.map(dict(zip(seeds, (ku.relative_error(d, rank) for d in updates))))
         run["moved"] = run.seed.map(moved)
         frames.append(run)
@@ -383,9 +374,8 @@ def compression_findings(compressed: pd.DataFrame) -> dict:
     out = dict(dense=dense.reset_index(drop=True), epochs=int(compressed.epoch.max()))
     labels = [v for v in dict.fromkeys(compressed.variant) if v != "original"]
     for key, name in zip(("tt", "kron"), labels):
-        mine = compressed[compressed.variant == name]
-        out[key] = dict(name=name, net=name.removeprefix("compressed-"), weights=input_weights(name.removeprefix("compressed-")),
-                        error=float(mine.relative_error.mean()), seeds=int(mine.seed.nunique()),
+        mine, net = compressed[compressed.variant == name], name.removeprefix("compressed-")
+        out[key] = dict(net=net, weights=input_weights(net), error=float(mine.relative_error.mean()),
                         first=mine[mine.epoch == 0].test_accuracy.reset_index(drop=True),
                         after=mine[mine.epoch == mine.epoch.max()].test_accuracy.reset_index(drop=True))
     out["first_gap"] = compare_final(compressed[compressed.epoch == 0], labels[0], labels[1])

@@ -165,6 +165,15 @@ def _label_points(ax, points: pd.DataFrame, x: str, y: str, **text) -> None:
         # the same input gives the same picture
 
 
+def _dot_rows(ax, nets: Sequence[str], means, errors, labels: Sequence[str]) -> None:
+    """One row per net, bottom to top: its mean as a dot in its family's colour and marker, ± ``errors`` as a bar,
+    and ``labels`` as the row names (tick labels, so they never overprint)."""
+    for i, (net, mean, error) in enumerate(zip(nets, means, errors)):
+        color, marker = family_style(variant_family(net))
+        ax.errorbar([mean], [i], xerr=[error], fmt=marker, color=color, ecolor="0.3", capsize=3, ms=6)
+    ax.set_yticks(range(len(nets)), labels)
+
+
 def headline_figure(rows: pd.DataFrame):
     """Final accuracy of each net as a dot with its 95% t-interval over seeds, nets sorted by accuracy."""
     import matplotlib.pyplot as plt
@@ -174,11 +183,7 @@ def headline_figure(rows: pd.DataFrame):
                           "n": final.seed.nunique(), "weights": final.weights.first()}).sort_values("mean")
     half = stats.t.ppf(0.975, table.n - 1) * table["sem"]
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.45 * len(table) + 1.2))
-    styles = [family_style(variant_family(v)) for v in table.index]
-    ax.errorbar(table["mean"], range(len(table)), xerr=half, fmt="none", ecolor="0.3", capsize=3)
-    for i, (m, (color, marker)) in enumerate(zip(table["mean"], styles)):
-        ax.scatter([m], [i], c=color, marker=marker, s=40, zorder=3)
-    ax.set_yticks(range(len(table)), [f"{v} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
+    _dot_rows(ax, table.index, table["mean"], half, [f"{v} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
     ax.set_xlabel(f"final test accuracy (%): mean, 95% CI over {table.n.min()} seeds")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Black squares: dense; blue: with Kronecker layers")
@@ -259,10 +264,8 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
                  + (f"\n({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
     ax.legend(loc="lower right", framealpha=0.9)
     ax = axes[1]
-    for i, (name, p) in enumerate(top_points.iterrows()):
-        color, marker = family_style(p.family)
-        ax.errorbar([p["mean"]], [i], xerr=[p["std"]], fmt=marker, color=color, capsize=3, ms=6)
-    ax.set_yticks(range(len(top_points)), [f"{v} ({w:,})" for v, w in zip(top_points.index, top_points.weights)])
+    _dot_rows(ax, top_points.index, top_points["mean"], top_points["std"],
+              [f"{v} ({w:,})" for v, w in zip(top_points.index, top_points.weights)])
     ax.set_xlabel("test accuracy (%), mean ± sd over seeds")
     ax.set_title(f"Nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best")
     ax.grid(axis="y", alpha=0.2)
@@ -299,10 +302,7 @@ def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], var
     for ax, name in zip(axes[:, 0], datasets):
         sub = final_epochs(finals[finals.dataset == name]).groupby("variant").test_accuracy.agg(["mean", "std"])
         sub = sub.reindex([v for v in variants if v in sub.index])
-        for i, (v, r) in enumerate(sub.iterrows()):
-            color, marker = family_style(variant_family(v))
-            ax.errorbar([r["mean"]], [i], xerr=[r["std"]], fmt=marker, color=color, capsize=3, ms=6)
-        ax.set_yticks(range(len(sub)), sub.index)
+        _dot_rows(ax, sub.index, sub["mean"], sub["std"], sub.index)
         ax.invert_yaxis()
         ax.set_title(f"{name}: final test accuracy (mean ± 1 sd over seeds)")
         ax.set_xlabel("test accuracy (%)")
