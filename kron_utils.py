@@ -436,6 +436,16 @@ def tt_net(k: int, r: int | tuple[int, ...]) -> nn.Sequential:
     return mlp(TTLinear(factorize(IMAGE_SIZE, k), factorize(HIDDEN_SIZE, k), r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
 
 
+def kron_shape_net(o1: int, i1: int, o2: int, i2: int) -> nn.Sequential:
+    """784 -> 625 as one Kronecker product U (o1 x i1) (x) V (o2 x i2) of explicitly given factor shapes, then
+    625 -> 10 dense: ``kron_25x28_25x28`` is two_kron, whose factors follow the image's rows and columns;
+    ``kron_25x16_25x49`` splits the 784 row-major pixels into 16 blocks of 49 (1.75 image rows), off the grid."""
+    if i1 * i2 != IMAGE_SIZE or o1 * o2 != HIDDEN_SIZE:
+        raise ValueError(f"kron_{o1}x{i1}_{o2}x{i2}: the factors must map {IMAGE_SIZE} = i1*i2 inputs to "
+                         f"{HIDDEN_SIZE} = o1*o2 hidden units, got {i1}*{i2} = {i1 * i2} -> {o1}*{o2} = {o1 * o2}")
+    return mlp(KronLinear((i1, i2), (o1, o2)), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
+
+
 @dataclass(frozen=True)
 class Family:
     """A parametric family of nets: a name matching ``pattern`` (integers >= 1) is ``build(**integers)``; the
@@ -456,6 +466,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("tiedkron_outkron", r"tiedkron(?P<k>\d+)_r(?P<r>\d+)_outkron", partial(kron_net, tied=True, kron_output=True),
            INITS),
     Family("tt", r"tt(?P<k>\d+)_r(?P<r>\d+(?:-\d+)+|\d+)", tt_net),
+    Family("kronshape", r"kron_(?P<o1>\d+)x(?P<i1>\d+)_(?P<o2>\d+)x(?P<i2>\d+)", kron_shape_net),
 ]}
 
 #: The post's six nets, in its order: our name -> (its name in the post, the family member it is).
@@ -485,8 +496,9 @@ def parse_variant(variant: str) -> tuple[Family, dict[str, int | tuple[int, ...]
             return family, args, init
     raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, or a member of the families "
                      "width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> (optionally with _outkron), tt<k>_r<r> or "
-                     "tt<k>_r<r1>-<r2>-... (integers >= 1), e.g. width32, lowrank2, kron2_r4, tt4_r4, tt4_r2-3-2; a net "
-                     "with Kronecker layers may end in _gauss for Gaussian factors")
+                     "tt<k>_r<r1>-<r2>-..., kron_<o1>x<i1>_<o2>x<i2> (integers >= 1), e.g. width32, lowrank2, "
+                     "kron2_r4, tt4_r4, tt4_r2-3-2, kron_25x16_25x49; a net with Kronecker layers may end in _gauss "
+                     "for Gaussian factors")
 
 
 def build_model(variant: str) -> nn.Module:
@@ -618,7 +630,12 @@ class TrainSettings:
     """Everything that decides a run's numbers besides variant and seed. Defaults: the 2018 pytorch/examples
     MNIST recipe (SGD lr 0.01, momentum 0.5, batches of 64, test batches of 1000, reshuffled every epoch) with
     the post's 35 epochs. ``train_limit`` keeps the first N training images (None: all). ``optimizer='adam'``
-    is torch.optim.Adam's update (betas 0.9, 0.999, eps 1e-8) at ``lr``; ``momentum`` is then unused."""
+    is torch.optim.Adam's update (betas 0.9, 0.999, eps 1e-8) at ``lr``; ``momentum`` is then unused.
+
+    ``validation = N`` holds out the *last* N training images as a validation split (never trained on, scored
+    every epoch beside the test set); ``train_limit`` then counts among the others. ``permutation_seed = s``
+    feeds every image (train, validation and test alike) through one fixed pixel permutation,
+    :func:`pixel_permutation` (s)."""
     epochs: int = 35
     lr: float = 0.01
     momentum: float = 0.5
@@ -627,13 +644,20 @@ class TrainSettings:
     train_limit: int | None = None
     dataset: str = "mnist"
     optimizer: str = "sgd"
+    validation: int = 0
+    permutation_seed: int | None = None
+
+    #: Fields recorded only when they differ from these defaults, so that runs recorded before the field
+    #: existed keep their folder (the settings key is a hash of :meth:`record`).
+    OPTIONAL = dict(optimizer="sgd", validation=0, permutation_seed=None)
 
     def record(self) -> dict:
-        """The settings as a dict, for results folders and cache keys. ``optimizer`` appears only when it
-        is not the default SGD, so runs recorded before the field existed keep their folder."""
+        """The settings as a dict, for results folders and cache keys; an :attr:`OPTIONAL` field appears only
+        when it differs from its default."""
         record = asdict(self)
-        if record["optimizer"] == "sgd":
-            del record["optimizer"]
+        for name, default in self.OPTIONAL.items():
+            if record[name] == default:
+                del record[name]
         return record
 
     def __post_init__(self):
@@ -642,11 +666,20 @@ class TrainSettings:
             check_positive_int(getattr(self, name), name)
         if self.dataset != SYNTHETIC:
             dataset_info(self.dataset)
+        if isinstance(self.validation, bool) or not isinstance(self.validation, (int, np.integer)) or not (
+                0 <= self.validation < train_size(self.dataset)):
+            raise ValueError(f"validation must be a whole number of training images in [0, "
+                             f"{train_size(self.dataset):,}), got {self.validation!r}")
+        if self.permutation_seed is not None and (isinstance(self.permutation_seed, bool) or not isinstance(
+                self.permutation_seed, (int, np.integer)) or self.permutation_seed < 0):
+            raise ValueError(f"permutation_seed must be None or a non-negative integer, got {self.permutation_seed!r}")
         if self.train_limit is not None:
             check_positive_int(self.train_limit, "train_limit")
-            if self.train_limit > train_size(self.dataset):
-                raise ValueError(f"train_limit {self.train_limit} exceeds the {train_size(self.dataset):,} "
-                                 f"training images of {self.dataset}; use None for all of them")
+            available = train_size(self.dataset) - self.validation
+            if self.train_limit > available:
+                raise ValueError(f"train_limit {self.train_limit} exceeds the {available:,} training images of "
+                                 f"{self.dataset}" + (f" left beside the validation split" if self.validation else "")
+                                 + "; use None for all of them")
         for name, valid, what in (("lr", lambda v: 0 < v < math.inf, "a positive number"),
                                   ("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")):
             value = getattr(self, name)
@@ -656,6 +689,41 @@ class TrainSettings:
 
 RESULT_COLUMNS = ["dataset", "variant", "seed", "epoch", "weights", "params",
                   "train_loss", "test_loss", "test_accuracy", "seconds", "status"]
+#: Columns a run with a validation split records too, after RESULT_COLUMNS.
+VALIDATION_COLUMNS = ["validation_loss", "validation_accuracy"]
+
+
+def result_columns(settings: TrainSettings) -> list[str]:
+    """The columns of a run's rows under ``settings``: :data:`RESULT_COLUMNS`, plus :data:`VALIDATION_COLUMNS`
+    when it holds out a validation split."""
+    return RESULT_COLUMNS + (VALIDATION_COLUMNS if settings.validation else [])
+
+
+def pixel_permutation(seed: int, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """One fixed permutation of the ``size`` pixels: torch.randperm from a generator seeded with ``seed``.
+    A permuted image is ``x[:, perm]``: its pixel j is the original pixel perm[j]."""
+    return torch.randperm(size, generator=torch.Generator().manual_seed(int(seed)))
+
+
+def data_splits(settings: TrainSettings, data_dir: str | Path = "data",
+                device: str | torch.device = "cpu") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The (images, labels) a run under ``settings`` uses: 'train', 'test' and, with ``settings.validation``,
+    'validation' (the last N training images, held out). ``train_limit`` keeps the first images of the rest;
+    ``permutation_seed`` permutes the pixels of every split with the same :func:`pixel_permutation`."""
+    device = resolve_device(device)
+    x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device)
+    splits = {"test": _cached_data(str(data_dir), settings.dataset, "test", device)}
+    if settings.validation:
+        cut = len(x_train) - settings.validation
+        splits["validation"] = x_train[cut:], y_train[cut:]
+        x_train, y_train = x_train[:cut], y_train[:cut]
+    if settings.train_limit:
+        x_train, y_train = x_train[:settings.train_limit], y_train[:settings.train_limit]
+    splits["train"] = x_train, y_train
+    if settings.permutation_seed is not None:
+        perm = pixel_permutation(settings.permutation_seed, x_train.shape[1]).to(device)
+        splits = {name: (x[:, perm], y) for name, (x, y) in splits.items()}
+    return splits
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -704,10 +772,7 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
         build_model(variant)  # fail on an unknown name before loading anything
     elif len(initial_models) != len(seeds):
         raise ValueError(f"initial_models has {len(initial_models)} nets for {len(seeds)} seeds")
-    x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device)
-    x_test, y_test = _cached_data(str(data_dir), settings.dataset, "test", device)
-    if settings.train_limit:
-        x_train, y_train = x_train[:settings.train_limit], y_train[:settings.train_limit]
+    splits = data_splits(settings, data_dir, device)
 
     models = ([copy.deepcopy(m).to(device) for m in initial_models] if initial_models is not None
               else [seeded_model(variant, s).to(device) for s in seeds])
@@ -716,8 +781,8 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
     frames = []
     for first in range(0, len(seeds), group):
         members = slice(first, first + group)
-        frames.append(_train_runs(variant, seeds[members], models[members], settings, (x_train, y_train),
-                                  (x_test, y_test), compiled=compiled, progress=progress))
+        frames.append(_train_runs(variant, seeds[members], models[members], settings, splits, compiled=compiled,
+                                  progress=progress))
     rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return rows.sort_values("epoch", kind="stable", ignore_index=True), models
 
@@ -747,9 +812,10 @@ RECOMPILE_LIMIT = 256
 STACK_WEIGHT_LIMIT = 100_000
 
 
-def _train_runs(variant, seeds, models, settings, train_data, test_data, *, compiled, progress) -> pd.DataFrame:
-    """Train ``models`` (one per seed, stacked into one functional step) for settings.epochs; tidy rows."""
-    (x_train, y_train), (x_test, y_test) = train_data, test_data
+def _train_runs(variant, seeds, models, settings, splits, *, compiled, progress) -> pd.DataFrame:
+    """Train ``models`` (one per seed, stacked into one functional step) for settings.epochs on ``splits``
+    (:func:`data_splits`); tidy rows."""
+    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
     state = stack_models(models, settings.optimizer)
     step = training_step(models[0], settings.lr, settings.momentum, compiled=compiled, optimizer=settings.optimizer)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
@@ -761,6 +827,8 @@ def _train_runs(variant, seeds, models, settings, train_data, test_data, *, comp
         start = time.perf_counter()
         train_loss = _train_epoch(step, state, x_train, y_train, shufflers, settings.batch_size)
         test_loss, test_accuracy = _evaluate(models[0], state, x_test, y_test, settings.test_batch_size)
+        held_out = (_evaluate(models[0], state, *splits["validation"], settings.test_batch_size)
+                    if "validation" in splits else None)
         seconds = (time.perf_counter() - start) / len(seeds)
         for k in list(alive):
             status = "ok" if math.isfinite(train_loss[k]) else "diverged"
@@ -768,6 +836,8 @@ def _train_runs(variant, seeds, models, settings, train_data, test_data, *, comp
                              weights=weights, params=params, train_loss=train_loss[k],
                              test_loss=test_loss[k], test_accuracy=test_accuracy[k],
                              seconds=seconds, status=status))
+            if held_out is not None:
+                rows[-1].update(validation_loss=held_out[0][k], validation_accuracy=held_out[1][k])
             if status == "diverged":
                 alive.remove(k)
                 warnings.warn(f"{variant} seed {seeds[k]} diverged in epoch {epoch} (training loss "
@@ -777,7 +847,7 @@ def _train_runs(variant, seeds, models, settings, train_data, test_data, *, comp
             break
     bar.close()
     unstack_models(state, models)
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return pd.DataFrame(rows, columns=result_columns(settings))
 
 
 def stack_models(models: Sequence[nn.Module], optimizer: str = "sgd") -> dict:

@@ -492,3 +492,12 @@ def projection_findings(projected: pd.DataFrame, scratch: pd.DataFrame, finetune
                 update_error=float(top.update_error.mean()), moved=float(top.moved.mean()), gains=gains,
                 longer=[r for r in gains if scratch_name(r) in full and full[scratch_name(r)] > after[r]],
                 finetune_epochs=finetune_epochs, epochs=epochs)
+
+
+def unpermute_weight(weight: torch.Tensor, perm: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """The (out, 784) weight a layer trained on permuted images (pixel j the original pixel perm[j]) puts on
+    each *original* pixel: column perm[j] of the result is column j of ``weight``, for display on the image grid."""
+    perm = torch.as_tensor(perm)
+    out = torch.empty_like(weight)
+    out[:, perm] = weight
+    return out

@@ -114,7 +114,8 @@ class TrainRequest:
         """Build from the notebook's parameters (a namespace holding at least the train notebook's
         parameter names); each bad value raises one ValueError naming it, before any training."""
         fields = ku.TrainSettings.__dataclass_fields__
-        settings = ku.TrainSettings(**{name: parameters[name] for name in fields})
+        settings = ku.TrainSettings(**{name: parameters[name] for name in fields  # optional ones may be absent
+                                       if name in parameters or name not in ku.TrainSettings.OPTIONAL})
         variant = check_variants([parameters["variant"]])[0]
         seeds = check_seeds(parameters["seeds"])
         device = ku.resolve_device(parameters["device"])

@@ -23,6 +23,8 @@ FAMILY_TEXT = {
     "tiedkron_outkron": ("Kronecker input (tied factors) and output",
                          "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)"),
     "tt": ("tensor train, {k} cores", "input layer a TT-matrix of {k} cores with TT-ranks {r}; dense output"),
+    "kronshape": ("Kronecker, 2 factors of given shapes",
+                  "input layer U ({o1}x{i1}) (x) V ({o2}x{i2}): the pixels split into {i1} blocks of {i2}; dense output"),
 }
 #: The post's nets described in its own terms.
 POST_DESCRIPTIONS = {

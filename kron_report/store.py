@@ -79,11 +79,32 @@ def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str |
     describe = folder / "settings.json"
     if not describe.exists():  # same content from every writer: the key is a hash of it
         atomic_write(describe, json.dumps(settings.record(), indent=1).encode())
+    if settings.permutation_seed is not None and not (folder / PERMUTATION_FILE).exists():
+        atomic_write(folder / PERMUTATION_FILE, json.dumps(
+            ku.pixel_permutation(settings.permutation_seed).tolist()).encode())
     paths = []
     for (variant, seed), run in rows.groupby(["variant", "seed"], sort=False):
         path = run_file(results_dir, settings, variant, int(seed))
-        paths.append(atomic_write(path, run[ku.RESULT_COLUMNS].to_csv(index=False).encode()))
+        paths.append(atomic_write(path, run[ku.result_columns(settings)].to_csv(index=False).encode()))
     return paths
+
+
+#: Beside the settings.json of runs on permuted pixels: the permutation itself, as a JSON list (pixel j of a
+#: permuted image is the original pixel perm[j]).
+PERMUTATION_FILE = "permutation.json"
+
+
+def stored_permutation(results_dir: str | Path, settings: ku.TrainSettings) -> list[int]:
+    """The pixel permutation stored with the runs of ``settings`` (see :data:`PERMUTATION_FILE`); one
+    ValueError naming the file if it is missing or is not a permutation of the image's pixels."""
+    path = settings_folder(results_dir, settings) / PERMUTATION_FILE
+    try:
+        perm = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: cannot read the stored pixel permutation ({error})") from None
+    if sorted(perm) != list(range(ku.IMAGE_SIZE)):
+        raise ValueError(f"{path}: not a permutation of the {ku.IMAGE_SIZE} pixels")
+    return perm
 
 
 class BadRecord(ValueError):
@@ -108,11 +129,12 @@ def read_record(path: str | Path, settings: ku.TrainSettings) -> pd.DataFrame:
         rows = pd.read_csv(path)
     except (OSError, ValueError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
         raise BadRecord(path, f"cannot be read as CSV ({str(error).splitlines()[0]})") from None
-    if list(rows.columns) != ku.RESULT_COLUMNS:
-        raise BadRecord(path, f"has the columns {list(rows.columns)}, not {ku.RESULT_COLUMNS}")
+    columns = ku.result_columns(settings)
+    if list(rows.columns) != columns:
+        raise BadRecord(path, f"has the columns {list(rows.columns)}, not {columns}")
     if rows.empty:
         raise BadRecord(path, "has no rows")
-    for column in NUMERIC_COLUMNS:
+    for column in NUMERIC_COLUMNS + columns[len(ku.RESULT_COLUMNS):]:
         if not pd.api.types.is_numeric_dtype(rows[column]):
             raise BadRecord(path, f"column {column} holds something other than numbers")
     seed = path.stem.removeprefix("seed-")
@@ -127,8 +149,9 @@ def read_record(path: str | Path, settings: ku.TrainSettings) -> pd.DataFrame:
     if len(rows) != settings.epochs and status[-1] != "diverged":
         raise BadRecord(path, f"stops after epoch {len(rows)} of {settings.epochs} without diverging")
     ok = rows[rows.status == "ok"]
-    if not rows.test_accuracy.between(0, 100).all() or rows.test_accuracy.isna().any():
-        raise BadRecord(path, "test_accuracy must lie in [0, 100]")
+    for column in {"test_accuracy", "validation_accuracy"} & set(columns):
+        if not rows[column].between(0, 100).all() or rows[column].isna().any():
+            raise BadRecord(path, f"{column} must lie in [0, 100]")
     if not (np.isfinite(ok[["train_loss", "test_loss"]]).all().all() and (rows.seconds >= 0).all()):
         raise BadRecord(path, "losses must be finite (unless the run diverged) and seconds >= 0")
     return rows
