@@ -23,13 +23,13 @@ DASK_SCHEDULER ?= local
 SWEEP_PARAMS := {'force': $(FORCE_PY), 'scheduler': '$(DASK_SCHEDULER)'}
 
 # DATASET chooses what `make data` fetches; the write-ups are about MNIST (Part 3 adds Fashion-MNIST itself).
-ifneq ($(filter report beyond,$(MAKECMDGOALS)),)
+ifneq ($(filter report beyond why,$(MAKECMDGOALS)),)
 ifneq ($(DATASET),mnist)
 $(error make report covers MNIST, and make beyond MNIST plus Fashion-MNIST; DATASET=$(DATASET) applies to make data only)
 endif
 endif
 
-.PHONY: help setup data test report bench beyond clean
+.PHONY: help setup data test report bench beyond why clean
 .DEFAULT_GOAL := help
 
 help:
@@ -40,6 +40,7 @@ help:
 	@echo "             DASK_SCHEDULER=tcp://host:8786 trains on that Dask cluster, serial without Dask)"
 	@echo "make bench   print the speed ratios of the fast paths, measured side by side"
 	@echo "make beyond  run notebooks/04_beyond.ipynb (FORCE=1 retrains) and render its HTML"
+	@echo "make why     run notebooks/05_why.ipynb (FORCE=1 retrains) and render report/why.html"
 
 setup: $(STAMP)
 	@mkdir -p runs
@@ -72,6 +73,10 @@ beyond: setup data
 	$(call fetch,fashion-mnist)
 	$(call execute,notebooks/04_beyond.ipynb,$(SWEEP_PARAMS))
 	$(call render,beyond)
+
+why: setup data
+	$(call execute,notebooks/05_why.ipynb,$(SWEEP_PARAMS))
+	$(call render,why)
 
 bench: setup data
 	$(PY) bench.py

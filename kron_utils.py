@@ -920,11 +920,12 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool
     return compiled_or_eager
 
 
-@lru_cache(maxsize=None)
 def _configure_compiler() -> None:
-    """Process-wide compiler settings, applied once, at the first compiled step: silence inductor's "No CUDA
-    runtime is found" (noise in the notebooks on CPU-only machines), and let dynamo compile :data:`RECOMPILE_LIMIT`
-    shapes (each net shape is one more compile: a notebook of dozens must not fall back to eager after 8)."""
+    """Compiler settings, applied at every compiled step's creation: silence inductor's "No CUDA runtime is found"
+    (noise in the notebooks on CPU-only machines), and let dynamo compile :data:`RECOMPILE_LIMIT` shapes (each net
+    shape is one more compile: a notebook of dozens must not fall back to eager after 8). Dynamo's config is
+    thread-local, and a Dask worker may run each task on a new thread, so this is set in the calling thread
+    every time, not once per process."""
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
 

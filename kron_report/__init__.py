@@ -7,8 +7,9 @@ Imports run one way, each module using only those above it:
 - ``fetch``        fetching and verifying the datasets (`make data`);
 - ``stats``        final epochs, Welch comparisons, verdicts, Pareto fronts, budgets;
 - ``experiments``  baselines, ranks, tensor-train partners, the t3f recipe, projection;
+- ``why``          permuted pixels, off-grid factors, recipes chosen on a validation split;
 - ``runs``         what a notebook asks for (checked before any work) and the sweep;
-- ``prose``, ``prose_beyond``  every sentence, caption and alt text the pages show (they read ``stats``
+- ``prose``, ``prose_beyond``, ``prose_why``  every sentence, caption and alt text the pages show (they read ``stats``
                    and ``experiments``, never ``figures``);
 - ``figures``      every plot (it reads ``stats``, never ``prose``);
 - ``render``       executing notebooks and rendering the HTML article.
@@ -21,10 +22,12 @@ from .store import *  # noqa: F401,F403
 from .fetch import *  # noqa: F401,F403
 from .stats import *  # noqa: F401,F403
 from .experiments import *  # noqa: F401,F403
+from .why import *  # noqa: F401,F403
 from .runs import *  # noqa: F401,F403
 from .prose import *  # noqa: F401,F403
 from .prose_beyond import *  # noqa: F401,F403
+from .prose_why import *  # noqa: F401,F403
 from .figures import *  # noqa: F401,F403
 from .sweep import *  # noqa: F401,F403
 from .render import *  # noqa: F401,F403
-from . import experiments, fetch, figures, paths, prose, prose_beyond, render, runs, stats, store, sweep  # noqa: F401
+from . import experiments, fetch, figures, paths, prose, prose_beyond, prose_why, render, runs, stats, store, sweep, why  # noqa: F401

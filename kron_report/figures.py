@@ -383,3 +383,76 @@ def tied_symmetry_figure(image: torch.Tensor, hidden: torch.Tensor, hidden_of_tr
     fig.suptitle("Tied factors (U = V): transposing the input\ntransposes the 25×25 hidden map")
     fig.tight_layout()
     return fig
+
+
+def loss_panels_figure(rows: pd.DataFrame):
+    """Training loss (top) and test loss (bottom) by epoch of every variant, log scale, stacked for phones: where
+    the two part, a net fits its training set better than it generalises."""
+    import matplotlib.pyplot as plt
+    fig, (train, test) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8.4), sharex=True)
+    plot_curves(rows, "train_loss", ax=train, title="Training loss by epoch (mean over seeds, band: min-max)")
+    plot_curves(rows, "test_loss", ax=test, title="Test loss by epoch")
+    for ax in (train, test):
+        ax.set_yscale("log")
+    test.get_legend().remove()
+    train.legend(ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def permutation_figure(effects: pd.DataFrame):
+    """Each net's change in final test accuracy from MNIST to permuted MNIST, with its 95% Welch interval, one
+    row per net (from :func:`why.permutation_effects`); dense nets are the control, expected at zero."""
+    import matplotlib.pyplot as plt
+    table = effects.sort_values("change")
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.45 * len(table) + 1.4))
+    _dot_rows(ax, table.variant, table.change, table.high - table.change,
+              [f"{v} ({w:,} weights)" for v, w in zip(table.variant, table.weights)])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("permuted minus MNIST, final test accuracy (pp), 95% CI")
+    ax.set_title("What a fixed pixel permutation costs each net")
+    ax.grid(axis="y", alpha=0.2)
+    fig.tight_layout()
+    return fig
+
+
+def permuted_fields_figure(mnist_fields: torch.Tensor, permuted_fields: torch.Tensor, units: Sequence[tuple[int, int]]):
+    """Receptive fields (a, b, 28, 28) of the same hidden ``units`` of two_kron trained on MNIST (top rows) and on
+    permuted MNIST, put back on the image grid (bottom rows); four units a row."""
+    import matplotlib.pyplot as plt
+    columns = 4
+    rows = -(-len(units) // columns)
+    fig = plt.figure(figsize=(FIGURE_WIDTH, 2 * rows * FIGURE_WIDTH / columns + 1.0))
+    for sub, fields, title in zip(fig.subfigures(2, 1), (mnist_fields, permuted_fields),
+                                  ("trained on MNIST", "trained on permuted MNIST, shown un-permuted")):
+        axes = sub.subplots(rows, columns, squeeze=False)
+        for ax, (a, b) in itertools.zip_longest(axes.flat, units):
+            ax.axis("off")
+            if a is None:
+                continue
+            field = fields[a, b]
+            ax.imshow(field, cmap="RdBu_r", vmin=-field.abs().max(), vmax=field.abs().max())
+            ax.set_title(f"unit ({a}, {b})", fontsize=MIN_FONT_PT)
+        sub.suptitle(f"two_kron {title}")
+    return fig
+
+
+def recipe_figure(scores: pd.DataFrame, chosen: pd.Series):
+    """Final validation accuracy (mean ± sd over seeds) of each net under each recipe, one panel per net with its
+    own scale (stacked), the chosen recipe filled (from :func:`why.validation_scores` and :func:`why.select_recipes`)."""
+    import matplotlib.pyplot as plt
+    nets = list(dict.fromkeys(scores.variant))
+    recipes = list(dict.fromkeys(scores.recipe))
+    fig, axes = plt.subplots(len(nets), 1, figsize=(FIGURE_WIDTH, 1.25 * len(nets) + 1.3), sharex=True, squeeze=False)
+    for ax, net in zip(axes[:, 0], nets):
+        part = scores[scores.variant == net].set_index("recipe").reindex(recipes)
+        color, marker = family_style(variant_family(net))
+        for i, (recipe, r) in enumerate(part.iterrows()):
+            ax.errorbar([i], [r["mean"]], yerr=[0 if pd.isna(r["std"]) else r["std"]], fmt=marker, ms=7, capsize=3,
+                        color=color, mfc=color if recipe == chosen[net] else "white")
+        ax.set_ylabel(net, rotation=0, ha="right", va="center")
+        ax.grid(axis="x", alpha=0.2)
+    axes[-1, 0].set_xticks(range(len(recipes)), [r.replace(", lr ", "\n") for r in recipes])
+    axes[0, 0].set_title("Validation accuracy (%) by recipe, mean ± sd; filled: each net's choice")
+    fig.tight_layout()
+    return fig

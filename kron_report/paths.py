@@ -30,6 +30,11 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
                       compression_tt_rank=16, compression_finetune_epochs=2, projection_ranks=[1, 2, 4, 8],
                       finetune_epochs=3, data_dir="data", results_dir=None, runs_dir="runs", figures_dir=None,
                       force=False, device="auto", scheduler="local", tolerance_pp=0.5),
+    "05_why": dict(dataset="mnist", epochs=35, seeds=None, permutation_seed=0, permuted_variants=None,
+                   off_grid_variants=None, tuning_variants=None, tuning_seeds=None,
+                   sgd_learning_rates=[0.003, 0.01, 0.03, 0.1], adam_learning_rate=0.001, validation_images=10000,
+                   fields_seed=1, data_dir="data", results_dir=None, runs_dir="runs", figures_dir=None, force=False,
+                   device="auto", scheduler="local", tolerance_pp=0.5),
 }
 #: Parameters that say where to read and write or how to run, not what the page shows.
 NEUTRAL_PARAMETERS = frozenset({"data_dir", "results_dir", "runs_dir", "figures_dir", "force", "device", "scheduler"})

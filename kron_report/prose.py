@@ -248,11 +248,13 @@ def curves_caption(rows: pd.DataFrame, baseline: str = "width10") -> tuple[str, 
 
 def loss_caption(rows: pd.DataFrame) -> tuple[str, str]:
     """(caption, alt text) of the loss-by-epoch figure."""
-    finals = final_epochs(rows).groupby("variant").test_loss.mean().sort_values()
-    return ("Test loss by epoch (log scale), mean over seeds with the min-max band.",
-            f"A line chart of test loss against epoch on a log scale for {count(len(finals), 'net')}; at epoch "
-            f"{rows.epoch.max()} the loss is lowest for {finals.index[0]} ({finals.iloc[0]:.3f}) and highest for "
-            f"{finals.index[-1]} ({finals.iloc[-1]:.3f}).")
+    final = final_epochs(rows).groupby("variant")
+    train, test = final.train_loss.mean().sort_values(), final.test_loss.mean().sort_values()
+    return ("Training loss (top) and test loss (bottom) by epoch, log scale, mean over seeds with the min-max band.",
+            f"Two line charts of loss against epoch on a log scale for {count(len(test), 'net')}. At epoch "
+            f"{rows.epoch.max()} the training loss is lowest for {train.index[0]} ({train.iloc[0]:.3f}) and highest for "
+            f"{train.index[-1]} ({train.iloc[-1]:.3f}); the test loss is lowest for {test.index[0]} "
+            f"({test.iloc[0]:.3f}) and highest for {test.index[-1]} ({test.iloc[-1]:.3f}).")
 
 
 def weights_caption(points: pd.DataFrame) -> tuple[str, str]:
@@ -323,6 +325,14 @@ BIBLIOGRAPHY = {
            'TensorFlow (T3F)", JMLR 21, 2020; its tutorial "Tensor Nets (compressing neural networks)", '
            "`docs/tutorials/tensor_nets.ipynb` in the Bihaqo/t3f repository, quoted at commit abd4f77 "
            "(\"Bring the neural tutorial up to date\").",
+    "permuted": 'Permuted MNIST as a test of what a model owes to the image grid: a fixed permutation of the pixels '
+                "leaves a fully connected net's task unchanged but destroys the local structure convolutions rely on; "
+                'see e.g. I. J. Goodfellow, M. Mirza, D. Xiao, A. Courville, Y. Bengio, "An Empirical Investigation of '
+                'Catastrophic Forgetting in Gradient-Based Neural Networks", [arXiv:1312.6211](https://arxiv.org/abs/1312.6211), 2013.',
+    "bengio2012": 'Y. Bengio, "Practical Recommendations for Gradient-Based Training of Deep Architectures", in *Neural '
+                  "Networks: Tricks of the Trade*, 2nd ed., Springer, 2012: the learning rate as the one hyper-parameter "
+                  "to tune first, on a validation set.",
+    "adam": 'D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.',
     "tensorly": 'J. Kossaifi, Y. Panagakis, A. Anandkumar, M. Pantic, "TensorLy: Tensor Learning in Python", JMLR 20, '
                 "2019: `tensor_train_matrix`, the TT-SVD used in section 4.",
 }
@@ -330,7 +340,8 @@ BIBLIOGRAPHY = {
 PAGE_REFERENCES = {"kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
                                         "recipe"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
-                              "oseledets", "t3f", "tensorly"]}
+                              "oseledets", "t3f", "tensorly"],
+                   "why": ["post", "zhou2015", "recipe", "permuted", "bengio2012", "adam"]}
 
 
 def references(page: str) -> str:

@@ -25,6 +25,7 @@ from .experiments import (T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_co
                           tt_partner_nets)
 from .paths import check_dir, committed_results, notebook_parameters, output_dirs, project_path
 from .store import load_results, require_runs, save_runs
+from . import why
 
 #: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
 #: REPORT_SEEDS; Part 3 uses BEYOND_SEEDS. Which configuration is committed is decided in :mod:`paths`.
@@ -267,3 +268,102 @@ def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str
     names += [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(tt_ranks, "tt_ranks", allow_empty=True)]
     names += tt_partner_nets(kron_variants)  # a tensor train at each Kronecker net's input-layer budget
     return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class WhyPlan:
+    """What the 'why' page runs, validated as one object before any work (see :meth:`from_parameters`)."""
+    settings: ku.TrainSettings
+    permuted: ku.TrainSettings
+    recipes: dict[str, ku.TrainSettings]
+    permuted_variants: list[str]
+    off_grid_variants: list[str]
+    tuning_variants: list[str]
+    seeds: list[int]
+    tuning_seeds: list[int]
+    fields_seed: int
+    results_dir: Path
+    figures_dir: Path
+    runs_dir: Path
+    reads: list[Path]
+    full: bool
+    tolerance: float
+
+    @classmethod
+    def from_parameters(cls, p: Mapping) -> "WhyPlan":
+        """From the notebook's parameters; None takes the committed nets and seeds of :mod:`why`. Only the
+        defaults write to results/ and figures/."""
+        p = notebook_parameters("05_why", p)
+        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
+        if isinstance(p["permutation_seed"], bool) or p["permutation_seed"] < 0:
+            raise ValueError(f"permutation_seed must be a non-negative integer, got {p['permutation_seed']!r}")
+        permuted = why.permuted_settings(settings, p["permutation_seed"])
+        rates = [float(r) for r in parse_list(p["sgd_learning_rates"])] if p["sgd_learning_rates"] else []
+        for value in rates + [p["adam_learning_rate"]]:
+            if isinstance(value, bool) or not 0 < value < 10:
+                raise ValueError(f"learning rates must be numbers in (0, 10), got {value!r} "
+                                 "(sgd_learning_rates or adam_learning_rate)")
+        if not rates:
+            raise ValueError("sgd_learning_rates must list at least one learning rate, e.g. [0.01]")
+        validation = ku.check_positive_int(p["validation_images"], "validation_images")
+        recipes = {why.recipe_name(s): s for s in why.recipe_grid(p["epochs"], p["dataset"], rates,
+                                                                  p["adam_learning_rate"], validation)}
+        if len(recipes) != len(rates) + 1:
+            raise ValueError(f"sgd_learning_rates must be distinct, got {rates}")
+        grid = {name: check_variants(list(default) if p[name] is None else p[name]) for name, default in (
+            ("permuted_variants", why.PERMUTED_NETS), ("off_grid_variants", why.OFF_GRID_NETS),
+            ("tuning_variants", why.TUNED_NETS))}
+        for name in ("permuted_variants", "tuning_variants"):
+            if "original" not in grid[name]:
+                raise ValueError(f"{name} must include original, the dense reference, got {grid[name]}")
+        if "two_kron" not in grid["permuted_variants"] or "width10" not in grid["permuted_variants"]:
+            raise ValueError("permuted_variants must include two_kron and width10 (the lead that may or may not "
+                             f"survive), got {grid['permuted_variants']}")
+        seeds = check_seeds(p["seeds"] if p["seeds"] is not None else list(BEYOND_SEEDS), minimum=2)
+        tuning_seeds = check_seeds(p["tuning_seeds"] if p["tuning_seeds"] is not None else list(why.TUNING_SEEDS),
+                                   minimum=2)
+        fields_seed = ku.check_seeds([p["fields_seed"]])[0]
+        tolerance = check_tolerance(p["tolerance_pp"])
+        results_dir, figures_dir, full = output_dirs("05_why", p)
+        runs_dir = check_dir(p["runs_dir"], "runs_dir")
+        return cls(settings, permuted, recipes, grid["permuted_variants"], grid["off_grid_variants"],
+                   grid["tuning_variants"], seeds, tuning_seeds, fields_seed, results_dir, figures_dir, runs_dir,
+                   reading(results_dir), full, tolerance)
+
+    @property
+    def mnist_variants(self) -> list[str]:
+        """The nets the page needs on plain MNIST: those it permutes, the off-grid ones and the aligned one."""
+        return list(dict.fromkeys([*self.permuted_variants, why.ALIGNED_NET, *self.off_grid_variants]))
+
+    def sweeps(self) -> list[tuple[list[str], list[int], ku.TrainSettings]]:
+        """Every (variants, seeds, settings) the page trains: plain MNIST, permuted MNIST, and each recipe."""
+        return ([(self.mnist_variants, self.seeds, self.settings), (self.permuted_variants, self.seeds, self.permuted)]
+                + [(self.tuning_variants, self.tuning_seeds, s) for s in self.recipes.values()])
+
+    def load(self, settings: ku.TrainSettings, variants: Sequence[str], seeds: Sequence[int] | None = None):
+        """:func:`load_runs` of this plan's folders (its seeds unless given)."""
+        return load_runs(self.reads, settings, variants, seeds or self.seeds)
+
+    def permutation(self) -> list[int]:
+        """The pixel permutation stored beside the permuted runs (in the first folder that has it)."""
+        from .store import PERMUTATION_FILE, settings_folder, stored_permutation
+        folder = next((d for d in self.reads if (settings_folder(d, self.permuted) / PERMUTATION_FILE).exists()),
+                      self.reads[0])
+        return stored_permutation(folder, self.permuted)
+
+    def tuning_runs(self) -> pd.DataFrame:
+        """Every tuning run, with a ``recipe`` column (:func:`why.recipe_runs`)."""
+        return why.recipe_runs({name: self.load(s, self.tuning_variants, self.tuning_seeds)
+                                for name, s in self.recipes.items()})
+
+
+def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.DataFrame | None:
+    """The why page's committed recipe search at ``epochs`` on ``dataset`` (its default nets, seeds and grid), as
+    :func:`why.tuned_results`; None when any of its runs is missing (first page's conclusion reads it)."""
+    recipes = {why.recipe_name(s): s for s in why.recipe_grid(epochs, dataset)}
+    try:
+        runs = why.recipe_runs({name: load_runs(reads, s, why.TUNED_NETS, why.TUNING_SEEDS)
+                                for name, s in recipes.items()})
+    except ValueError:  # runs without results: the why page has not been run for these settings
+        return None
+    return why.tuned_results(runs, why.select_recipes(runs))

@@ -81,6 +81,12 @@ def mean_sd(values) -> str:
     return f"{values.mean():.2f} ± {values.std() if len(values) > 1 else 0.0:.2f}"
 
 
+def _mean_sd3(values) -> str:
+    """'0.039 ± 0.001': a loss, mean ± sd over seeds, to three decimals."""
+    values = pd.Series(values, dtype=float)
+    return f"{values.mean():.3f} ± {values.std() if len(values) > 1 else 0.0:.3f}"
+
+
 def summary_table(rows: pd.DataFrame, reference: str = "original", order: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per variant (in ``order``, else as they first appear): post name, weight and parameter counts,
     compression against ``reference``, and final and best test accuracy as mean ± std over seeds."""
@@ -99,6 +105,7 @@ def summary_table(rows: pd.DataFrame, reference: str = "original", order: Sequen
         "compression": [f"{ref_weights / first.weights[v]:,.0f}x" for v in names],
         "final test acc. (%)": [mean_sd(final.test_accuracy[final.variant == v]) for v in names],
         "best test acc. (%)": [mean_sd(best[v]) for v in names],
+        "final train loss": [_mean_sd3(final.train_loss[final.variant == v]) for v in names],
         "seeds": [int(final.seed[final.variant == v].nunique()) for v in names],
     })
 

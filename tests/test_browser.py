@@ -37,13 +37,13 @@ def chrome():
 
 @pytest.fixture(scope="module")
 def pages(chrome, tmp_path_factory):
-    """Both pages rendered from the committed runs: every notebook with its defaults (figures to a temporary
+    """Every page rendered from the committed runs: every notebook with its defaults (figures to a temporary
     folder), except Part 1's one-epoch demo on synthetic data."""
     out = tmp_path_factory.mktemp("pages")
     executed = out / "notebooks"
     executed.mkdir()
     figures = dict(figures_dir=str(out / "figures"))
-    for name, parameters in (("03_report", figures), ("00_article", figures), ("04_beyond", figures),
+    for name, parameters in (("03_report", figures), ("00_article", figures), ("04_beyond", figures), ("05_why", figures),
                              ("01_kronecker_product", dict(dataset="synthetic", **figures))):
         kr.execute_notebook(kr.ROOT / "notebooks" / f"{name}.ipynb", parameters, executed / f"{name}.ipynb")
     return {page: kr.render_page(page, executed, out) for page in kr.PAGES}

@@ -11,7 +11,10 @@ from kron_report import paths
 OTHER_VALUES = dict(dataset="fashion-mnist", epochs=34, variants=["two_kron", "original"], seeds=[1, 2],
                     tolerance_pp=1.0, train_epochs=2, seed=2, harder_dataset="", kron_variants=["two_kron"],
                     dense_widths=[10, 625], low_ranks=[1], tt_ranks=[4], t3f_epochs=2, projection_ranks=[1, 2, 4],
-                    finetune_epochs=2, compression_epochs=1, compression_tt_rank=4, compression_finetune_epochs=1)
+                    finetune_epochs=2, compression_epochs=1, compression_tt_rank=4, compression_finetune_epochs=1,
+                    permutation_seed=5, permuted_variants=["original", "two_kron", "width10"],
+                    off_grid_variants=["kron_25x49_25x16"], tuning_variants=["original", "two_kron"], tuning_seeds=[1, 2],
+                    sgd_learning_rates=[0.01], adam_learning_rate=0.003, validation_images=5000, fields_seed=2)
 
 
 @pytest.mark.parametrize("notebook", list(kr.NOTEBOOK_PARAMETERS))

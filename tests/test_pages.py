@@ -76,7 +76,7 @@ def tree_digest(*folders) -> str:
 
 @pytest.fixture(scope="module")
 def exploratory_pages(tmp_path_factory):
-    """Both pages rendered from runs of every report notebook with non-default parameters (2 epochs, 2 seeds,
+    """Every page rendered from runs of every report notebook with non-default parameters (2 epochs, 2 seeds,
     a subset of the nets, an empty tensor-train grid, synthetic data)."""
     out = tmp_path_factory.mktemp("exploratory")
     committed = tree_digest(kr.ROOT / "results", kr.ROOT / "figures")
@@ -89,7 +89,10 @@ def exploratory_pages(tmp_path_factory):
                  "04_beyond": dict(harder_dataset="", kron_variants=["two_kron"], dense_widths=[10], low_ranks=[1],
                                    tt_ranks=[], t3f_epochs=1, projection_ranks=[1, 2], finetune_epochs=1,
                                    compression_epochs=1, compression_tt_rank=4, compression_finetune_epochs=1,
-                                   runs_dir=str(out / "runs"), **small)}
+                                   runs_dir=str(out / "runs"), **small),
+                 "05_why": dict(permuted_variants=["original", "two_kron", "width10"], off_grid_variants=["kron_25x16_25x49"],
+                                tuning_variants=["original", "two_kron"], tuning_seeds=[1, 2], sgd_learning_rates=[0.01, 0.1],
+                                validation_images=100, fields_seed=2, permutation_seed=3, **small)}
     executed = out / "notebooks"
     executed.mkdir()
     for name, parameters in notebooks.items():
@@ -116,6 +119,11 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
     assert "three seeds (1 to 3) for two_kron, width10 and original; two seeds (1 and 2) for" in beyond
     assert "tt4_r5-4-5" in beyond and "abd4f77" in beyond and "tt4_r4" in beyond   # the TT partner, t3f's commit
     assert "leaves out the harder dataset" in beyond and "6. Conclusion" in beyond
+    assert "the tuned comparison" in report and "has not been run for these settings" in report
+    why = visible_text(exploratory_pages["pages"]["why"].read_text())
+    assert "two seeds (1 and 2)" in why and "from seed 3" in why and "holds out the last 100 training images" in why
+    assert "three recipes for 2 epochs" in why and "kron_25x16_25x49" in why and "5. Conclusion" in why
+    assert "seed 2, 2 epochs" in why   # the receptive fields' caption follows fields_seed and epochs
 
 
 def test_both_pages_show_each_shared_net_with_one_number(exploratory_pages):
@@ -167,7 +175,31 @@ def report_sentences() -> str:
              kr.part2_method(plan.settings, plan.seeds), kr.runs_sentence(rows), kr.summary_note(plan.variants),
              *kr.curves_caption(post), *kr.loss_caption(post), *kr.weights_caption(points),
              kr.tolerance_sentence(plan.tolerance), kr.verdict_markdown(verdicts), kr.init_intro(by_init, plan.seeds),
-             kr.init_markdown(by_init), kr.conclusion(verdicts, by_init)]
+             kr.init_markdown(by_init), kr.conclusion(verdicts, by_init),
+             kr.fit_summary([kr.fit_diagnosis(rows, net) for net in ("two_kron", "one_kron")]),
+             kr.tuned_gap_sentence(kr.compare_final(rows, "two_kron", "original"),
+                                   kr.tuned_comparison(plan.reads, plan.settings.epochs, plan.settings.dataset))]
+    return "\n\n".join(parts) + "\n"
+
+
+def why_sentences() -> str:
+    """Every generated sentence of the why page, from the committed runs, in page order."""
+    plan = kr.WhyPlan.from_parameters(kr.NOTEBOOK_PARAMETERS["05_why"])
+    mnist, permuted = plan.load(plan.settings, plan.mnist_variants), plan.load(plan.permuted, plan.permuted_variants)
+    effects = kr.permutation_effects(mnist, permuted, plan.permuted_variants)
+    control, lead = kr.control_verdict(effects, plan.tolerance), kr.lead_over_dense(mnist, permuted)
+    off_grid = kr.off_grid_comparison(mnist, kr.ALIGNED_NET, plan.off_grid_variants)
+    tuning = plan.tuning_runs()
+    scores, chosen = kr.validation_scores(tuning), kr.select_recipes(tuning)
+    tuned = kr.tuned_results(tuning, chosen, default_recipe=kr.recipe_name(plan.settings))
+    parts = [kr.why_method(plan.settings, plan.permuted, plan.recipes, plan.seeds, plan.tuning_seeds),
+             kr.why_lede(control, effects, lead, off_grid, tuned), kr.control_sentence(control),
+             *kr.permutation_caption(effects), kr.permutation_summary(effects, lead),
+             *kr.fields_caption(kr.FIELD_UNITS, plan.settings.epochs, plan.fields_seed), kr.off_grid_summary(off_grid),
+             kr.fit_summary([kr.fit_diagnosis(mnist, net) for net in ("two_kron", "one_kron")]),
+             kr.recipe_intro(plan.recipes, plan.tuning_seeds), *kr.recipe_caption(scores, chosen),
+             kr.recipe_summary(tuned, default_recipe=kr.recipe_name(plan.settings)),
+             kr.why_conclusion(control, effects, lead, off_grid, tuned)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -217,7 +249,8 @@ def beyond_sentences() -> str:
     return "\n\n".join(parts) + "\n"
 
 
-@pytest.mark.parametrize("page,sentences", [("kronecker_report", report_sentences), ("beyond", beyond_sentences)])
+@pytest.mark.parametrize("page,sentences", [("kronecker_report", report_sentences), ("beyond", beyond_sentences),
+                                            ("why", why_sentences)])
 def test_generated_sentences_match_the_reviewed_snapshot(page, sentences):
     text, path = sentences(), GOLDEN / f"{page}.md"
     if os.environ.get("UPDATE_GOLDEN") == "1":

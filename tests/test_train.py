@@ -175,3 +175,19 @@ def test_compiled_adam_agrees_with_eager():
     eager, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compiled=False)
     compiled, _ = ku.train("tt4_r2", [1, 2], settings, progress=False, compiled=True)
     pd.testing.assert_frame_equal(eager.drop(columns="seconds"), compiled.drop(columns="seconds"), rtol=1e-4, atol=1e-4)
+
+
+def test_every_thread_that_builds_a_compiled_step_may_compile_many_shapes():
+    """torch._dynamo's config is thread-local and Dask runs tasks on worker threads: a step built in a new thread
+    must raise that thread's recompile limit too (else it falls back to eager after 8 net shapes)."""
+    import threading
+    seen = {}
+
+    def build():
+        ku.training_step(ku.build_model("width10"), 0.01, 0.5, compiled=True)
+        seen["limit"] = torch._dynamo.config.recompile_limit
+    for _ in range(2):  # the second thread too, not only the first of the process
+        thread = threading.Thread(target=build)
+        thread.start()
+        thread.join()
+        assert seen["limit"] >= ku.RECOMPILE_LIMIT

@@ -1,0 +1,213 @@
+"""The 'why' page's sentences, and the two it lends to the first page (the fit diagnosis and the tuned gap).
+
+As in :mod:`prose`, every function turns structured results (here of :mod:`why`) into Markdown and computes
+no statistic itself.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+import kron_utils as ku
+
+from .prose import count, epochs_phrase, join_words, recipe, seeds_phrase
+from .prose_beyond import interval
+from .stats import signed
+
+
+def _gap(c: Mapping) -> str:
+    """A Welch comparison of :func:`stats.compare_final` as 'diff pp, 95% CI ..., n and m seeds'."""
+    return interval(c["diff"], c["low"], c["high"], (c["n_a"], c["n_b"]))
+
+
+def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, recipes: Mapping[str, ku.TrainSettings],
+               seeds: Sequence[int], tuning_seeds: Sequence[int]) -> str:
+    """How the page's nets were trained, on which data and seeds."""
+    first = next(iter(recipes.values()))
+    return (f"Sections 1 and 2 train every net with the post's recipe ({recipe(settings)}) on {seeds_phrase(seeds)}, "
+            f"and reuse the runs of the other pages where the settings are the same (so the post's nets show all "
+            f"their seeds). Section 1 feeds every image through one fixed permutation of its {ku.IMAGE_SIZE} pixels, "
+            f"drawn with `torch.randperm` from seed {permuted.permutation_seed} and stored beside its runs. Section 4 "
+            f"holds out the last {first.validation:,} training images, trains on the other "
+            f"{ku.train_size(first.dataset) - first.validation:,}, and tries {count(len(recipes), 'recipe')} for "
+            f"{epochs_phrase(first.epochs)} each on {seeds_phrase(tuning_seeds)}. Differences are Welch 95% intervals.")
+
+
+def control_sentence(control: Mapping) -> str:
+    """Whether the dense nets came out level on permuted pixels: the experiment's own check."""
+    nets = "; ".join(f"`{r.variant}` {interval(r.change, r.low, r.high, (r.permuted_n, r.n))}"
+                     for r in control["nets"].itertuples())
+    tol = f"±{control['tolerance']:g} pp"
+    if control["verdict"] == "holds":
+        return (f"**The control holds.** A dense first layer absorbs any fixed permutation, and the dense nets come "
+                f"out level with their MNIST numbers, each interval inside {tol}: {nets}.")
+    if control["verdict"] == "fails":
+        return (f"**The control fails.** The dense nets should come out level with their MNIST numbers, but one "
+                f"interval lies outside {tol}: {nets}. The comparisons below are suspect until this is explained.")
+    return (f"**The control is not settled.** The dense nets should come out level; their intervals neither lie "
+            f"inside {tol} nor outside it: {nets}. More seeds would settle it.")
+
+
+def permutation_summary(effects: pd.DataFrame, lead: Mapping) -> str:
+    """Each non-dense net's drop from MNIST to permuted MNIST, and whether the Kronecker lead survives."""
+    others = effects[~effects.dense].sort_values("change")
+    lines = [f"`{r.variant}` {r.mnist:.2f}% → {r.permuted:.2f}% ({interval(r.change, r.low, r.high, (r.permuted_n, r.n))})"
+             for r in others.itertuples()]
+    before, after = lead["mnist"], lead["permuted"]
+    survives = ("**survives**: it is still ahead beyond the seed noise" if lead["survives"] else
+                "**does not survive**: it is no longer ahead beyond the seed noise" if after["low"] <= 0 < after["high"]
+                else "**turns into a loss**")
+    return ("On permuted pixels, from MNIST to permuted MNIST: " + "; ".join(lines) + ". "
+            f"The lead of `{lead['kron']}` over `{lead['dense']}`, the dense net of its budget, is "
+            f"{_gap(before)} on MNIST and {_gap(after)} on permuted MNIST: it {survives}.")
+
+
+def permutation_caption(effects: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of :func:`figures.permutation_figure`."""
+    ordered = effects.sort_values("change")
+    return ("Change in final test accuracy when every image goes through one fixed pixel permutation: permuted minus "
+            "MNIST, with its 95% Welch interval. The dense nets (black squares) are the control: a dense first layer "
+            "absorbs any permutation, so they should sit at zero.",
+            f"A dot plot of {count(len(effects), 'net')}, largest drop first: " + ", ".join(
+                f"{r.variant} {signed(r.change)} points" for r in ordered.itertuples()) + ".")
+
+
+def fields_caption(units: Sequence[tuple[int, int]], epochs: int, seed: int) -> tuple[str, str]:
+    """(caption, alt text) of :func:`figures.permuted_fields_figure`."""
+    return (f"Receptive fields of {count(len(units), 'hidden unit')} of two_kron (seed {seed}, "
+            f"{epochs_phrase(epochs)}): top, trained on MNIST; bottom, trained on permuted MNIST and put back on the "
+            "image grid (red positive, blue negative). Each field is still a rank-1 product of a row of U and a row "
+            "of V, but on the permuted grid, so on the image it is scattered.",
+            f"Two blocks of {len(units)} small red-and-blue maps of 28 by 28 pixels. The upper block shows striped "
+            "patterns aligned with the image's rows and columns; the lower block shows speckled patterns with no "
+            "visible structure.")
+
+
+def off_grid_summary(table: pd.DataFrame) -> str:
+    """The off-grid Kronecker nets against the aligned one."""
+    parts = []
+    for r in table.itertuples():
+        verdict = {"loss": "loses", "win": "wins", "tie": "is level"}[r.outcome]
+        parts.append(f"`{r.variant}` ({r.weights:,} weights) {verdict} against `{r.aligned}` ({r.aligned_weights:,} "
+                     f"weights): {r.mean:.2f}% against {r.aligned_mean:.2f}%, {interval(r.diff, r.low, r.high, (r.n, r.aligned_n))}.")
+    losses = int((table.outcome == "loss").sum())
+    more = bool((table.weights > table.aligned_weights).all())
+    answer = (f"So a misaligned Kronecker layer {'with more weights ' if more else ''}loses to the aligned one "
+              + ("in every case." if losses == len(table) else f"in {losses} of {len(table)} cases.")
+              if losses else "So misaligned factors cost nothing measurable here.")
+    return " ".join(parts) + " " + answer
+
+
+def fit_summary(diagnoses: Sequence[Mapping]) -> str:
+    """Part 2's sentence on fit: for each Kronecker net, whether it underfits or generalises worse than the dense one."""
+    words = {"underfits": "fits the training set less well (it underfits): its final training loss is higher",
+             "generalises worse": "generalises worse at about the same training loss",
+             "fits better": "fits the training set better yet scores lower on the test set",
+             "no gap": "is not behind on the test set"}
+    parts = []
+    for d in diagnoses:
+        loss = d["train_loss"]
+        parts.append(f"`{d['net']}` {words[d['kind']]} ({loss['mean_a']:.3f} against {loss['mean_b']:.3f} for "
+                     f"`{d['reference']}`; test accuracy {_gap(d['accuracy'])}).")
+    return " ".join(parts)
+
+
+def recipe_intro(recipes: Mapping[str, ku.TrainSettings], tuning_seeds: Sequence[int]) -> str:
+    """What the recipe search tries, and that the test set plays no part in the choice."""
+    first = next(iter(recipes.values()))
+    return (f"Each net tries {join_words([f'*{name}*' for name in recipes])} (SGD with the post's momentum "
+            f"{first.momentum:g}; Adam with its defaults), for {epochs_phrase(first.epochs)} on "
+            f"{seeds_phrase(tuning_seeds)}, trained on the first {ku.train_size(first.dataset) - first.validation:,} "
+            f"training images. Its recipe is the one with the highest mean final accuracy on the last "
+            f"{first.validation:,} training images, which it never trains on. **The test set plays no part in the "
+            "choice**: the selection function reads only the validation column (a test checks this), and the test "
+            "accuracy of the chosen recipe is read afterwards.")
+
+
+def recipe_summary(tuned: pd.DataFrame, reference: str = "original", default_recipe: str | None = None) -> str:
+    """Each net's chosen recipe and, against the reference under its own chosen recipe, the test gap."""
+    ref = tuned[tuned.variant == reference].iloc[0]
+    parts = [f"`{reference}` picks *{ref.recipe}* ({ref.test}% on the test set)."]
+    for r in tuned[tuned.variant != reference].itertuples():
+        text = f"`{r.variant}` picks *{r.recipe}* ({r.test}%): {interval(r.gap, r.low, r.high, (r.seeds, ref.seeds))} against `{reference}`"
+        if default_recipe is not None and not pd.isna(getattr(r, "default_gap", float("nan"))):
+            text += (f", where both on *{default_recipe}* give "
+                     f"{interval(r.default_gap, r.default_low, r.default_high)}")
+        parts.append(text + ".")
+    return " ".join(parts)
+
+
+def recipe_caption(scores: pd.DataFrame, chosen: pd.Series) -> tuple[str, str]:
+    """(caption, alt text) of :func:`figures.recipe_figure`."""
+    return ("Final accuracy on the held-out validation images under each recipe, mean ± sd over seeds, one panel per "
+            "net with its own scale; the filled marker is the recipe the net keeps. The test set is not shown: it "
+            "plays no part in the choice.",
+            f"{count(len(chosen), 'small panel')}, one per net, each with {count(scores.recipe.nunique(), 'point')}; "
+            + "; ".join(f"{v} peaks at {r}" for v, r in chosen.items()) + ".")
+
+
+def tuned_gap_sentence(post_gap: Mapping, tuned: pd.DataFrame | None, net: str = "two_kron",
+                       reference: str = "original") -> str:
+    """Page 1's sentence: the gap ``net`` - ``reference`` under the post's recipe, and under each net's own recipe
+    chosen on held-out data (None: the tuning runs for these settings do not exist yet)."""
+    head = f"Under the post's recipe `{net}` is {_gap(post_gap)} against `{reference}`"
+    if tuned is None or net not in set(tuned.variant):
+        return head + "; the tuned comparison (the [why page](why.html#recipes)) has not been run for these settings."
+    r = tuned[tuned.variant == net].iloc[0]
+    ref = tuned[tuned.variant == reference].iloc[0]
+    return (head + f"; with each net's own recipe chosen on held-out validation images (*{r.recipe}* for `{net}`, "
+            f"*{ref.recipe}* for `{reference}`), it is {interval(r.gap, r.low, r.high, (r.seeds, ref.seeds))} "
+            f"([why page](why.html#recipes)).")
+
+
+def why_lede(control: Mapping, effects: pd.DataFrame, lead: Mapping, off_grid: pd.DataFrame, tuned: pd.DataFrame,
+             reference: str = "original", net: str = "two_kron") -> str:
+    """The page's findings first: what the permutation does, what the misaligned factors do, what tuning does."""
+    kron = effects[effects.variant == lead["kron"]].iloc[0]
+    text = [f"Shuffle the pixels of every image the same way and `{lead['kron']}` drops from {kron.mnist:.2f}% to "
+            f"{kron.permuted:.2f}% ({interval(kron.change, kron.low, kron.high, (kron.permuted_n, kron.n))}), while "
+            f"the dense nets, which cannot tell, stay level (the control {control['verdict'].replace('not settled', 'is not settled')})."]
+    text.append(f"Its lead over the dense net of its budget "
+                + ("survives the shuffle." if lead["survives"] else "does not survive the shuffle."))
+    losses = off_grid[off_grid.outcome == "loss"]
+    if len(losses):
+        worst = losses.sort_values("diff").iloc[0]
+        text.append(f"Cutting the factors across the image's rows ({worst.variant}, {worst.weights:,} weights) costs "
+                    f"{-worst.diff:.2f} points against the aligned {worst.aligned_weights:,}-weight layer.")
+    else:
+        text.append("Cutting the factors across the image's rows costs nothing measurable.")
+    text.append("So the Kronecker layer works because its factors fit the image's rows and columns, not because of "
+                "its rank alone." if (kron.outcome == "loss" and control["verdict"] == "holds") else
+                "So the fit to the image grid does not explain the Kronecker layer's accuracy on its own.")
+    if net in set(tuned.variant):
+        r = tuned[tuned.variant == net].iloc[0]
+        text.append(f"With each net's learning rate and optimiser chosen on held-out images, `{net}` is "
+                    f"{interval(r.gap, r.low, r.high)} against the dense `{reference}`.")
+    return " ".join(text)
+
+
+def why_conclusion(control: Mapping, effects: pd.DataFrame, lead: Mapping, off_grid: pd.DataFrame,
+                   tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
+    """The page's two questions answered in plain words, from the tables above."""
+    kron = effects[effects.variant == lead["kron"]].iloc[0]
+    grid = kron.outcome == "loss" and control["verdict"] == "holds"
+    misaligned = (off_grid.outcome == "loss").any()
+    first = ("**Why does it work?** " + (
+        "Because the factors follow the image. With the pixels shuffled, the same 1,400 weights lose "
+        f"{-kron.change:.2f} points" if grid else "Not only because the factors follow the image. With the pixels "
+        f"shuffled, the change is {signed(kron.change)} points")
+        + (", and factors cut across the image's rows lose too, even with more weights." if misaligned else
+           ", though factors cut across the rows cost nothing measurable.")
+        + (" The rank is not enough on its own: the permuted layer has the same rank and shape." if grid else ""))
+    r = tuned[tuned.variant == net].iloc[0] if net in set(tuned.variant) else None
+    if r is None:
+        return first
+    closes = r.outcome != "loss"
+    second = (f"**Is the gap the recipe?** " + (
+        f"Largely: with each net's own recipe, chosen on held-out images, `{net}` is {interval(r.gap, r.low, r.high)} "
+        f"against `{reference}`, no longer behind beyond the seed noise." if closes else
+        f"Not only: with each net's own recipe, chosen on held-out images, `{net}` is still "
+        f"{interval(r.gap, r.low, r.high)} against `{reference}`, behind beyond the seed noise; the gap is capacity, "
+        "not the recipe."))
+    return first + "\n\n" + second

@@ -1,0 +1,191 @@
+"""The 'why' page's experiments on hand-made run tables: every number checked against one computed by hand
+(means, differences, scipy's Welch test), and the recipe choice shown never to read a test column."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+import kron_report as kr
+import kron_utils as ku
+
+
+def runs(table: dict, metric: str = "test_accuracy", **extra) -> pd.DataFrame:
+    """Tidy one-epoch rows from {variant: [value per seed]} (seeds 1, 2, ...)."""
+    rows = [dict(dataset="mnist", variant=v, seed=s, epoch=1, weights=100, params=110, train_loss=0.1,
+                 test_loss=0.2, test_accuracy=90.0, seconds=1.0, status="ok", **extra) | {metric: value}
+            for v, values in table.items() for s, value in enumerate(values, start=1)]
+    return pd.DataFrame(rows)
+
+
+def welch(x, y):
+    """Welch 95% interval of mean(x) - mean(y), by scipy directly."""
+    result = stats.ttest_ind(x, y, equal_var=False)
+    low, high = result.confidence_interval(0.95)
+    return np.mean(x) - np.mean(y), low, high
+
+
+def test_permutation_effects_are_permuted_minus_mnist_with_welch_intervals():
+    mnist = runs({"original": [98.1, 98.2, 98.15], "two_kron": [97.8, 97.7, 97.75, 97.9]})
+    permuted = runs({"original": [98.0, 98.2, 98.1], "two_kron": [96.1, 96.3, 96.2]})
+    effects = kr.permutation_effects(mnist, permuted, ["original", "two_kron"]).set_index("variant")
+    diff, low, high = welch([96.1, 96.3, 96.2], [97.8, 97.7, 97.75, 97.9])
+    assert effects.loc["two_kron", "change"] == pytest.approx(diff)
+    assert (effects.loc["two_kron", "low"], effects.loc["two_kron", "high"]) == pytest.approx((low, high))
+    assert effects.loc["two_kron", "outcome"] == "loss" and effects.loc["two_kron", "n"] == 4
+    assert effects.loc["original", "dense"] and not effects.loc["two_kron", "dense"]
+    assert effects.loc["original", "mnist"] == pytest.approx(98.15)
+
+
+@pytest.mark.parametrize("permuted_original,verdict", [
+    ([98.1, 98.2, 98.15], "holds"),                  # identical: interval around zero, well inside ±0.5
+    ([96.0, 96.1, 96.05], "fails"),                  # two points lower: wholly outside ±0.5
+    ([97.0, 99.0, 98.2], "not settled")])            # noisy: straddles the tolerance
+def test_the_permutation_control(permuted_original, verdict):
+    mnist = runs({"original": [98.1, 98.2, 98.15], "width10": [93.9, 94.0, 93.95]})
+    permuted = runs({"original": permuted_original, "width10": [93.9, 94.0, 93.95]})
+    control = kr.control_verdict(kr.permutation_effects(mnist, permuted, ["original", "width10"]), 0.5)
+    assert control["verdict"] == verdict
+    sentence = kr.control_sentence(control)
+    assert {"holds": "The control holds", "fails": "The control fails",
+            "not settled": "not settled"}[verdict] in sentence
+
+
+def test_the_control_needs_a_dense_net():
+    mnist = runs({"two_kron": [97.8, 97.7]})
+    with pytest.raises(ValueError, match="needs a dense net"):
+        kr.control_verdict(kr.permutation_effects(mnist, mnist, ["two_kron"]), 0.5)
+
+
+def test_the_lead_survives_only_when_its_interval_stays_above_zero():
+    mnist = runs({"two_kron": [97.8, 97.7, 97.75], "width10": [93.9, 94.0, 93.95]})
+    kept = kr.lead_over_dense(mnist, runs({"two_kron": [95.0, 95.2, 95.1], "width10": [93.9, 94.0, 93.95]}))
+    lost = kr.lead_over_dense(mnist, runs({"two_kron": [93.0, 95.2, 94.1], "width10": [93.9, 94.0, 93.95]}))
+    assert kept["survives"] and not lost["survives"]
+    assert kept["permuted"]["diff"] == pytest.approx(95.1 - 93.95)
+    assert "**survives**" in kr.permutation_summary(
+        kr.permutation_effects(mnist, runs({"two_kron": [95.0, 95.2, 95.1], "width10": [93.9, 94.0, 93.95]}),
+                               ["two_kron", "width10"]), kept)
+
+
+def test_off_grid_comparison_against_the_aligned_net():
+    rows = runs({"two_kron": [97.8, 97.7, 97.75], "kron_25x16_25x49": [96.0, 96.2, 96.1]})
+    table = kr.off_grid_comparison(rows, "two_kron", ["kron_25x16_25x49"])
+    r = table.iloc[0]
+    assert r["diff"] == pytest.approx(96.1 - 97.75) and r.outcome == "loss" and r.weights == 1625 and r.aligned_weights == 1400
+    assert "loses to the aligned one in every case" in kr.off_grid_summary(table)
+    shown = kr.off_grid_table(table)
+    assert shown["U ⊗ V (out×in)"].tolist() == ["25×28 ⊗ 25×28", "25×16 ⊗ 25×49"]
+
+
+@pytest.mark.parametrize("net_loss,net_accuracy,kind", [
+    ([0.04, 0.041, 0.039], [97.7, 97.8, 97.75], "underfits"),
+    ([0.012, 0.013, 0.011], [97.7, 97.8, 97.75], "generalises worse"),
+    ([0.04, 0.041, 0.039], [98.1, 98.2, 98.15], "no gap")])
+def test_fit_diagnosis(net_loss, net_accuracy, kind):
+    accuracy = runs({"original": [98.1, 98.2, 98.15], "two_kron": net_accuracy})
+    loss = runs({"original": [0.012, 0.011, 0.013], "two_kron": net_loss}, metric="train_loss")
+    rows = accuracy.assign(train_loss=loss.train_loss)
+    d = kr.fit_diagnosis(rows, "two_kron")
+    assert d["kind"] == kind
+    assert d["train_loss"]["diff"] == pytest.approx(np.mean(net_loss) - 0.012)
+
+
+def tuning_table(test_values: str = "plain") -> pd.DataFrame:
+    """Two nets x two recipes x three seeds; validation accuracies chosen so that 'a' picks SGD 0.1 and 'original'
+    picks Adam. ``test_values`` 'adversarial' makes the test set favour the other recipe everywhere."""
+    val = {("original", "SGD, lr 0.1"): [97.0, 97.1, 97.2], ("original", "Adam, lr 0.001"): [98.0, 98.1, 98.2],
+           ("a", "SGD, lr 0.1"): [97.5, 97.6, 97.7], ("a", "Adam, lr 0.001"): [97.2, 97.3, 97.4]}
+    rows = []
+    for (v, recipe), values in val.items():
+        for seed, value in enumerate(values, start=1):
+            test = value - 0.3
+            if test_values == "adversarial":
+                test = 99.9 if (v, recipe) in {("original", "SGD, lr 0.1"), ("a", "Adam, lr 0.001")} else 50.0
+            rows.append(dict(dataset="mnist", variant=v, seed=seed, epoch=1, weights=1, params=1, train_loss=0.1,
+                             test_loss=0.2, test_accuracy=test, seconds=1.0, status="ok", validation_loss=0.1,
+                             validation_accuracy=value, recipe=recipe))
+    return pd.DataFrame(rows)
+
+
+def test_each_net_keeps_its_best_validation_recipe():
+    chosen = kr.select_recipes(tuning_table())
+    assert chosen.to_dict() == {"original": "Adam, lr 0.001", "a": "SGD, lr 0.1"}
+    scores = kr.validation_scores(tuning_table()).set_index(["variant", "recipe"])
+    assert scores.loc[("a", "SGD, lr 0.1"), "mean"] == pytest.approx(97.6) and scores["seeds"].eq(3).all()
+
+
+def test_the_recipe_choice_never_reads_the_test_set():
+    plain, adversarial = tuning_table(), tuning_table("adversarial")
+    assert kr.select_recipes(adversarial).equals(kr.select_recipes(plain))
+    without_test = plain.drop(columns=["test_accuracy", "test_loss"])
+    assert kr.select_recipes(without_test).equals(kr.select_recipes(plain))
+
+
+def test_tuned_gap_uses_each_nets_own_recipe():
+    table = tuning_table()
+    tuned = kr.tuned_results(table, kr.select_recipes(table), default_recipe="SGD, lr 0.1").set_index("variant")
+    # a on SGD 0.1 (test 97.3 mean) against original on Adam (test 97.8 mean), by hand
+    mine = [97.2, 97.3, 97.4]
+    theirs = [97.7, 97.8, 97.9]
+    diff, low, high = welch(mine, theirs)
+    assert tuned.loc["a", "gap"] == pytest.approx(diff) and tuned.loc["a", "low"] == pytest.approx(low)
+    assert tuned.loc["a", "default_gap"] == pytest.approx(97.3 - (97.1 - 0.3))
+    assert tuned.loc["original", "recipe"] == "Adam, lr 0.001" and np.isnan(tuned.loc["original", "gap"])
+    sentence = kr.tuned_gap_sentence(dict(diff=-0.4, low=-0.47, high=-0.33, n_a=10, n_b=10),
+                                     tuned.reset_index(), net="a")
+    assert "-0.40 pp, 95% CI -0.47 to -0.33, 10 and 10 seeds" in sentence and "SGD, lr 0.1* for" in sentence
+    assert "has not been run" in kr.tuned_gap_sentence(dict(diff=-0.4, low=-0.47, high=-0.33, n_a=10, n_b=10), None)
+
+
+def test_recipe_grid_and_names():
+    grid = kr.recipe_grid(epochs=3, sgd_rates=(0.003, 0.1), adam_rate=1e-3, validation=500)
+    assert [kr.recipe_name(s) for s in grid] == ["SGD, lr 0.003", "SGD, lr 0.1", "Adam, lr 0.001"]
+    assert all(s.validation == 500 and s.epochs == 3 and s.momentum == 0.5 for s in grid)
+    assert grid[-1].optimizer == "adam" and grid[0].optimizer == "sgd"
+
+
+def test_receptive_fields_on_permuted_pixels_are_put_back_on_the_image_grid():
+    torch.manual_seed(0)
+    u, v, perm = torch.randn(25, 28), torch.randn(25, 28), ku.pixel_permutation(4)
+    # the net sees pixel perm[j] at input j, through the rank-1 map kron(U[a], V[b]) on its own (permuted) grid
+    fields = kr.receptive_fields(u, v, perm)
+    torch.testing.assert_close(fields[3, 7].flatten()[perm], torch.kron(u[3], v[7]))
+    torch.testing.assert_close(kr.receptive_fields(u, v)[3, 7], torch.outer(u[3], v[7]))
+
+
+def test_trained_factors_are_the_sweeps_run_and_are_cached(tmp_path):
+    settings = ku.TrainSettings(epochs=2, batch_size=50, test_batch_size=100, dataset="synthetic", permutation_seed=1)
+    u, v = kr.trained_factors(settings, 3, tmp_path)
+    _, (model,) = ku.train("two_kron", [3], settings, progress=False)
+    torch.testing.assert_close(u, model.fc1.factors[0][0].detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(v, model.fc1.factors[1][0].detach(), rtol=1e-5, atol=1e-6)
+    path = kr.settings_folder(tmp_path, settings) / "two_kron" / "factors-seed-3.json"
+    stored = json.loads(path.read_text())
+    stored[0][0][0] = 0.125
+    path.write_text(json.dumps(stored))  # tampered: a second call reads the cache, it does not retrain
+    tampered, _ = kr.trained_factors(settings, 3, tmp_path)
+    assert tampered[0, 0] == 0.125
+
+
+def test_why_plan_defaults_and_errors(tmp_path):
+    plan = kr.WhyPlan.from_parameters({})
+    assert plan.full and plan.permuted.permutation_seed == 0 and list(plan.recipes) == [
+        "SGD, lr 0.003", "SGD, lr 0.01", "SGD, lr 0.03", "SGD, lr 0.1", "Adam, lr 0.001"]
+    assert plan.seeds == [1, 2, 3, 4, 5] and plan.tuning_seeds == [1, 2, 3]
+    assert sum(len(v) * len(s) for v, s, _ in plan.sweeps()) == 9 * 5 + 7 * 5 + 5 * 5 * 3
+    explore = kr.WhyPlan.from_parameters(dict(epochs=2))
+    assert not explore.full and explore.results_dir == kr.ROOT / "runs" / "results"
+    for change, message in [(dict(permutation_seed=-1), "permutation_seed"),
+                            (dict(tuning_variants=["two_kron", "width10"]), "tuning_variants must include original"),
+                            (dict(sgd_learning_rates=[0.01, 0.01]), "distinct"),
+                            (dict(sgd_learning_rates=[0.0]), "learning rates"),
+                            (dict(adam_learning_rate=-1.0), "learning rates"),
+                            (dict(permuted_variants=["original", "two_kron"]), "two_kron and width10"),
+                            (dict(off_grid_variants=["kron_25x16_25x48"]), "unknown variant"),
+                            (dict(validation_images=0), "validation_images"),
+                            (dict(tuning_seeds=[1]), "at least 2")]:
+        with pytest.raises(ValueError, match=message):
+            kr.WhyPlan.from_parameters(change)
