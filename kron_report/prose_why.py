@@ -35,30 +35,31 @@ def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, recipes: 
 
 
 def control_sentence(control: Mapping) -> str:
-    """Whether the dense nets came out level on permuted pixels: the experiment's own check."""
+    """Whether the nets that absorb any permutation came out level: the experiment's own check."""
     nets = "; ".join(f"`{r.variant}` {interval(r.change, r.low, r.high, (r.permuted_n, r.n))}"
                      for r in control["nets"].itertuples())
     tol = f"±{control['tolerance']:g} pp"
     if control["verdict"] == "holds":
-        return (f"**The control holds.** A dense first layer absorbs any fixed permutation, and the dense nets come "
-                f"out level with their MNIST numbers, each interval inside {tol}: {nets}.")
+        return (f"**The control holds.** The nets whose input layer absorbs any permutation come out level with their "
+                f"MNIST numbers, each interval inside {tol}: {nets}.")
     if control["verdict"] == "fails":
-        return (f"**The control fails.** The dense nets should come out level with their MNIST numbers, but one "
-                f"interval lies outside {tol}: {nets}. The comparisons below are suspect until this is explained.")
-    return (f"**The control is not settled.** The dense nets should come out level; their intervals neither lie "
-            f"inside {tol} nor outside it: {nets}. More seeds would settle it.")
+        return (f"**The control fails.** The nets whose input layer absorbs any permutation should come out level "
+                f"with their MNIST numbers, but one interval lies outside {tol}: {nets}. The comparisons below are "
+                "suspect until this is explained.")
+    return (f"**The control is not settled.** The nets whose input layer absorbs any permutation should come out "
+            f"level; their intervals neither all lie inside {tol} nor outside it: {nets}. More seeds would settle it.")
 
 
 def permutation_summary(effects: pd.DataFrame, lead: Mapping) -> str:
-    """Each non-dense net's drop from MNIST to permuted MNIST, and whether the Kronecker lead survives."""
-    others = effects[~effects.dense].sort_values("change")
+    """Each other net's change from MNIST to permuted MNIST, and whether the Kronecker lead survives."""
+    others = effects[~effects.control].sort_values("change")
     lines = [f"`{r.variant}` {r.mnist:.2f}% → {r.permuted:.2f}% ({interval(r.change, r.low, r.high, (r.permuted_n, r.n))})"
              for r in others.itertuples()]
     before, after = lead["mnist"], lead["permuted"]
     survives = ("**survives**: it is still ahead beyond the seed noise" if lead["survives"] else
                 "**does not survive**: it is no longer ahead beyond the seed noise" if after["low"] <= 0 < after["high"]
                 else "**turns into a loss**")
-    return ("On permuted pixels, from MNIST to permuted MNIST: " + "; ".join(lines) + ". "
+    return ("The other nets, from MNIST to permuted MNIST: " + "; ".join(lines) + ". "
             f"The lead of `{lead['kron']}` over `{lead['dense']}`, the dense net of its budget, is "
             f"{_gap(before)} on MNIST and {_gap(after)} on permuted MNIST: it {survives}.")
 
@@ -67,8 +68,9 @@ def permutation_caption(effects: pd.DataFrame) -> tuple[str, str]:
     """(caption, alt text) of :func:`figures.permutation_figure`."""
     ordered = effects.sort_values("change")
     return ("Change in final test accuracy when every image goes through one fixed pixel permutation: permuted minus "
-            "MNIST, with its 95% Welch interval. The dense nets (black squares) are the control: a dense first layer "
-            "absorbs any permutation, so they should sit at zero.",
+            "MNIST, with its 95% Welch interval. The dense and low-rank nets (black squares, orange triangles) are the "
+            "control: their input layer meets the pixels through a dense matrix, which absorbs any permutation, so "
+            "they should sit at zero.",
             f"A dot plot of {count(len(effects), 'net')}, largest drop first: " + ", ".join(
                 f"{r.variant} {signed(r.change)} points" for r in ordered.itertuples()) + ".")
 
@@ -89,8 +91,8 @@ def off_grid_summary(table: pd.DataFrame) -> str:
     parts = []
     for r in table.itertuples():
         verdict = {"loss": "loses", "win": "wins", "tie": "is level"}[r.outcome]
-        parts.append(f"`{r.variant}` ({r.weights:,} weights) {verdict} against `{r.aligned}` ({r.aligned_weights:,} "
-                     f"weights): {r.mean:.2f}% against {r.aligned_mean:.2f}%, {interval(r.diff, r.low, r.high, (r.n, r.aligned_n))}.")
+        parts.append(f"`{r.variant}` ({r.weights:,} input weights) {verdict} against `{r.aligned}` "
+                     f"({r.aligned_weights:,}): {r.mean:.2f}% against {r.aligned_mean:.2f}%, {interval(r.diff, r.low, r.high, (r.n, r.aligned_n))}.")
     losses = int((table.outcome == "loss").sum())
     more = bool((table.weights > table.aligned_weights).all())
     answer = (f"So a misaligned Kronecker layer {'with more weights ' if more else ''}loses to the aligned one "
@@ -143,7 +145,8 @@ def recipe_caption(scores: pd.DataFrame, chosen: pd.Series) -> tuple[str, str]:
     return ("Final accuracy on the held-out validation images under each recipe, mean ± sd over seeds, one panel per "
             "net with its own scale; the filled marker is the recipe the net keeps. The test set is not shown: it "
             "plays no part in the choice.",
-            f"{count(len(chosen), 'small panel')}, one per net, each with {count(scores.recipe.nunique(), 'point')}; "
+            f"{count(len(chosen), 'small panel').capitalize()}, one per net, each with "
+            f"{count(scores.recipe.nunique(), 'point')}; "
             + "; ".join(f"{v} peaks at {r}" for v, r in chosen.items()) + ".")
 
 
@@ -151,63 +154,73 @@ def tuned_gap_sentence(post_gap: Mapping, tuned: pd.DataFrame | None, net: str =
                        reference: str = "original") -> str:
     """Page 1's sentence: the gap ``net`` - ``reference`` under the post's recipe, and under each net's own recipe
     chosen on held-out data (None: the tuning runs for these settings do not exist yet)."""
-    head = f"Under the post's recipe `{net}` is {_gap(post_gap)} against `{reference}`"
+    head = f"The gap `{net}` minus `{reference}` is {_gap(post_gap)} under the post's recipe"
     if tuned is None or net not in set(tuned.variant):
         return head + "; the tuned comparison (the [why page](why.html#recipes)) has not been run for these settings."
     r = tuned[tuned.variant == net].iloc[0]
     ref = tuned[tuned.variant == reference].iloc[0]
-    return (head + f"; with each net's own recipe chosen on held-out validation images (*{r.recipe}* for `{net}`, "
-            f"*{ref.recipe}* for `{reference}`), it is {interval(r.gap, r.low, r.high, (r.seeds, ref.seeds))} "
-            f"([why page](why.html#recipes)).")
+    return (head + f", and {interval(r.gap, r.low, r.high, (r.seeds, ref.seeds))} when each net gets its own recipe, "
+            f"chosen on held-out validation images (*{r.recipe}* for `{net}`, *{ref.recipe}* for `{reference}`; "
+            "the [why page](why.html#recipes)).")
 
 
-def why_lede(control: Mapping, effects: pd.DataFrame, lead: Mapping, off_grid: pd.DataFrame, tuned: pd.DataFrame,
-             reference: str = "original", net: str = "two_kron") -> str:
-    """The page's findings first: what the permutation does, what the misaligned factors do, what tuning does."""
-    kron = effects[effects.variant == lead["kron"]].iloc[0]
-    text = [f"Shuffle the pixels of every image the same way and `{lead['kron']}` drops from {kron.mnist:.2f}% to "
-            f"{kron.permuted:.2f}% ({interval(kron.change, kron.low, kron.high, (kron.permuted_n, kron.n))}), while "
-            f"the dense nets, which cannot tell, stay level (the control {control['verdict'].replace('not settled', 'is not settled')})."]
-    text.append(f"Its lead over the dense net of its budget "
-                + ("survives the shuffle." if lead["survives"] else "does not survive the shuffle."))
-    losses = off_grid[off_grid.outcome == "loss"]
-    if len(losses):
-        worst = losses.sort_values("diff").iloc[0]
-        text.append(f"Cutting the factors across the image's rows ({worst.variant}, {worst.weights:,} weights) costs "
-                    f"{-worst.diff:.2f} points against the aligned {worst.aligned_weights:,}-weight layer.")
-    else:
-        text.append("Cutting the factors across the image's rows costs nothing measurable.")
-    text.append("So the Kronecker layer works because its factors fit the image's rows and columns, not because of "
-                "its rank alone." if (kron.outcome == "loss" and control["verdict"] == "holds") else
-                "So the fit to the image grid does not explain the Kronecker layer's accuracy on its own.")
+def why_answer_sentence(w: Mapping) -> str:
+    """The first question's answer in one or two sentences, from :func:`why.why_answer`."""
+    net, d = w["net"], w["drop"]
+    drop = f"Shuffling the pixels changes the accuracy of `{net}` by {interval(d.change, d.low, d.high, (d.permuted_n, d.n))}"
+    lead = (f"it stays {w['lead_after']:.2f} pp ahead of `{w['dense']}`, the dense net of its budget "
+            f"({w['lead_before']:.2f} pp on MNIST), so {w['kept']:.0%} of its lead survives without the image grid")
+    rank = (f"the structure itself, whose input layer has matrix rank {w['ranks'][0]:,} against "
+            f"{w['ranks'][1]:,} for `{w['dense']}`")
+    if w["answer"] == "both":
+        return (f"Both the fit to the image and the layer's rank. {drop}: that much is the fit to the image's rows "
+                f"and columns. Yet {lead}: that part owes nothing to the grid; it is {rank}.")
+    if w["answer"] == "grid":
+        return f"The fit to the image. {drop}, and its lead over the dense net of its budget does not survive."
+    if w["answer"] == "rank":
+        return f"The rank. Shuffling the pixels costs `{net}` nothing measurable, and {lead}."
+    return (f"This run cannot tell: the permutation's control does not hold, or the net neither loses on shuffled "
+            f"pixels nor keeps a clear lead. {drop}.")
+
+
+def misaligned_sentence(w: Mapping) -> str:
+    """What factors cut across the image's rows cost, from :func:`why.why_answer`."""
+    if not w["misaligned"]:
+        return "Factors cut across the image's rows cost nothing measurable."
+    r = w["worst"]
+    return (f"Factors cut across the image's rows lose too, even with more weights: `{r['variant']}` ({r['weights']:,} "
+            f"input weights) is {interval(r['diff'], r['low'], r['high'])} against the aligned "
+            f"{r['aligned_weights']:,}-weight layer"
+            + (f" ({w['misaligned']} of {w['off_grid']} misaligned shapes lose)." if w["off_grid"] > 1 else "."))
+
+
+def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
+    """The page's findings first: what shuffling the pixels and misaligned factors do, then what tuning does."""
+    text = [f"**Why does a 1,400-weight Kronecker layer work?** {why_answer_sentence(w)}", misaligned_sentence(w)]
     if net in set(tuned.variant):
         r = tuned[tuned.variant == net].iloc[0]
-        text.append(f"With each net's learning rate and optimiser chosen on held-out images, `{net}` is "
-                    f"{interval(r.gap, r.low, r.high)} against the dense `{reference}`.")
+        text.append(f"**Is its remaining gap to the dense net the recipe?** With each net's learning rate and optimiser "
+                    f"chosen on held-out images, `{net}` is {interval(r.gap, r.low, r.high)} against `{reference}`"
+                    + (", still behind beyond the seed noise." if r.outcome == "loss" else
+                       ", no longer behind beyond the seed noise." if r.outcome == "tie" else ", ahead."))
     return " ".join(text)
 
 
-def why_conclusion(control: Mapping, effects: pd.DataFrame, lead: Mapping, off_grid: pd.DataFrame,
-                   tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
-    """The page's two questions answered in plain words, from the tables above."""
-    kron = effects[effects.variant == lead["kron"]].iloc[0]
-    grid = kron.outcome == "loss" and control["verdict"] == "holds"
-    misaligned = (off_grid.outcome == "loss").any()
-    first = ("**Why does it work?** " + (
-        "Because the factors follow the image. With the pixels shuffled, the same 1,400 weights lose "
-        f"{-kron.change:.2f} points" if grid else "Not only because the factors follow the image. With the pixels "
-        f"shuffled, the change is {signed(kron.change)} points")
-        + (", and factors cut across the image's rows lose too, even with more weights." if misaligned else
-           ", though factors cut across the rows cost nothing measurable.")
-        + (" The rank is not enough on its own: the permuted layer has the same rank and shape." if grid else ""))
-    r = tuned[tuned.variant == net].iloc[0] if net in set(tuned.variant) else None
-    if r is None:
+def why_conclusion(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
+    """The page's two questions answered in plain words, from :func:`why.why_answer` and the tuned gaps."""
+    first = "**Why does it work?** " + why_answer_sentence(w) + " " + misaligned_sentence(w)
+    if net not in set(tuned.variant):
         return first
-    closes = r.outcome != "loss"
-    second = (f"**Is the gap the recipe?** " + (
-        f"Largely: with each net's own recipe, chosen on held-out images, `{net}` is {interval(r.gap, r.low, r.high)} "
-        f"against `{reference}`, no longer behind beyond the seed noise." if closes else
-        f"Not only: with each net's own recipe, chosen on held-out images, `{net}` is still "
-        f"{interval(r.gap, r.low, r.high)} against `{reference}`, behind beyond the seed noise; the gap is capacity, "
-        "not the recipe."))
+    r = tuned[tuned.variant == net].iloc[0]
+    default = ("" if pd.isna(getattr(r, "default_gap", float("nan"))) else
+               f" (on the post's recipe, in the same runs: {interval(r.default_gap, r.default_low, r.default_high)})")
+    second = (f"**Is the gap the recipe?** With each net's own recipe, chosen on held-out images, `{net}` is "
+              f"{interval(r.gap, r.low, r.high)} against `{reference}`{default}. " + (
+                  "The gap is not the recipe: it stays beyond the seed noise when each net has its own." if r.outcome == "loss"
+                  else "The recipe explains it: with each net's own, the gap is within the seed noise." if r.outcome == "tie"
+                  else "With each net's own recipe the Kronecker net comes out ahead."))
+    if "gain" in tuned:
+        ref = tuned[tuned.variant == reference].iloc[0]
+        second += (f" Its own recipe changes `{reference}`'s test accuracy by {signed(ref.gain)} pp (*{ref.recipe}*) and "
+                   f"`{net}`'s by {signed(r.gain)} pp (*{r.recipe}*), against the post's recipe in the same runs.")
     return first + "\n\n" + second

@@ -360,6 +360,8 @@ class WhyPlan:
 def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.DataFrame | None:
     """The why page's committed recipe search at ``epochs`` on ``dataset`` (its default nets, seeds and grid), as
     :func:`why.tuned_results`; None when any of its runs is missing (first page's conclusion reads it)."""
+    if ku.train_size(dataset) <= why.VALIDATION_IMAGES:
+        return None  # a dataset too small for the validation split (the synthetic stand-in)
     recipes = {why.recipe_name(s): s for s in why.recipe_grid(epochs, dataset)}
     try:
         runs = why.recipe_runs({name: load_runs(reads, s, why.TUNED_NETS, why.TUNING_SEEDS)

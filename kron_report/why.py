@@ -29,8 +29,6 @@ PERMUTATION_SEED = 0
 #: The nets trained on permuted pixels: the post's dense net and its equal-budget one (the control), its two
 #: Kronecker nets, and a Kronecker sum, a low-rank and a tensor-train layer from Part 3.
 PERMUTED_NETS = ("original", "two_kron", "one_kron", "width10", "kron2_r2", "lowrank8", "tt4_r4")
-#: Nets whose first layer is dense: a fixed pixel permutation cannot change what they can learn.
-DENSE_CONTROLS = ("original", "width10")
 #: Kronecker layers whose input factors cut across the 28 x 28 grid: U (25x16) (x) V (25x49) and its mirror.
 OFF_GRID_NETS = ("kron_25x16_25x49", "kron_25x49_25x16")
 ALIGNED_NET = "two_kron"  # U (25x28) (x) V (25x28): one factor per image row, one per column
@@ -40,6 +38,13 @@ ADAM_RATE = 1e-3
 TUNED_NETS = ("original", "two_kron", "one_kron", "kron2_r2", "width10")
 TUNING_SEEDS = (1, 2, 3)
 VALIDATION_IMAGES = 10_000
+
+
+def absorbs_permutation(variant: str) -> bool:
+    """True for nets whose input layer meets the pixels through a dense matrix (dense nets, and low-rank P·Q
+    layers, whose Q is a dense r x 784 matrix): permuting its columns with the pixels gives the same function, so a
+    fixed pixel permutation cannot change what they can learn. These nets are the permutation's control."""
+    return ku.parse_variant(variant)[0].name in ("width", "lowrank")
 
 
 def permuted_settings(settings: ku.TrainSettings, seed: int = PERMUTATION_SEED) -> ku.TrainSettings:
@@ -75,22 +80,23 @@ def permutation_effects(mnist: pd.DataFrame, permuted: pd.DataFrame, variants: S
         both = pd.concat([_finals(mnist[mnist.variant == v], ""), _finals(permuted[permuted.variant == v], " | permuted")])
         c = compare_final(both, f"{v} | permuted", v)
         out.append(dict(variant=v, weights=int(mnist[mnist.variant == v].weights.iloc[0]), mnist=c["mean_b"],
-                        permuted=c["mean_a"], change=c["diff"], low=c["low"], high=c["high"], n=c["n_b"],
-                        permuted_n=c["n_a"], outcome=outcome(c), dense=v in DENSE_CONTROLS))
+                        mnist_sd=c["std_b"], permuted=c["mean_a"], permuted_sd=c["std_a"], change=c["diff"], low=c["low"], high=c["high"], n=c["n_b"],
+                        permuted_n=c["n_a"], outcome=outcome(c), control=absorbs_permutation(v)))
     return pd.DataFrame(out)
 
 
 def control_verdict(effects: pd.DataFrame, tolerance: float) -> dict:
-    """Whether the dense nets, which absorb any permutation, come out level: 'holds' when each dense net's
-    interval of change lies within ±``tolerance`` points, 'fails' when one lies wholly outside it, else 'not
-    settled'. Returns the verdict and the dense rows."""
-    dense = effects[effects.dense]
-    if dense.empty:
-        raise ValueError(f"the permutation control needs a dense net ({', '.join(DENSE_CONTROLS)}) in the experiment")
-    inside = (dense.low > -tolerance) & (dense.high < tolerance)
-    outside = (dense.high < -tolerance) | (dense.low > tolerance)
+    """Whether the nets that absorb any permutation (:func:`absorbs_permutation`) come out level: 'holds' when each
+    one's interval of change lies within ±``tolerance`` points, 'fails' when one lies wholly outside it, else 'not
+    settled'. Returns the verdict and those nets' rows."""
+    nets = effects[effects.control]
+    if nets.empty:
+        raise ValueError("the permutation control needs a net whose input layer absorbs a permutation (dense or "
+                         f"low-rank) among {list(effects.variant)}")
+    inside = (nets.low > -tolerance) & (nets.high < tolerance)
+    outside = (nets.high < -tolerance) | (nets.low > tolerance)
     verdict = "holds" if inside.all() else "fails" if outside.any() else "not settled"
-    return dict(verdict=verdict, tolerance=tolerance, nets=dense.reset_index(drop=True))
+    return dict(verdict=verdict, tolerance=tolerance, nets=nets.reset_index(drop=True))
 
 
 def lead_over_dense(mnist: pd.DataFrame, permuted: pd.DataFrame, kron: str = "two_kron",
@@ -114,6 +120,27 @@ def off_grid_comparison(rows: pd.DataFrame, aligned: str = ALIGNED_NET,
                         mean=c["mean_a"], aligned_mean=c["mean_b"], diff=c["diff"], low=c["low"], high=c["high"],
                         n=c["n_a"], aligned_n=c["n_b"], outcome=outcome(c)))
     return pd.DataFrame(out)
+
+
+def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, control: dict) -> dict:
+    """The first question's answer as numbers: what the image grid is worth to the Kronecker net (its drop on
+    permuted pixels), how much of its lead over the dense net of its budget survives without the grid, and what
+    misaligned factors cost. ``answer`` is 'both' (the net drops, and its lead survives), 'grid' (it drops and its
+    lead does not survive), 'rank' (it does not drop, its lead survives), or 'unsettled' (the control does not
+    hold, or neither)."""
+    kron = effects[effects.variant == lead["kron"]].iloc[0]
+    drops, survives = kron.outcome == "loss", lead["survives"]
+    answer = ("unsettled" if control["verdict"] != "holds" else "both" if drops and survives else
+              "grid" if drops else "rank" if survives else "unsettled")
+    misaligned = off_grid[off_grid.outcome == "loss"]
+    from .experiments import input_layer_rank
+    return dict(answer=answer, net=lead["kron"], dense=lead["dense"], ranks=(input_layer_rank(lead["kron"]),
+                                                                           input_layer_rank(lead["dense"])),
+                grid_cost=-kron.change, drop=kron, lead_before=lead["mnist"]["diff"],
+                lead_after=lead["permuted"]["diff"], kept=lead["permuted"]["diff"] / lead["mnist"]["diff"],
+                misaligned=len(misaligned), off_grid=len(off_grid),
+                misaligned_cost=(-misaligned["diff"]).max() if len(misaligned) else 0.0,
+                worst=misaligned.sort_values("diff").iloc[0] if len(misaligned) else None)
 
 
 def fit_diagnosis(rows: pd.DataFrame, net: str, reference: str = "original") -> dict:
@@ -170,7 +197,10 @@ def tuned_results(runs: pd.DataFrame, chosen: pd.Series, reference: str = "origi
     for v, recipe in chosen.items():
         mine, ref = under(v, recipe), under(reference, chosen[reference])
         row = dict(variant=v, recipe=recipe, validation=mean_sd(final_epochs(mine).validation_accuracy),
-                   test=mean_sd(final_epochs(mine).test_accuracy), seeds=final_epochs(mine).seed.nunique())
+                   test=mean_sd(final_epochs(mine).test_accuracy), seeds=final_epochs(mine).seed.nunique(),
+                   test_mean=final_epochs(mine).test_accuracy.mean())
+        if default_recipe is not None:  # what its own recipe gains over the default, on the test set, read afterwards
+            row.update(gain=row["test_mean"] - final_epochs(under(v, default_recipe)).test_accuracy.mean())
         if v != reference:
             c = compare_final(pd.concat([mine, ref.assign(variant=f"{reference} | tuned")]), v, f"{reference} | tuned")
             row.update(gap=c["diff"], low=c["low"], high=c["high"], outcome=outcome(c))
@@ -187,9 +217,10 @@ FIELD_UNITS = ((0, 0), (3, 8), (6, 16), (9, 24), (12, 4), (15, 12), (18, 20), (2
 
 def trained_factors(settings: ku.TrainSettings, seed: int, results_dir: str | Path, *,
                     data_dir: str | Path = "data", device: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
-    """U (25x28) and V (25x28) of :data:`ALIGNED_NET` trained with ``settings`` and ``seed``: the same run as the
-    sweep's (same seed, same numbers), its two factors kept as JSON (six significant digits, 60 kB) through
-    :func:`store.cached` beside that run's record, so a page shows them without training."""
+    """U (25x28) and V (25x28) of :data:`ALIGNED_NET` trained with ``settings`` and ``seed``: the sweep's run of that
+    seed, retrained alone (the sweep stacks seeds, so the two agree to float rounding, not bit for bit), its two
+    factors kept as JSON (six significant digits, 15 kB) through :func:`store.cached` beside that run's record, so a
+    page shows them without training."""
     path = settings_folder(results_dir, settings) / ALIGNED_NET / f"factors-seed-{seed}.json"
 
     def compute():
@@ -214,30 +245,27 @@ def receptive_fields(u: torch.Tensor, v: torch.Tensor, perm: Sequence[int] | Non
 
 
 def permutation_table(effects: pd.DataFrame) -> pd.DataFrame:
-    """:func:`permutation_effects` for display: one row per net, accuracies and the change with its interval."""
+    """:func:`permutation_effects` for display: one row per net, accuracies (mean ± sd over its seeds) and the change
+    with its interval."""
     return pd.DataFrame({
-        "net": effects.variant, "weights": effects.weights.map("{:,}".format),
-        "MNIST (%)": effects.mnist.map("{:.2f}".format), "permuted (%)": effects.permuted.map("{:.2f}".format),
-        "change (pp), 95% CI": [f"{r.change:+.2f} [{r.low:+.2f}, {r.high:+.2f}]" for r in effects.itertuples()],
-        "seeds": [f"{r.n} / {r.permuted_n}" for r in effects.itertuples()]})
+        "net": effects.variant, "MNIST (%)": [f"{r.mnist:.2f} ± {r.mnist_sd:.2f}" for r in effects.itertuples()],
+        "permuted (%)": [f"{r.permuted:.2f} ± {r.permuted_sd:.2f}" for r in effects.itertuples()],
+        "change (pp) [95% CI]": [f"{r.change:+.2f} [{r.low:+.2f}, {r.high:+.2f}]" for r in effects.itertuples()],
+        "seeds (MNIST, permuted)": [f"{r.n}, {r.permuted_n}" for r in effects.itertuples()]})
 
 
 def off_grid_table(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`off_grid_comparison` for display, the aligned net first."""
+    """:func:`off_grid_comparison` for display, the aligned net first (the names spell the factor shapes)."""
     first = table.iloc[0]
-    shapes = {v: " ⊗ ".join(f"{o}×{i}" for o, i in zip(m.fc1.out_factors, m.fc1.in_factors))
-              for v in [first.aligned, *table.variant] for m in [ku.build_model(v)]}
-    rows = [dict(net=first.aligned, factors=shapes[first.aligned], weights=f"{first.aligned_weights:,}",
-                 accuracy=f"{first.aligned_mean:.2f}", **{"vs aligned (pp), 95% CI": "–"}, seeds=first.aligned_n)]
-    rows += [dict(net=r.variant, factors=shapes[r.variant], weights=f"{r.weights:,}", accuracy=f"{r.mean:.2f}",
-                  **{"vs aligned (pp), 95% CI": f"{r.diff:+.2f} [{r.low:+.2f}, {r.high:+.2f}]"}, seeds=r.n)
-             for r in table.itertuples()]
-    return pd.DataFrame(rows).rename(columns={"accuracy": "test acc. (%)", "factors": "U ⊗ V (out×in)",
-                                              "weights": "input weights"})
+    rows = [{"net": first.aligned, "input weights": f"{first.aligned_weights:,}", "test acc. (%)": f"{first.aligned_mean:.2f}",
+             "vs aligned (pp) [95% CI]": "–"}]
+    rows += [{"net": r.variant, "input weights": f"{r.weights:,}", "test acc. (%)": f"{r.mean:.2f}",
+              "vs aligned (pp) [95% CI]": f"{r.diff:+.2f} [{r.low:+.2f}, {r.high:+.2f}]"} for r in table.itertuples()]
+    return pd.DataFrame(rows)
 
 
 def tuned_table(tuned: pd.DataFrame, reference: str = "original") -> pd.DataFrame:
     """:func:`tuned_results` for display: each net's recipe, validation and test accuracy, gap to the reference."""
     gap = [("–" if r.variant == reference else f"{r.gap:+.2f} [{r.low:+.2f}, {r.high:+.2f}]") for r in tuned.itertuples()]
-    return pd.DataFrame({"net": tuned.variant, "chosen recipe": tuned.recipe, "validation (%)": tuned.validation,
-                         "test (%)": tuned.test, f"vs {reference}, tuned (pp), 95% CI": gap, "seeds": tuned.seeds})
+    return pd.DataFrame({"net": tuned.variant, "recipe": tuned.recipe, "validation (%)": tuned.validation,
+                         "test (%)": tuned.test, f"vs {reference} (pp) [95% CI]": gap})

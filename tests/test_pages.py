@@ -192,14 +192,16 @@ def why_sentences() -> str:
     tuning = plan.tuning_runs()
     scores, chosen = kr.validation_scores(tuning), kr.select_recipes(tuning)
     tuned = kr.tuned_results(tuning, chosen, default_recipe=kr.recipe_name(plan.settings))
-    parts = [kr.why_method(plan.settings, plan.permuted, plan.recipes, plan.seeds, plan.tuning_seeds),
-             kr.why_lede(control, effects, lead, off_grid, tuned), kr.control_sentence(control),
+    answer = kr.why_answer(effects, lead, off_grid, control)
+    parts = [kr.why_lede(answer, tuned),
+             kr.why_method(plan.settings, plan.permuted, plan.recipes, plan.seeds, plan.tuning_seeds),
+             kr.control_sentence(control),
              *kr.permutation_caption(effects), kr.permutation_summary(effects, lead),
              *kr.fields_caption(kr.FIELD_UNITS, plan.settings.epochs, plan.fields_seed), kr.off_grid_summary(off_grid),
              kr.fit_summary([kr.fit_diagnosis(mnist, net) for net in ("two_kron", "one_kron")]),
              kr.recipe_intro(plan.recipes, plan.tuning_seeds), *kr.recipe_caption(scores, chosen),
              kr.recipe_summary(tuned, default_recipe=kr.recipe_name(plan.settings)),
-             kr.why_conclusion(control, effects, lead, off_grid, tuned)]
+             kr.why_conclusion(answer, tuned)]
     return "\n\n".join(parts) + "\n"
 
 

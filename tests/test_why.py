@@ -35,8 +35,11 @@ def test_permutation_effects_are_permuted_minus_mnist_with_welch_intervals():
     assert effects.loc["two_kron", "change"] == pytest.approx(diff)
     assert (effects.loc["two_kron", "low"], effects.loc["two_kron", "high"]) == pytest.approx((low, high))
     assert effects.loc["two_kron", "outcome"] == "loss" and effects.loc["two_kron", "n"] == 4
-    assert effects.loc["original", "dense"] and not effects.loc["two_kron", "dense"]
+    assert effects.loc["original", "control"] and not effects.loc["two_kron", "control"]
     assert effects.loc["original", "mnist"] == pytest.approx(98.15)
+    assert effects.loc["two_kron", "permuted_sd"] == pytest.approx(np.std([96.1, 96.3, 96.2], ddof=1))
+    shown = kr.permutation_table(effects.reset_index()).set_index("net")
+    assert shown.loc["two_kron", "permuted (%)"] == "96.20 ± 0.10" and shown.loc["two_kron", "seeds (MNIST, permuted)"] == "4, 3"
 
 
 @pytest.mark.parametrize("permuted_original,verdict", [
@@ -55,8 +58,43 @@ def test_the_permutation_control(permuted_original, verdict):
 
 def test_the_control_needs_a_dense_net():
     mnist = runs({"two_kron": [97.8, 97.7]})
-    with pytest.raises(ValueError, match="needs a dense net"):
+    with pytest.raises(ValueError, match="needs a net whose input layer absorbs"):
         kr.control_verdict(kr.permutation_effects(mnist, mnist, ["two_kron"]), 0.5)
+
+
+@pytest.mark.parametrize("variant,absorbs", [("original", True), ("width10", True), ("lowrank8", True),
+                                             ("two_kron", False), ("kron2_r2", False), ("tt4_r4", False),
+                                             ("kron_25x16_25x49", False)])
+def test_which_nets_absorb_a_permutation(variant, absorbs):
+    """Checked directly: a net absorbs a permutation when some weights on permuted pixels compute its function."""
+    assert kr.absorbs_permutation(variant) == absorbs
+    torch.manual_seed(0)
+    model, perm = ku.build_model(variant), ku.pixel_permutation(9)
+    first = model.fc1[0] if isinstance(model.fc1, torch.nn.Sequential) else model.fc1
+    if absorbs:  # permuting the dense input matrix's columns gives the same function on permuted pixels
+        x = torch.randn(4, 784)
+        before = model(x)
+        with torch.no_grad():
+            first.weight.copy_(first.weight[:, perm])
+        torch.testing.assert_close(model(x[:, perm]), before)
+
+
+@pytest.mark.parametrize("kron_permuted,answer", [([96.5, 96.6, 96.55], "both"), ([94.0, 94.1, 94.05], "grid"),
+                                                  ([97.8, 97.7, 97.75], "rank")])
+def test_why_answer(kron_permuted, answer):
+    mnist = runs({"original": [98.1, 98.2, 98.15], "two_kron": [97.8, 97.7, 97.75], "width10": [93.9, 94.0, 93.95]})
+    permuted = runs({"original": [98.1, 98.2, 98.15], "two_kron": kron_permuted, "width10": [93.9, 94.0, 93.95]})
+    effects = kr.permutation_effects(mnist, permuted, ["original", "two_kron", "width10"])
+    lead = kr.lead_over_dense(mnist, permuted)
+    off_grid = pd.DataFrame(columns=["variant", "diff", "outcome"])
+    w = kr.why_answer(effects, lead, off_grid, kr.control_verdict(effects, 0.5))
+    assert w["answer"] == answer
+    assert w["grid_cost"] == pytest.approx(97.75 - np.mean(kron_permuted))
+    assert w["kept"] == pytest.approx((np.mean(kron_permuted) - 93.95) / (97.75 - 93.95))
+    sentence = kr.why_answer_sentence(w)
+    assert {"both": "Both the fit to the image and the layer's rank", "grid": "The fit to the image.", "rank": "The rank."}[answer] in sentence
+    assert w["ranks"] == (625, 10)  # rank(U (x) V) = 25 x 25; a width-10 layer has rank 10
+    assert "cost nothing measurable" in kr.misaligned_sentence(w)
 
 
 def test_the_lead_survives_only_when_its_interval_stays_above_zero():
@@ -76,8 +114,15 @@ def test_off_grid_comparison_against_the_aligned_net():
     r = table.iloc[0]
     assert r["diff"] == pytest.approx(96.1 - 97.75) and r.outcome == "loss" and r.weights == 1625 and r.aligned_weights == 1400
     assert "loses to the aligned one in every case" in kr.off_grid_summary(table)
+    mnist = runs({"original": [98.1, 98.2, 98.15], "two_kron": [97.8, 97.7, 97.75], "width10": [93.9, 94.0, 93.95]})
+    permuted = runs({"original": [98.1, 98.2, 98.15], "two_kron": [96.5, 96.6, 96.55], "width10": [93.9, 94.0, 93.95]})
+    effects = kr.permutation_effects(mnist, permuted, ["original", "two_kron", "width10"])
+    w = kr.why_answer(effects, kr.lead_over_dense(mnist, permuted), table, kr.control_verdict(effects, 0.5))
+    assert w["misaligned"] == 1 and w["misaligned_cost"] == pytest.approx(97.75 - 96.1)
+    assert ("`kron_25x16_25x49` (1,625 input weights) is -1.65 pp, 95% CI" in kr.misaligned_sentence(w)
+            and "aligned 1,400-weight layer." in kr.misaligned_sentence(w))
     shown = kr.off_grid_table(table)
-    assert shown["U ⊗ V (out×in)"].tolist() == ["25×28 ⊗ 25×28", "25×16 ⊗ 25×49"]
+    assert shown["net"].tolist() == ["two_kron", "kron_25x16_25x49"] and shown["input weights"].tolist() == ["1,400", "1,625"]
 
 
 @pytest.mark.parametrize("net_loss,net_accuracy,kind", [
@@ -134,6 +179,8 @@ def test_tuned_gap_uses_each_nets_own_recipe():
     assert tuned.loc["a", "gap"] == pytest.approx(diff) and tuned.loc["a", "low"] == pytest.approx(low)
     assert tuned.loc["a", "default_gap"] == pytest.approx(97.3 - (97.1 - 0.3))
     assert tuned.loc["original", "recipe"] == "Adam, lr 0.001" and np.isnan(tuned.loc["original", "gap"])
+    assert tuned.loc["original", "gain"] == pytest.approx(97.8 - 96.8)  # Adam's test mean minus SGD 0.1's, by hand
+    assert tuned.loc["a", "gain"] == pytest.approx(0.0)  # a keeps the default recipe
     sentence = kr.tuned_gap_sentence(dict(diff=-0.4, low=-0.47, high=-0.33, n_a=10, n_b=10),
                                      tuned.reset_index(), net="a")
     assert "-0.40 pp, 95% CI -0.47 to -0.33, 10 and 10 seeds" in sentence and "SGD, lr 0.1* for" in sentence
@@ -189,3 +236,8 @@ def test_why_plan_defaults_and_errors(tmp_path):
                             (dict(tuning_seeds=[1]), "at least 2")]:
         with pytest.raises(ValueError, match=message):
             kr.WhyPlan.from_parameters(change)
+
+
+def test_the_first_pages_tuned_comparison_is_none_without_its_runs(tmp_path):
+    assert kr.tuned_comparison([tmp_path], 35, "mnist") is None          # no runs in this folder
+    assert kr.tuned_comparison([tmp_path], 2, "synthetic") is None       # too small for a 10,000-image split
