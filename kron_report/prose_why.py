@@ -12,7 +12,7 @@ import pandas as pd
 import kron_utils as ku
 
 from .prose import count, epochs_phrase, join_words, recipe, seeds_phrase
-from .prose_beyond import interval
+from .prose_beyond import interval, seeds_statement
 from .stats import signed
 
 
@@ -48,6 +48,12 @@ def control_sentence(control: Mapping) -> str:
                 "suspect until this is explained.")
     return (f"**The control is not settled.** The nets whose input layer absorbs any permutation should come out "
             f"level; their intervals neither all lie inside {tol} nor outside it: {nets}. More seeds would settle it.")
+
+
+def permutation_note(mnist: pd.DataFrame, permuted: pd.DataFrame, variants: Sequence[str]) -> str:
+    """The permutation table's footnote: over which seeds each net's mean ± sd is taken, on each dataset."""
+    return (f"*Mean ± sd over each net's seeds: on MNIST, {seeds_statement(mnist, variants)}; on permuted MNIST, "
+            f"{seeds_statement(permuted, variants)}.*")
 
 
 def permutation_summary(effects: pd.DataFrame, lead: Mapping) -> str:

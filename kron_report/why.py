@@ -250,8 +250,7 @@ def permutation_table(effects: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "net": effects.variant, "MNIST (%)": [f"{r.mnist:.2f} ± {r.mnist_sd:.2f}" for r in effects.itertuples()],
         "permuted (%)": [f"{r.permuted:.2f} ± {r.permuted_sd:.2f}" for r in effects.itertuples()],
-        "change (pp) [95% CI]": [f"{r.change:+.2f} [{r.low:+.2f}, {r.high:+.2f}]" for r in effects.itertuples()],
-        "seeds (MNIST, permuted)": [f"{r.n}, {r.permuted_n}" for r in effects.itertuples()]})
+        "change (pp) [95% CI]": [f"{r.change:+.2f} [{r.low:+.2f}, {r.high:+.2f}]" for r in effects.itertuples()]})
 
 
 def off_grid_table(table: pd.DataFrame) -> pd.DataFrame:

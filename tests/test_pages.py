@@ -195,7 +195,7 @@ def why_sentences() -> str:
     answer = kr.why_answer(effects, lead, off_grid, control)
     parts = [kr.why_lede(answer, tuned),
              kr.why_method(plan.settings, plan.permuted, plan.recipes, plan.seeds, plan.tuning_seeds),
-             kr.control_sentence(control),
+             kr.control_sentence(control), kr.permutation_note(mnist, permuted, plan.permuted_variants),
              *kr.permutation_caption(effects), kr.permutation_summary(effects, lead),
              *kr.fields_caption(kr.FIELD_UNITS, plan.settings.epochs, plan.fields_seed), kr.off_grid_summary(off_grid),
              kr.fit_summary([kr.fit_diagnosis(mnist, net) for net in ("two_kron", "one_kron")]),
