@@ -33,8 +33,8 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
     "05_why": dict(dataset="mnist", epochs=35, seeds=None, permutation_seed=0, permuted_variants=None,
                    off_grid_variants=None, tuning_variants=None, tuning_seeds=None,
                    sgd_learning_rates=[0.003, 0.01, 0.03, 0.1], adam_learning_rate=0.001, validation_images=10000,
-                   fields_seed=1, data_dir="data", results_dir=None, runs_dir="runs", figures_dir=None, force=False,
-                   device="auto", scheduler="local", tolerance_pp=0.5),
+                   fields_seed=1, data_dir="data", results_dir=None, figures_dir=None, force=False, device="auto",
+                   scheduler="local", tolerance_pp=0.5),
 }
 #: Parameters that say where to read and write or how to run, not what the page shows.
 NEUTRAL_PARAMETERS = frozenset({"data_dir", "results_dir", "runs_dir", "figures_dir", "force", "device", "scheduler"})

@@ -284,7 +284,6 @@ class WhyPlan:
     fields_seed: int
     results_dir: Path
     figures_dir: Path
-    runs_dir: Path
     reads: list[Path]
     full: bool
     tolerance: float
@@ -325,9 +324,8 @@ class WhyPlan:
         fields_seed = ku.check_seeds([p["fields_seed"]])[0]
         tolerance = check_tolerance(p["tolerance_pp"])
         results_dir, figures_dir, full = output_dirs("05_why", p)
-        runs_dir = check_dir(p["runs_dir"], "runs_dir")
         return cls(settings, permuted, recipes, grid["permuted_variants"], grid["off_grid_variants"],
-                   grid["tuning_variants"], seeds, tuning_seeds, fields_seed, results_dir, figures_dir, runs_dir,
+                   grid["tuning_variants"], seeds, tuning_seeds, fields_seed, results_dir, figures_dir,
                    reading(results_dir), full, tolerance)
 
     @property
