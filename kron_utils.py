@@ -311,6 +311,55 @@ class TTLinear(nn.Module):
                 f"bias={self.bias is not None}, weights={self.num_weights():,}")
 
 
+class KronAdapter(nn.Module):
+    r"""A frozen linear layer plus a trainable Kronecker-sum update (a Kronecker adapter, as LoKr and KronA):
+
+    y = x (W_0 + ΔW)^T + b_0,   ΔW = scale · \sum_r A_r (x) B_r,   A_r (out_factors[0], in_factors[0]),
+    B_r (out_factors[1], in_factors[1]),
+
+    applied as ``base(x) + scale * kron_linear(x, [A, B])`` without building ΔW. ``base`` is frozen in place (its
+    weight and bias stop requiring gradients). As in peft's ``LoKrConfig`` with its default init, A starts at zero,
+    so ΔW = 0 and training starts from the base net, and each B_r is drawn with ``kaiming_uniform_(a=sqrt(5))``.
+    With rank 1 and scale = alpha / r this is peft's LoKr on a Linear layer without rank decomposition
+    (``lokr_w1`` = A, ``lokr_w2`` = B)."""
+
+    def __init__(self, base: nn.Linear, in_factors: Sequence[int] = (28, 28), out_factors: Sequence[int] = (25, 25), *,
+                 rank: int = 1, scale: float = 1.0):
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise ValueError(f"base must be an nn.Linear, got {type(base).__name__}")
+        self.base = base.requires_grad_(False)
+        self.delta = KronLinear(in_factors, out_factors, rank=rank, bias=False)
+        if (self.delta.in_features, self.delta.out_features) != (base.in_features, base.out_features):
+            raise ValueError(f"factors {tuple(in_factors)} -> {tuple(out_factors)} make a {self.delta.in_features} -> "
+                             f"{self.delta.out_features} update for a {base.in_features} -> {base.out_features} layer")
+        self.scale = float(scale)
+        with torch.no_grad():
+            self.delta.factors[0].zero_()
+            for b in self.delta.factors[1]:
+                nn.init.kaiming_uniform_(b, a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.scale * self.delta(x)
+
+    def delta_weight(self) -> torch.Tensor:
+        """ΔW = scale · Σ_r A_r (x) B_r, built (for analysis and merging; training never builds it)."""
+        return self.scale * self.delta.dense_weight()
+
+    def merged(self) -> nn.Linear:
+        """A plain nn.Linear computing the same function: weight W_0 + ΔW, the base's bias."""
+        layer = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
+        with torch.no_grad():
+            layer.weight.copy_(self.base.weight + self.delta_weight())
+            if self.base.bias is not None:
+                layer.bias.copy_(self.base.bias)
+        return layer
+
+    def num_trainable(self) -> int:
+        """The adapter's trainable weights: the factor entries (the frozen base not counted)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
 @torch.no_grad()
 def _init_like_linear(layer: nn.Module, tensors, k: int, terms: int, gauss: bool = False) -> None:
     """Draw the ``tensors`` that ``layer`` multiplies k at a time, ``terms`` products summed per entry of W,
