@@ -82,9 +82,13 @@ REASONS = {
 
 
 def reason(row) -> str:
-    """Why one comparison of :func:`stats.post_verdicts` got its verdict."""
+    """Why one comparison of :func:`stats.post_verdicts` got its verdict. A loss that lies within the tolerance but
+    whose interval excludes zero is said to be real, whatever the verdict ("no loss" only within the tolerance)."""
     if row.verdict == "not tested":
         return f"it needs {row.a} and {row.b} with two or more seeds each"
+    if row.high < 0 and row.low > -row.tolerance and (row.rule, row.verdict) in (("judge_no_loss", "confirmed"),
+                                                                                 ("judge_clear_loss", "refuted")):
+        return (f"the loss is smaller than {row.tolerance:g} pp, but it is real: the whole interval lies below zero")
     return REASONS[(row.rule, row.verdict)].format(tol=row.tolerance)
 
 

@@ -386,3 +386,14 @@ def test_kronecker_lead_counts_tensor_trains_among_the_other_families():
     assert best.loc[8_000, "winner"] == "tensor train, 4 cores"
     assert kr.kronecker_margins(best).to_dict() == pytest.approx({8_000: -1.0})  # 97 - 98: the TT net is on top
     assert kr.kronecker_lead(kr.kronecker_margins(best)).startswith("No Kronecker family has the highest mean at any ")
+
+
+def test_a_real_loss_within_the_tolerance_is_called_real():
+    """two_kron vs original in Part 2: -0.40 pp, 95% CI -0.47 to -0.33. 'No loss within 0.5 pp' holds, but the loss
+    is real and the sentence must say so; a loss whose interval reaches zero is 'smaller than 0.5 pp' only."""
+    row = lambda low, high, rule="judge_no_loss", verdict="confirmed": pd.Series(  # noqa: E731
+        dict(a="two_kron", b="original", low=low, high=high, rule=rule, verdict=verdict, tolerance=0.5))
+    assert kr.reason(row(-0.47, -0.33)) == "the loss is smaller than 0.5 pp, but it is real: the whole interval lies below zero"
+    assert kr.reason(row(-0.47, -0.33, "judge_clear_loss", "refuted")).endswith("it is real: the whole interval lies below zero")
+    assert kr.reason(row(-0.19, 0.13)) == "any loss is smaller than 0.5 pp"
+    assert kr.reason(row(-0.6, -0.2, verdict="partly")).startswith("the loss is real")
