@@ -94,7 +94,7 @@ def reason(row) -> str:
 
 def part2_method(settings: ku.TrainSettings, seeds: Sequence[int]) -> str:
     """How Part 2 reran the post: dataset, recipe and seeds."""
-    return (f"The post showed one run per net, as curves, and gave no numbers. Here we rerun every net on "
+    return (f"The post shows accuracy and loss curves and gives no numbers. Here we rerun every net on "
             f"{'real ' + settings.dataset.upper() if settings.dataset == 'mnist' else settings.dataset} with "
             f"{'the same' if settings == ku.TrainSettings() else 'this'} recipe ({recipe(settings)}), "
             f"**{seeds_phrase(seeds)}** each, and check each claim against the seed spread.")
@@ -173,9 +173,9 @@ def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
     overall = verdicts.groupby("observation").overall.first()
     claims = {n: c[0].lower() + c[1:].rstrip(".") for n, c in verdicts.groupby("observation").claim.first().items()}
     listing = "; ".join(f"({n}) {claims[n]}: **{overall[n]}**" for n in overall.index)
-    u_shape = f"{ku.HIDDEN_FACTORS[0]}×{ku.IMAGE_FACTORS[0]}"
+    u_shape = f"{ku.IMAGE_FACTORS[0]}×{ku.HIDDEN_FACTORS[0]}"  # as the post writes U, V ∈ R^{28×25}
     text = [f"In 2018 Kento Nozawa replaced the {ku.IMAGE_SIZE}×{ku.HIDDEN_SIZE} weight matrix of an MNIST MLP with "
-            f"a Kronecker product of two {u_shape} matrices"
+            f"a Kronecker product U⊗V of two {u_shape} matrices"
             + (f", shrinking the net from {weights['original']:,} weights to {weights['two_kron']:,}," if
                {"original", "two_kron"} <= set(weights.index) else "")
             + " and reported that performance did not drop."]
@@ -303,8 +303,8 @@ BIBLIOGRAPHY = {
             "post, 10 May 2018. In English: the author expected the Kronecker product to shrink weight matrices, "
             "found on searching that the idea was already published, and wrote the post anyway. It replaces the "
             "784×625 input weights of an MNIST MLP with U⊗V for two 28×25 matrices (1,400 weights, or 700 with "
-            "U = V), notes that factoring the sizes into primes would shrink them further, and replaces the 625×10 "
-            "output weights with a 5×25 ⊗ 2×25 product (175 weights). It trains the nets with the PyTorch-examples "
+            "U = V), notes that factoring the sizes into primes would shrink them further, and replaces the output "
+            "weights W ∈ ℝ¹⁰ˣ⁶²⁵ with U⊗V for U ∈ ℝ⁵ˣ²⁵ and V ∈ ℝ²ˣ²⁵ (175 weights). It trains the nets with the PyTorch-examples "
             "MNIST settings for thirty-five epochs, shows accuracy and loss curves without numbers, and makes the four "
             "observations tested in Part 2. It opens with Jure Leskovec's Kronecker graphs and their use in the "
             "Graph500 benchmark, and closes by pointing to the existing work and to Kronecker-factored "
