@@ -63,6 +63,13 @@ def ranked_values(values: pd.Series, digits: int = 1) -> str:
     return join_words([f"{name} {value:.{digits}f}" for name, value in ordered.items()]) + " percent"
 
 
+def source_listing(*functions) -> str:
+    """The source of ``functions``, read from their module now (``inspect.getsource``), as one Markdown code block:
+    code shown on a page can never drift from the code that ran."""
+    import inspect
+    return "```python\n" + "\n\n".join(inspect.getsource(f).rstrip() for f in functions) + "\n```"
+
+
 # --- Part 2: the post's experiment ---------------------------------------------
 
 #: Why a comparison got its verdict, by rule and verdict (the rules live in :mod:`stats`).

@@ -283,3 +283,22 @@ def test_committed_notebooks_show_no_path_of_the_machine_that_ran_them():
         outputs = [o for c in nbformat.read(str(path), as_version=4).cells for o in c.get("outputs", [])]
         text = repr(outputs)
         assert "PosixPath(" not in text and str(kr.ROOT) not in text and "/work/" not in text, path.name
+
+
+def test_source_listing_reads_the_code_as_it_is_now():
+    def layer(x):
+        return x + 1
+    before = kr.source_listing(layer)
+
+    def layer(x):  # noqa: F811 - the same function, edited
+        return x + 2
+    assert before.startswith("```python\n") and "return x + 1" in before and "return x + 2" in kr.source_listing(layer)
+
+
+def test_the_first_page_shows_the_layers_code_as_it_is_in_the_module():
+    """The committed page carries the module's current forward contraction and init scaling, token for token."""
+    import inspect
+    squeeze = lambda text: "".join(text.split())  # noqa: E731 - highlighting splits tokens by whitespace only
+    page = squeeze(visible_text((kr.ROOT / "report" / "kronecker_report.html").read_text()))
+    for function in (ku._kron_sum_linear, ku._init_like_linear):
+        assert squeeze(inspect.getsource(function)) in page, function.__name__
