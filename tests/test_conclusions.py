@@ -59,10 +59,10 @@ def test_summary_table_by_hand():
 
 def test_cost_table_by_hand():
     rows = finals({"width10": [90, 91]})
-    rows = pd.concat([rows, rows.assign(epoch=2, seconds=4.0)])
+    rows = pd.concat([rows, rows.assign(epoch=2, seconds=4.0), rows.assign(epoch=3, seconds=400.0)])  # one burst
     cost = kr.cost_table(rows).loc["width10"]
-    assert cost["runs"] == 2 and cost["seconds per epoch, one run"] == 3.0  # median of 2, 2, 4, 4
-    assert cost["minutes, all runs"] == pytest.approx((2 + 2 + 4 + 4) / 60, abs=0.01)
+    assert cost["runs"] == 2 and cost["seconds per epoch, one run"] == 4.0  # median of 2, 2, 4, 4, 400, 400
+    assert cost["minutes, all runs, at the median"] == pytest.approx(6 * 4.0 / 60, abs=0.01)  # not (2+2+4+4+800)/60
 
 
 # --- the verdict rules ---------------------------------------------------------------------------------
