@@ -229,6 +229,21 @@ def conclusion(verdicts: pd.DataFrame, by_init: pd.DataFrame) -> str:
     return "\n\n".join(text)
 
 
+def limitations(rows: pd.DataFrame, settings: ku.TrainSettings, recipes: int, device: str | None = None) -> str:
+    """What these results cannot say, with the counts they rest on: the data, the one net shape, the recipes, the
+    seeds and, where the sweep recorded it, the device."""
+    seeds = final_epochs(rows).groupby("variant").seed.nunique()
+    spread = (count(seeds.min(), "seed") if seeds.min() == seeds.max()
+              else f"{number_word(seeds.min())} to {count(seeds.max(), 'seed')}")
+    ran = f", trained on {device.upper() if device == 'cpu' else device}" if device else ""
+    return (f"Everything here is one small net on one kind of data: a {ku.IMAGE_SIZE}-{ku.HIDDEN_SIZE}-"
+            f"{ku.NUM_CLASSES} MLP on {settings.dataset.upper() if settings.dataset == 'mnist' else settings.dataset} "
+            f"(Part 3 adds Fashion-MNIST), with the post's one recipe ({recipe(settings)}) on this page and "
+            f"{count(recipes, 'recipe')} on the why page, {spread} per net{ran}. It says nothing about convolutional "
+            "or transformer nets, larger inputs, other optimisers at scale, or speed on accelerators; the seed "
+            "intervals cover training noise, not the choice of dataset or architecture.")
+
+
 def sweep_sentence(sweep: pd.DataFrame) -> str:
     """What a sweep did, in one line (for the terminal, not the page): runs trained now and runs reused."""
     trained, reused = int(sweep.trained.map(len).sum()), int(sweep.reused.map(len).sum())
@@ -344,12 +359,27 @@ BIBLIOGRAPHY = {
                   "Networks: Tricks of the Trade*, 2nd ed., Springer, 2012: the learning rate as the one hyper-parameter "
                   "to tune first, on a validation set.",
     "adam": 'D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.',
+    "shampoo": 'V. Gupta, T. Koren, Y. Singer, "Shampoo: Preconditioned Stochastic Tensor Optimization", ICML 2018.',
+    "phm": 'A. Zhang, Y. Tay, S. Zhang, A. Chan, A. T. Luu, S. C. Hui, J. Fu, "Beyond Fully-Connected Layers with '
+           'Quaternions: Parameterization of Hypercomplex Multiplications with 1/n Parameters" (PHM layers), ICLR 2021.',
+    "compacter": 'R. Karimi Mahabadi, J. Henderson, S. Ruder, "Compacter: Efficient Low-Rank Hypercomplex Adapter Layers", '
+                 "NeurIPS 2021, [arXiv:2106.04647](https://arxiv.org/abs/2106.04647).",
+    "lora": 'E. J. Hu, Y. Shen, P. Wallis, Z. Allen-Zhu, Y. Li, S. Wang, L. Wang, W. Chen, "LoRA: Low-Rank Adaptation of '
+            'Large Language Models", ICLR 2022.',
+    "krona": 'A. Edalati, M. Tahaei, I. Kobyzev, V. Partovi Nia, J. J. Clark, M. Rezagholizadeh, "KronA: Parameter '
+             'Efficient Tuning with Kronecker Adapter", [arXiv:2212.10650](https://arxiv.org/abs/2212.10650), 2022.',
+    "lycoris": 'S.-Y. Yeh et al., "Navigating Text-To-Image Customization: '
+               'From LyCORIS Fine-Tuning to Model Evaluation" (LoKr), ICLR 2024, '
+               "[arXiv:2309.14859](https://arxiv.org/abs/2309.14859); LoKr is also Hugging Face peft's `LoKrConfig`.",
+    "monarch": 'T. Dao, B. Chen, N. Sohoni, A. Desai, M. Poli, J. Grogan, A. Liu, A. Rao, A. Rudra, C. Ré, "Monarch: '
+               'Expressive Structured Matrices for Efficient and Accurate Training", ICML 2022, '
+               "[arXiv:2204.00595](https://arxiv.org/abs/2204.00595).",
     "tensorly": 'J. Kossaifi, Y. Panagakis, A. Anandkumar, M. Pantic, "TensorLy: Tensor Learning in Python", JMLR 20, '
                 "2019: `tensor_train_matrix`, the TT-SVD used in section 4.",
 }
 #: Which references each page lists, in order.
 PAGE_REFERENCES = {"kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
-                                        "recipe"],
+                                        "recipe", "shampoo", "phm", "compacter", "lora", "krona", "lycoris", "monarch"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
                               "oseledets", "t3f", "tensorly"],
                    "why": ["post", "zhou2015", "recipe", "permuted", "bengio2012", "adam"]}

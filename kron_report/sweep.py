@@ -42,6 +42,12 @@ def sweep_record_path(results_dir: str | Path, settings: ku.TrainSettings) -> Pa
     return settings_folder(project_path(results_dir), settings) / "sweep.json"
 
 
+def sweep_device(results_dir: str | Path, settings: ku.TrainSettings) -> str | None:
+    """The device the full sweep of ``settings`` recorded in its sweep.json ('cpu', 'cuda'), or None without one."""
+    record = sweep_record_path(results_dir, settings)
+    return json.loads(record.read_text()).get("device") if record.is_file() else None
+
+
 def check_scheduler(scheduler) -> str:
     """'local', 'serial' or a Dask scheduler address ('tcp://host:8786', 'tls://...'); else one ValueError."""
     if scheduler in SCHEDULERS or (isinstance(scheduler, str) and "://" in scheduler):

@@ -397,3 +397,17 @@ def test_a_real_loss_within_the_tolerance_is_called_real():
     assert kr.reason(row(-0.47, -0.33, "judge_clear_loss", "refuted")).endswith("it is real: the whole interval lies below zero")
     assert kr.reason(row(-0.19, 0.13)) == "any loss is smaller than 0.5 pp"
     assert kr.reason(row(-0.6, -0.2, verdict="partly")).startswith("the loss is real")
+
+
+def test_limitations_name_the_counts_they_rest_on(tmp_path):
+    rows = finals({"original": [98.0, 98.2, 98.1], "two_kron": [97.0, 97.1]})
+    text = kr.limitations(rows, ku.TrainSettings(epochs=3), 5, "cpu")
+    assert "a 784-625-10 MLP on MNIST" in text and "3 epochs" in text and "five recipes on the why page" in text
+    assert "two to three seeds per net, trained on CPU." in text
+    assert "trained on" not in kr.limitations(rows[rows.variant == "original"], ku.TrainSettings(), 2)
+    assert "three seeds per net" in kr.limitations(rows[rows.variant == "original"], ku.TrainSettings(), 2)
+    settings = ku.TrainSettings(epochs=3)
+    assert kr.sweep_device(tmp_path, settings) is None
+    kr.sweep_record_path(tmp_path, settings).parent.mkdir(parents=True)
+    kr.sweep_record_path(tmp_path, settings).write_text('{"device": "cpu"}')
+    assert kr.sweep_device(tmp_path, settings) == "cpu"

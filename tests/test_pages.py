@@ -115,6 +115,7 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
     report = visible_text(exploratory_pages["pages"]["kronecker_report"].read_text())
     assert "2 epochs" in report and "three seeds (1 to 3)" in report and "0.3 percentage points" in report
     assert "In 2018 Kento Nozawa" in report and "Our verdict" in report and "synthetic" in report
+    assert "Related work" in report and "784-625-10 MLP on synthetic" in report and "three seeds per net" in report
     beyond = visible_text(exploratory_pages["pages"]["beyond"].read_text())
     assert "three seeds (1 to 3) for two_kron, width10 and original; two seeds (1 and 2) for" in beyond
     assert "tt4_r5-4-5" in beyond and "abd4f77" in beyond and "tt4_r4" in beyond   # the TT partner, t3f's commit
@@ -178,7 +179,8 @@ def report_sentences() -> str:
              kr.init_markdown(by_init), kr.conclusion(verdicts, by_init),
              kr.fit_summary([kr.fit_diagnosis(rows, net) for net in ("two_kron", "one_kron")]),
              kr.tuned_gap_sentence(kr.compare_final(rows, "two_kron", "original"),
-                                   kr.tuned_comparison(plan.reads, plan.settings.epochs, plan.settings.dataset))]
+                                   kr.tuned_comparison(plan.reads, plan.settings.epochs, plan.settings.dataset)),
+             kr.limitations(rows, plan.settings, len(kr.recipe_grid()), kr.sweep_device(plan.results_dir, plan.settings))]
     return "\n\n".join(parts) + "\n"
 
 
