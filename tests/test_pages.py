@@ -25,25 +25,36 @@ FORBIDDEN = ("35 epochs", "ten seeds", "five seeds", "..", "`")  # a backtick: M
 
 
 class _VisibleText(HTMLParser):
-    """The text a reader sees: no scripts, styles or attribute values."""
+    """The text a reader sees: no scripts, styles or attribute values; with ``prose_only``, no highlighted source code
+    either (a <pre> in a div.highlight: code cells and listings), while printed output stays in."""
 
-    def __init__(self):
+    def __init__(self, prose_only: bool = False):
         super().__init__()
-        self.parts, self._hidden = [], 0
+        self.parts, self._hidden, self._divs, self._prose_only = [], 0, [], prose_only
+
+    def _skips(self, tag, attrs=None) -> bool:
+        if tag == "pre":
+            return self._prose_only and bool(self._divs) and self._divs[-1]
+        return tag in ("script", "style")
 
     def handle_starttag(self, tag, attrs):
-        self._hidden += tag in ("script", "style")
+        if tag == "div":
+            self._divs.append("highlight" in (dict(attrs).get("class") or "").split())
+        self._hidden += self._skips(tag)
 
     def handle_endtag(self, tag):
-        self._hidden -= tag in ("script", "style")
+        self._hidden -= self._skips(tag)
+        if tag == "div" and self._divs:
+            self._divs.pop()
 
     def handle_data(self, data):
         if not self._hidden:
             self.parts.append(data)
 
 
-def visible_text(html: str) -> str:
-    parser = _VisibleText()
+def visible_text(html: str, prose_only: bool = False) -> str:
+    """The page's visible text; ``prose_only`` leaves out code blocks (<pre>), whose backticks and ellipses are code."""
+    parser = _VisibleText(prose_only)
     parser.feed(html)
     return " ".join(parser.parts)
 
@@ -65,6 +76,10 @@ def test_the_page_checker_can_fail():
     assert page_problems("Figure 1. a. Figure 3. b.") == ["figures numbered [1, 3]"]
     assert page_problems("Figure 2. a.") == ["figures numbered [2]"] and page_problems("the end..") == ["says '..'"]
     assert page_problems("seeds for `two_kron`") == ["says '`'"]
+    code = ('<p>prose</p><div class="highlight"><pre>def f(x):  # ``x`` (..., 784)</pre></div><p>more `raw`</p>'
+            '<div class="output"><pre>printed after 35 epochs</pre></div>')
+    assert "(..., 784)" in visible_text(code) and "(..., 784)" not in visible_text(code, prose_only=True)
+    assert page_problems(visible_text(code, prose_only=True)) == ["says '35 epochs'", "says '`'"]
 
 
 def tree_digest(*folders) -> str:
@@ -107,8 +122,7 @@ def exploratory_pages(tmp_path_factory):
 def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages):
     for page, path in exploratory_pages["pages"].items():
         html = path.read_text()
-        text = visible_text(html)
-        assert page_problems(text) == [], page
+        assert page_problems(visible_text(html, prose_only=True)) == [], page
         assert "data:image/png;base64" in html and 'id="references"' in html and 'aria-current="page"' in html
         for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src", "Warning"):
             assert plumbing not in html, (page, plumbing)
