@@ -356,18 +356,22 @@ def growth_figure(big: torch.Tensor, factors: int):
 
 
 def receptive_fields_figure(fields: torch.Tensor, epochs: int, step: int = 5):
-    """A grid of receptive fields (25, 25, 28, 28) of a trained Kronecker layer, every ``step``-th unit."""
+    """A grid of receptive fields (25, 25, 28, 28) of a trained Kronecker layer, every ``step``-th unit, on one shared
+    colour scale with its colour bar (so fields can be compared with each other)."""
     import matplotlib.pyplot as plt
     picks = range(0, fields.shape[0], step)
-    fig, axes = plt.subplots(len(picks), len(picks), figsize=(FIGURE_WIDTH, FIGURE_WIDTH + 0.6))
+    shown = fields[list(picks)][:, list(picks)]
+    limit = float(shown.abs().max())
+    fig, axes = plt.subplots(len(picks), len(picks), figsize=(FIGURE_WIDTH, FIGURE_WIDTH + 1.3))
     for ax, (a, b) in zip(axes.flat, [(a, b) for a in picks for b in picks]):
-        field = fields[a, b]
-        ax.imshow(field, cmap="RdBu_r", vmin=-field.abs().max(), vmax=field.abs().max())
+        image = ax.imshow(fields[a, b], cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_title(f"unit ({a}, {b})", fontsize=MIN_FONT_PT)
         ax.axis("off")
     fig.suptitle(f"{len(picks) ** 2} hidden units of two_kron after {epochs} epoch{'s' if epochs != 1 else ''}:\n"
                  "each is U[a, :]ᵀ · V[b, :], a rank-1 filter (red +, blue −)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    bar = fig.colorbar(image, ax=list(axes.flat), orientation="horizontal", fraction=0.04, pad=0.02, aspect=40)
+    bar.set_label("weight, one scale for all units")
     return fig
 
 

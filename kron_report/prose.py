@@ -304,7 +304,10 @@ def receptive_fields_caption(fields: "torch.Tensor", epochs: int, step: int = 5)
     """(caption, alt text) of :func:`figures.receptive_fields_figure` of ``fields`` (a, b, rows, columns)."""
     side, units = len(range(0, fields.shape[0], step)), fields.shape[0] * fields.shape[1]
     return (f"Receptive fields of {side * side} of the {units} hidden units of two_kron after {epochs_phrase(epochs)} "
-            "of training. Each is the outer product of a row of U and a row of V (red positive, blue negative).",
+            "of training, on one colour scale (red positive, blue negative). Each is the outer product of a row of U "
+            "and a row of V, so the structure repeats along the grid: the units in one row of it share U's row a, "
+            "which sets how the field varies down the image, and those in one column share V's row b, which sets "
+            "how it varies across.",
             f"A {side} by {side} grid of {fields.shape[2]} by {fields.shape[3]} pixel maps in red and blue; every "
             "map is a pattern of horizontal and vertical stripes, with no diagonal strokes.")
 
