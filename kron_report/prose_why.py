@@ -202,7 +202,8 @@ def misaligned_sentence(w: Mapping) -> str:
 
 def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
     """The page's findings first: what shuffling the pixels and misaligned factors do, then what tuning does."""
-    text = [f"**Why does a 1,400-weight Kronecker layer work?** {why_answer_sentence(w)}", misaligned_sentence(w)]
+    text = [f"**Why does a {w['weights']:,}-weight Kronecker layer work?** {why_answer_sentence(w)}",
+            misaligned_sentence(w)]
     if net in set(tuned.variant):
         r = tuned[tuned.variant == net].iloc[0]
         text.append(f"**Is its remaining gap to the dense net the recipe?** With each net's learning rate and optimiser "

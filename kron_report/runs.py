@@ -24,7 +24,7 @@ from .fetch import verify_dataset
 from .experiments import (T3F_VARIANTS, TT_CORES, equal_budget_baselines, t3f_compression_settings, t3f_settings,
                           tt_partner_nets)
 from .paths import check_dir, committed_results, notebook_parameters, output_dirs, project_path
-from .store import load_results, require_runs, save_runs
+from .store import PERMUTATION_FILE, load_results, require_runs, save_runs, settings_folder, stored_permutation
 from . import why
 
 #: Part 2's committed runs: the post's six nets and its four Kronecker nets with Gaussian factors, on
@@ -294,9 +294,7 @@ class WhyPlan:
         defaults write to results/ and figures/."""
         p = notebook_parameters("05_why", p)
         settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
-        if isinstance(p["permutation_seed"], bool) or p["permutation_seed"] < 0:
-            raise ValueError(f"permutation_seed must be a non-negative integer, got {p['permutation_seed']!r}")
-        permuted = why.permuted_settings(settings, p["permutation_seed"])
+        permuted = why.permuted_settings(settings, p["permutation_seed"])  # TrainSettings checks the seed
         rates = [float(r) for r in parse_list(p["sgd_learning_rates"])] if p["sgd_learning_rates"] else []
         for value in rates + [p["adam_learning_rate"]]:
             if isinstance(value, bool) or not 0 < value < 10:
@@ -344,15 +342,20 @@ class WhyPlan:
 
     def permutation(self) -> list[int]:
         """The pixel permutation stored beside the permuted runs (in the first folder that has it)."""
-        from .store import PERMUTATION_FILE, settings_folder, stored_permutation
         folder = next((d for d in self.reads if (settings_folder(d, self.permuted) / PERMUTATION_FILE).exists()),
                       self.reads[0])
         return stored_permutation(folder, self.permuted)
 
     def tuning_runs(self) -> pd.DataFrame:
-        """Every tuning run, with a ``recipe`` column (:func:`why.recipe_runs`)."""
-        return why.recipe_runs({name: self.load(s, self.tuning_variants, self.tuning_seeds)
-                                for name, s in self.recipes.items()})
+        """Every tuning run, with a ``recipe`` column."""
+        return load_tuning_runs(self.reads, self.recipes, self.tuning_variants, self.tuning_seeds)
+
+
+def load_tuning_runs(reads: Sequence[Path], recipes: Mapping[str, ku.TrainSettings], variants: Sequence[str],
+                     seeds: Sequence[int]) -> pd.DataFrame:
+    """The runs of ``variants`` under every recipe (name -> settings) as one table with a ``recipe`` column
+    (:func:`why.recipe_runs`); one ValueError listing missing runs, as :func:`load_runs`."""
+    return why.recipe_runs({name: load_runs(reads, s, variants, seeds) for name, s in recipes.items()})
 
 
 def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.DataFrame | None:
@@ -362,8 +365,7 @@ def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.Dat
         return None  # a dataset too small for the validation split (the synthetic stand-in)
     recipes = {why.recipe_name(s): s for s in why.recipe_grid(epochs, dataset)}
     try:
-        runs = why.recipe_runs({name: load_runs(reads, s, why.TUNED_NETS, why.TUNING_SEEDS)
-                                for name, s in recipes.items()})
+        runs = load_tuning_runs(reads, recipes, why.TUNED_NETS, why.TUNING_SEEDS)
     except ValueError:  # runs without results: the why page has not been run for these settings
         return None
     return why.tuned_results(runs, why.select_recipes(runs))

@@ -73,6 +73,11 @@ def run_file(results_dir: str | Path, settings: ku.TrainSettings, variant: str, 
     return settings_folder(results_dir, settings) / variant / f"seed-{seed}.csv"
 
 
+#: Beside the settings.json of runs on permuted pixels: the permutation itself, as a JSON list (pixel j of a
+#: permuted image is the original pixel perm[j]).
+PERMUTATION_FILE = "permutation.json"
+
+
 def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str | Path) -> list[Path]:
     """Write each seed's rows as one CSV under the settings' folder (atomically); return the paths."""
     folder = settings_folder(results_dir, settings)
@@ -88,10 +93,6 @@ def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str |
         paths.append(atomic_write(path, run[ku.result_columns(settings)].to_csv(index=False).encode()))
     return paths
 
-
-#: Beside the settings.json of runs on permuted pixels: the permutation itself, as a JSON list (pixel j of a
-#: permuted image is the original pixel perm[j]).
-PERMUTATION_FILE = "permutation.json"
 
 
 def stored_permutation(results_dir: str | Path, settings: ku.TrainSettings) -> list[int]:

@@ -2,9 +2,9 @@
 
 Three experiments, each a table computed here from tidy run rows; :mod:`prose_why` turns them into sentences:
 
-- permuted pixels: the same nets on images whose 784 pixels go through one fixed permutation. A dense first
-  layer absorbs any permutation (its columns permute with the pixels), so the dense nets are the control;
-  a Kronecker layer's factors follow the image's rows and columns, and lose that fit.
+- permuted pixels: the same nets on images whose 784 pixels go through one fixed permutation. A dense or low-rank
+  first layer absorbs any permutation (its dense matrix's columns permute with the pixels), so those nets are the
+  control; a Kronecker layer's factors follow the image's rows and columns, and lose that fit.
 - off-grid factors: a Kronecker layer whose input factors (16 x 49) cut across the image's rows.
 - recipes: each net's learning rate and optimiser chosen on a held-out validation split (the last 10,000
   training images), never on the test set; then the gap to the dense net under each net's own best recipe.
@@ -21,6 +21,7 @@ import torch
 
 import kron_utils as ku
 
+from .experiments import input_layer_rank, input_weights, unpermute_weight
 from .stats import compare_final, final_epochs, mean_sd, outcome
 from .store import cached, settings_folder
 
@@ -68,7 +69,8 @@ def recipe_name(settings: ku.TrainSettings) -> str:
     return f"{'SGD' if settings.optimizer == 'sgd' else 'Adam'}, lr {settings.lr:g}"
 
 
-def _finals(rows: pd.DataFrame, label: str) -> pd.DataFrame:
+def _labelled(rows: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``rows`` with ``label`` appended to every variant name (two runs of one net, told apart for Welch)."""
     return rows.assign(variant=rows.variant + label)
 
 
@@ -77,11 +79,12 @@ def permutation_effects(mnist: pd.DataFrame, permuted: pd.DataFrame, variants: S
     permuted - MNIST with its Welch 95% interval and outcome ('loss' when the whole interval lies below zero)."""
     out = []
     for v in variants:
-        both = pd.concat([_finals(mnist[mnist.variant == v], ""), _finals(permuted[permuted.variant == v], " | permuted")])
+        both = pd.concat([mnist[mnist.variant == v], _labelled(permuted[permuted.variant == v], " | permuted")])
         c = compare_final(both, f"{v} | permuted", v)
         out.append(dict(variant=v, weights=int(mnist[mnist.variant == v].weights.iloc[0]), mnist=c["mean_b"],
-                        mnist_sd=c["std_b"], permuted=c["mean_a"], permuted_sd=c["std_a"], change=c["diff"], low=c["low"], high=c["high"], n=c["n_b"],
-                        permuted_n=c["n_a"], outcome=outcome(c), control=absorbs_permutation(v)))
+                        mnist_sd=c["std_b"], permuted=c["mean_a"], permuted_sd=c["std_a"], change=c["diff"],
+                        low=c["low"], high=c["high"], n=c["n_b"], permuted_n=c["n_a"], outcome=outcome(c),
+                        control=absorbs_permutation(v)))
     return pd.DataFrame(out)
 
 
@@ -111,7 +114,6 @@ def off_grid_comparison(rows: pd.DataFrame, aligned: str = ALIGNED_NET,
                         off_grid: Sequence[str] = OFF_GRID_NETS) -> pd.DataFrame:
     """Each off-grid Kronecker net against the aligned one: input-layer weights of both, final accuracy, the
     difference off-grid - aligned with its Welch interval and outcome."""
-    from .experiments import input_weights
     weights = {v: input_weights(v) for v in [aligned, *off_grid]}
     out = []
     for v in off_grid:
@@ -133,14 +135,11 @@ def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, contro
     answer = ("unsettled" if control["verdict"] != "holds" else "both" if drops and survives else
               "grid" if drops else "rank" if survives else "unsettled")
     misaligned = off_grid[off_grid.outcome == "loss"]
-    from .experiments import input_layer_rank
-    return dict(answer=answer, net=lead["kron"], dense=lead["dense"], ranks=(input_layer_rank(lead["kron"]),
-                                                                           input_layer_rank(lead["dense"])),
-                grid_cost=-kron.change, drop=kron, lead_before=lead["mnist"]["diff"],
-                lead_after=lead["permuted"]["diff"], kept=lead["permuted"]["diff"] / lead["mnist"]["diff"],
-                misaligned=len(misaligned), off_grid=len(off_grid),
-                misaligned_cost=(-misaligned["diff"]).max() if len(misaligned) else 0.0,
-                worst=misaligned.sort_values("diff").iloc[0] if len(misaligned) else None)
+    return dict(answer=answer, net=lead["kron"], weights=input_weights(lead["kron"]), dense=lead["dense"],
+                ranks=(input_layer_rank(lead["kron"]), input_layer_rank(lead["dense"])), drop=kron,
+                lead_before=lead["mnist"]["diff"], lead_after=lead["permuted"]["diff"],
+                kept=lead["permuted"]["diff"] / lead["mnist"]["diff"], misaligned=len(misaligned),
+                off_grid=len(off_grid), worst=misaligned.sort_values("diff").iloc[0] if len(misaligned) else None)
 
 
 def fit_diagnosis(rows: pd.DataFrame, net: str, reference: str = "original") -> dict:
@@ -237,7 +236,6 @@ def receptive_fields(u: torch.Tensor, v: torch.Tensor, perm: Sequence[int] | Non
     """The (25, 25, 28, 28) receptive fields of the input layer U (x) V: field (a, b) is row (25a + b) of the
     weight, on the image grid. With ``perm`` (the net was trained on permuted images) each row is first put back
     on the original pixels by :func:`experiments.unpermute_weight`."""
-    from .experiments import unpermute_weight
     weight = torch.kron(u, v)
     if perm is not None:
         weight = unpermute_weight(weight, perm)

@@ -92,7 +92,7 @@ def test_why_answer(kron_permuted, answer):
     off_grid = pd.DataFrame(columns=["variant", "diff", "outcome"])
     w = kr.why_answer(effects, lead, off_grid, kr.control_verdict(effects, 0.5))
     assert w["answer"] == answer
-    assert w["grid_cost"] == pytest.approx(97.75 - np.mean(kron_permuted))
+    assert w["drop"].change == pytest.approx(np.mean(kron_permuted) - 97.75) and w["weights"] == 1400
     assert w["kept"] == pytest.approx((np.mean(kron_permuted) - 93.95) / (97.75 - 93.95))
     sentence = kr.why_answer_sentence(w)
     assert {"both": "Both the fit to the image and the layer's rank", "grid": "The fit to the image.", "rank": "The rank."}[answer] in sentence
@@ -121,7 +121,7 @@ def test_off_grid_comparison_against_the_aligned_net():
     permuted = runs({"original": [98.1, 98.2, 98.15], "two_kron": [96.5, 96.6, 96.55], "width10": [93.9, 94.0, 93.95]})
     effects = kr.permutation_effects(mnist, permuted, ["original", "two_kron", "width10"])
     w = kr.why_answer(effects, kr.lead_over_dense(mnist, permuted), table, kr.control_verdict(effects, 0.5))
-    assert w["misaligned"] == 1 and w["misaligned_cost"] == pytest.approx(97.75 - 96.1)
+    assert w["misaligned"] == 1 and w["worst"]["diff"] == pytest.approx(96.1 - 97.75)
     assert ("`kron_25x16_25x49` (1,625 input weights) is -1.65 pp, 95% CI" in kr.misaligned_sentence(w)
             and "aligned 1,400-weight layer." in kr.misaligned_sentence(w))
     shown = kr.off_grid_table(table)
@@ -244,3 +244,14 @@ def test_why_plan_defaults_and_errors(tmp_path):
 def test_the_first_pages_tuned_comparison_is_none_without_its_runs(tmp_path):
     assert kr.tuned_comparison([tmp_path], 35, "mnist") is None          # no runs in this folder
     assert kr.tuned_comparison([tmp_path], 2, "synthetic") is None       # too small for a 10,000-image split
+
+
+def test_the_why_pages_declared_defaults_are_the_modules_constants():
+    """Page 1 reads the why page's recipe search through kron_report.why's constants (tuned_comparison): the
+    notebook's declared defaults must be the same grid, or page 1 would look for runs that were never made."""
+    declared = kr.NOTEBOOK_PARAMETERS["05_why"]
+    assert declared["sgd_learning_rates"] == list(kr.why.SGD_RATES) and declared["adam_learning_rate"] == kr.why.ADAM_RATE
+    assert declared["validation_images"] == kr.why.VALIDATION_IMAGES
+    assert declared["permutation_seed"] == kr.why.PERMUTATION_SEED
+    plan = kr.WhyPlan.from_parameters({})
+    assert plan.tuning_variants == list(kr.why.TUNED_NETS) and plan.tuning_seeds == list(kr.why.TUNING_SEEDS)
