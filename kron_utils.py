@@ -853,6 +853,66 @@ def reference_train(variant: str, seed: int, settings: TrainSettings, x: torch.T
     return model
 
 
+def count_trainable(model: nn.Module) -> int:
+    """Parameters that training updates (``requires_grad``), biases included: what peft's
+    ``get_nb_trainable_parameters`` counts."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train_module(model: nn.Module, seed: int, settings: TrainSettings, splits: dict, *, label: str = "module",
+                 progress: bool = False) -> pd.DataFrame:
+    """Train ``model`` in place, eagerly, on ``splits`` (:func:`data_splits`): the loop of :func:`reference_train`
+    (one randperm per epoch from a generator seeded with ``seed``; torch.optim.SGD with momentum or Adam) over
+    the parameters that require grad only, so frozen weights stay as they are. For nets the stacked trainer
+    cannot take: adapters on a frozen layer, peft models. Returns tidy rows as :func:`train` does, with
+    ``weights`` = the trainable parameters (:func:`count_trainable`), ``params`` = all of them, and a run whose
+    training loss becomes non-finite stopped with status 'diverged'."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError(f"{label}: the model has no trainable parameters")
+    optimizer = (torch.optim.SGD(trainable, lr=settings.lr, momentum=settings.momentum)
+                 if settings.optimizer == "sgd" else torch.optim.Adam(trainable, lr=settings.lr))
+    (x, y), shuffle = splits["train"], torch.Generator().manual_seed(seed)
+    counts = dict(weights=count_trainable(model), params=count_params(model))
+    rows = []
+    for epoch in tqdm(range(1, settings.epochs + 1), desc=f"{label} seed={seed}", unit="epoch",
+                      disable=not progress, file=sys.stdout, dynamic_ncols=True):
+        start, total = time.perf_counter(), 0.0
+        model.train()
+        order = torch.randperm(len(x), generator=shuffle).to(x.device)
+        for first in range(0, len(x), settings.batch_size):
+            batch = order[first:first + settings.batch_size]
+            optimizer.zero_grad()
+            loss = F.nll_loss(model(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+        train_loss = total / len(x)
+        test_loss, test_accuracy = score_module(model, *splits["test"], settings.test_batch_size)
+        row = dict(dataset=settings.dataset, variant=label, seed=seed, epoch=epoch, **counts, train_loss=train_loss,
+                   test_loss=test_loss, test_accuracy=test_accuracy, seconds=time.perf_counter() - start,
+                   status="ok" if math.isfinite(train_loss) else "diverged")
+        if "validation" in splits:
+            row["validation_loss"], row["validation_accuracy"] = score_module(model, *splits["validation"],
+                                                                             settings.test_batch_size)
+        rows.append(row)
+        if row["status"] == "diverged":
+            break
+    return pd.DataFrame(rows, columns=result_columns(settings))
+
+
+@torch.no_grad()
+def score_module(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean NLL, accuracy in %) of one net on (x, y), in batches, as :func:`evaluate` scores them."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for first in range(0, len(x), batch_size):
+        log_probs = model(x[first:first + batch_size])
+        loss_sum += F.nll_loss(log_probs, y[first:first + batch_size], reduction="sum").item()
+        correct += int((log_probs.argmax(-1) == y[first:first + batch_size]).sum())
+    return loss_sum / len(x), 100.0 * correct / len(x)
+
+
 #: How many net shapes one process may compile the training step for (dynamo's own default is 8).
 RECOMPILE_LIMIT = 256
 

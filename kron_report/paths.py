@@ -35,6 +35,10 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
                    sgd_learning_rates=[0.003, 0.01, 0.03, 0.1], adam_learning_rate=0.001, validation_images=10000,
                    fields_seed=1, data_dir="data", results_dir=None, figures_dir=None, force=False, device="auto",
                    scheduler="local", tolerance_pp=0.5),
+    "06_adapters": dict(source="mnist", target="fashion-mnist", epochs=10, seeds=None,
+                        learning_rates=[0.0003, 0.001, 0.003, 0.01], budget_ranks=None, lokr_configs=None,
+                        validation_images=10000, data_dir="data", results_dir=None, figures_dir=None, force=False,
+                        device="auto", scheduler="local"),
 }
 #: Parameters that say where to read and write or how to run, not what the page shows.
 NEUTRAL_PARAMETERS = frozenset({"data_dir", "results_dir", "runs_dir", "figures_dir", "force", "device", "scheduler"})

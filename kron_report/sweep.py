@@ -183,6 +183,20 @@ def _execute(tasks: list[dict], scheduler: str):
             yield futures[future], _outcome(future.result)
 
 
+def _execute_calls(function, calls: list[dict], scheduler: str):
+    """Yield (kwargs, result or exception) as each ``function(**kwargs, threads=1)`` finishes: one after another in
+    this process ('serial', threads left as they are) or on the Dask cluster of ``scheduler``, one thread each."""
+    if scheduler == "serial":
+        for call in calls:
+            yield call, _outcome(lambda: function(**call))
+        return
+    from distributed import as_completed
+    with _client(scheduler) as client:
+        futures = {client.submit(function, **call, threads=1, pure=False): call for call in calls}
+        for future in as_completed(futures):
+            yield futures[future], _outcome(future.result)
+
+
 @contextmanager
 def _client(scheduler: str):
     """A client of the cluster at ``scheduler``, or of a new local cluster (closed with it)."""

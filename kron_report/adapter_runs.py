@@ -1,0 +1,269 @@
+"""Part 4's runs: what the adapters notebook asks for (checked before any work), the two-stage sweep that trains
+it, and the tables it reads back.
+
+Where it writes follows the one rule of :mod:`paths`: the default configuration writes to
+``results/adapters/from-<source>/`` (and figures/), any other to runs/. Under that folder the runs are stored as
+every run is (:func:`store.save_runs`: ``<target>/<settings key>/<arm>/seed-<k>.csv``, one settings key per
+learning rate). Each run's ΔW goes to the git-ignored ``runs/deltas/`` mirror of that path, from which
+``deltas.csv`` and ``best_fits.csv`` are computed (and committed, so the page renders without them);
+``epoch_seconds.csv`` holds the side-by-side timing.
+
+The sweep: stage 1 trains every arm at every learning rate with the first seed; each arm's rate is chosen on the
+validation split (:func:`adapters.validation_choice`); stage 2 trains the other seeds at the chosen rate.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+import kron_utils as ku
+
+from . import adapters as ad
+from .experiments import trained_models
+from .fetch import verify_dataset
+from .paths import ROOT, SCRATCH, check_dir, committed_results, notebook_parameters, output_dirs, project_path
+from .runs import check_seeds, parse_list
+from .store import atomic_write, cached_table, load_results, run_file, run_is_done, save_runs
+
+DELTAS = SCRATCH / "deltas"   # git-ignored: each run's ΔW, from which the committed tables are computed
+BASES = SCRATCH / "models" / "adapter-base"  # git-ignored: the base nets (experiments.trained_models' cache)
+
+
+@dataclass(frozen=True)
+class AdaptersPlan:
+    """What Part 4 shows, validated before any work."""
+    source: str
+    target: str
+    arms: list
+    ranks: list[int]
+    rates: list[float]
+    seeds: list[int]
+    epochs: int
+    validation: int
+    results_dir: Path
+    figures_dir: Path
+    reads: list[Path]
+    full: bool
+
+    @classmethod
+    def from_parameters(cls, p: Mapping) -> "AdaptersPlan":
+        """From the notebook's parameters; None takes the committed grid of :mod:`adapters`."""
+        p = notebook_parameters("06_adapters", p)
+        for name in ("source", "target"):
+            ku.dataset_info(p[name]) if p[name] != ku.SYNTHETIC else None
+        if p["source"] == p["target"]:
+            raise ValueError(f"source and target must differ, got {p['source']!r} for both")
+        ranks = [int(r) for r in parse_list(p["budget_ranks"])] if p["budget_ranks"] is not None else list(ad.BUDGET_RANKS)
+        if not ranks or any(r < 1 for r in ranks) or len(set(ranks)) != len(ranks):
+            raise ValueError(f"budget_ranks must be distinct positive whole numbers, got {p['budget_ranks']!r}")
+        lokr = (parse_list(p["lokr_configs"]) if p["lokr_configs"] is not None else [list(c) for c in ad.LOKR_CONFIGS])
+        if any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in lokr):
+            raise ValueError(f"lokr_configs must list [decompose_factor, r] pairs, got {p['lokr_configs']!r}")
+        arms = ad.budget_arms(ranks, [tuple(int(v) for v in c) for c in lokr])
+        ad.check_budgets(arms, ranks)
+        rates = [float(r) for r in parse_list(p["learning_rates"])]
+        if not rates or len(set(rates)) != len(rates) or any(isinstance(r, bool) or not 0 < r < 1 for r in rates):
+            raise ValueError(f"learning_rates must be distinct numbers in (0, 1), got {p['learning_rates']!r}")
+        seeds = check_seeds(p["seeds"] if p["seeds"] is not None else list(ad.ADAPTER_SEEDS), minimum=2)
+        epochs = ku.check_positive_int(p["epochs"], "epochs")
+        validation = ku.check_positive_int(p["validation_images"], "validation_images")
+        ad.adapter_settings(rates[0], epochs, p["target"], validation)  # TrainSettings checks the split's size
+        results_dir, figures_dir, full = output_dirs("06_adapters", p)
+        results_dir = results_dir / "adapters" / f"from-{p['source']}"
+        reads = list(dict.fromkeys([results_dir, committed_results() / "adapters" / f"from-{p['source']}"]))
+        return cls(p["source"], p["target"], arms, ranks, rates, seeds, epochs, validation, results_dir, figures_dir,
+                   reads, full)
+
+    def settings(self, lr: float) -> ku.TrainSettings:
+        """The fine-tuning settings at learning rate ``lr``."""
+        return ad.adapter_settings(lr, self.epochs, self.target, self.validation)
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    def deltas_dir(self) -> Path:
+        """Where this plan's ΔW files go: runs/deltas/ mirroring the results folder below the repository root."""
+        try:
+            tail = self.results_dir.resolve().relative_to(ROOT.resolve())
+        except ValueError:
+            tail = Path(*self.results_dir.resolve().parts[1:])
+        return project_path(DELTAS) / tail
+
+    def load(self, lr: float, arms: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
+        """The finished runs of ``arms`` at ``lr`` with ``seeds`` (first folder of :attr:`reads` first), with an
+        ``lr`` column."""
+        rows = load_results(self.reads, self.settings(lr), arms, seeds)
+        return rows.assign(lr=lr)
+
+    def stage_one(self) -> pd.DataFrame:
+        """Every arm at every rate, first seed: what the choice reads."""
+        return pd.concat([self.load(lr, self.names, self.seeds[:1]) for lr in self.rates], ignore_index=True)
+
+    def chosen(self) -> pd.DataFrame:
+        """Each arm's learning rate, chosen on validation (:func:`adapters.validation_choice`); one ValueError
+        listing any arm without its first-seed runs."""
+        runs = self.stage_one()
+        missing = sorted({(a, lr) for a in self.names for lr in self.rates} - set(zip(runs.variant, runs.lr)))
+        if missing:
+            raise ValueError(f"adapter runs without results (seed {self.seeds[0]}): {missing}")
+        return ad.validation_choice(runs)
+
+    def final_runs(self, chosen: pd.DataFrame) -> pd.DataFrame:
+        """Every seed of every arm at its chosen rate; one ValueError listing missing runs."""
+        frames = [self.load(lr, [arm], self.seeds) for arm, lr in zip(chosen.variant, chosen.lr)]
+        runs = pd.concat(frames, ignore_index=True)
+        missing = sorted({(a, s) for a in self.names for s in self.seeds} - set(zip(runs.variant, runs.seed)))
+        if missing:
+            raise ValueError(f"adapter runs without results: {missing}")
+        return runs.sort_values("variant", key=lambda v: v.map(self.names.index), kind="stable", ignore_index=True)
+
+    def delta_file(self, arm: str, lr: float, seed: int) -> Path:
+        """The git-ignored file holding one run's ΔW."""
+        return self.deltas_dir() / run_file(".", self.settings(lr), arm, seed).with_suffix(".pt")
+
+    def base_net(self, data_dir: str | Path = "data", device: str = "auto") -> torch.nn.Module:
+        """The base: the post's dense net trained on the source with the post's recipe, seed 1 (cached in runs/)."""
+        return trained_models(ad.BASE_VARIANT, [ad.BASE_SEED], ad.base_settings(self.source), project_path(BASES),
+                              data_dir=data_dir, device=device)[0].cpu()
+
+
+def train_arm(arm: str, lr: float, seeds: Sequence[int], plan: AdaptersPlan, data_dir: str, base_file: str,
+              threads: int | None = None) -> dict:
+    """One task of the sweep: train ``arm`` at ``lr`` for each seed, save its rows (atomically) and its ΔW. Runs in
+    this process or on a Dask worker (one torch thread there)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    parsed, settings = ad.parse_arm(arm), plan.settings(lr)
+    base = ku.build_model(ad.BASE_VARIANT)
+    base.load_state_dict(torch.load(base_file, map_location="cpu", weights_only=True))
+    splits = ku.data_splits(settings, data_dir, "cpu")
+    for seed in seeds:
+        net = ad.adapted_net(parsed, base, seed)
+        rows = ku.train_module(net, seed, settings, splits, label=arm)
+        delta = ad.delta_weight(parsed, net, base)
+        if delta is not None:
+            atomic_write(plan.delta_file(arm, lr, seed), lambda tmp: torch.save(delta.contiguous(), tmp))
+        save_runs(rows, settings, plan.results_dir)
+    return dict(arm=arm, lr=lr, seeds=list(seeds), seconds=round(time.perf_counter() - start, 1))
+
+
+def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", device: str = "auto",
+                      force: bool = False, scheduler: str = "local") -> pd.DataFrame:
+    """Train what the page needs and is not yet done: stage 1 (every arm x rate, first seed), the choice on
+    validation, stage 2 (the other seeds at the chosen rates); then the ΔW tables and the timing if missing.
+    Returns one row per task trained. A rerun trains only what is missing; finished runs are never lost."""
+    from .sweep import _execute_calls, check_scheduler
+    scheduler = check_scheduler(scheduler)
+    data_dir = project_path(data_dir)
+    start, done = time.perf_counter(), []
+
+    def missing(pairs, seeds):
+        return [(a, lr, [s for s in seeds if force or not any(run_is_done(d, a, s, plan.settings(lr))
+                                                               for d in plan.reads)]) for a, lr in pairs]
+    stage_one = [t for t in missing([(a, lr) for a in plan.names for lr in plan.rates], plan.seeds[:1]) if t[2]]
+    base_file = None
+    for stage in (1, 2):
+        if stage == 2:
+            chosen = plan.chosen()
+            tasks = [t for t in missing(list(zip(chosen.variant, chosen.lr)), plan.seeds[1:]) if t[2]]
+        else:
+            tasks = stage_one
+        if not tasks:
+            continue
+        if base_file is None:
+            verify_dataset(data_dir, plan.source)
+            verify_dataset(data_dir, plan.target)
+            base_file = _base_file(plan, data_dir, device)
+        calls = [dict(arm=a, lr=lr, seeds=s, plan=plan, data_dir=str(data_dir), base_file=str(base_file))
+                 for a, lr, s in tasks]
+        bar = tqdm(total=sum(len(s) for _, _, s in tasks), desc=f"adapters, stage {stage}", unit="run",
+                   file=sys.stdout, dynamic_ncols=True)
+        failures = []
+        for call, outcome in _execute_calls(train_arm, calls, scheduler):
+            if isinstance(outcome, BaseException):
+                failures.append(f"{call['arm']} lr {call['lr']}: {type(outcome).__name__}: {outcome}")
+                continue
+            done.append(outcome)
+            bar.update(len(outcome["seeds"]))
+        bar.close()
+        if failures:
+            raise RuntimeError("adapter runs failed (the others are saved; rerun to train only what is missing):\n  "
+                               + "\n  ".join(failures))
+    if done:
+        atomic_write(plan.results_dir / "sweep.json", pd.Series(dict(
+            wall_seconds=round(time.perf_counter() - start, 1), runs=sum(len(d["seeds"]) for d in done),
+            cores=os.cpu_count(), scheduler=scheduler, torch=torch.__version__,
+            date=time.strftime("%Y-%m-%d"))).to_json(indent=1).encode())
+    return pd.DataFrame(done)
+
+
+def _base_file(plan: AdaptersPlan, data_dir: Path, device: str) -> Path:
+    """The base net's weights as one state-dict file for the workers (trained once and cached)."""
+    net = plan.base_net(data_dir, device)
+    path = project_path(BASES) / plan.source / "adapter_base.pt"
+    atomic_write(path, lambda tmp: torch.save(net.state_dict(), tmp))
+    loss, accuracy = ku.score_module(net, *ku.data_splits(ad.base_settings(plan.source), data_dir, "cpu")["test"])
+    record = dict(variant=ad.BASE_VARIANT, seed=ad.BASE_SEED, settings=ad.base_settings(plan.source).record(),
+                  test_loss=loss, test_accuracy=accuracy)
+    atomic_write(check_dir(plan.results_dir, "results_dir") / "base.json", json.dumps(record, indent=1).encode())
+    return path
+
+
+def base_record(plan: AdaptersPlan) -> dict | None:
+    """The base net's description and its test accuracy on the source (base.json), or None before any sweep."""
+    found = next((d / "base.json" for d in plan.reads if (d / "base.json").is_file()), None)
+    return json.loads(found.read_text()) if found else None
+
+
+def delta_tables(plan: AdaptersPlan, chosen: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ΔW of every run at its chosen rate: :func:`adapters.delta_table`; the best LoRA and Kronecker-sum fits to
+    full fine-tuning's ΔW: :func:`adapters.best_fit_errors`, per seed), cached in the results folder under a key
+    naming the runs; computing them needs the runs' ΔW files (one ValueError naming a missing one)."""
+    key = dict(runs=[[a, float(lr)] for a, lr in zip(chosen.variant, chosen.lr)], seeds=plan.seeds,
+               settings=plan.settings(1e-3).record(), ranks=plan.ranks)
+    pairs = [(a, lr) for a, lr in zip(chosen.variant, chosen.lr) if a != "scratch"]
+
+    def load(arm, lr, seed):
+        path = plan.delta_file(arm, lr, seed)
+        if not path.is_file():
+            raise ValueError(f"{path}: ΔW of {arm} (lr {lr}, seed {seed}) is missing; rerun the notebook with "
+                             "force=True to retrain it")
+        return torch.load(path, weights_only=True)
+
+    def deltas():
+        return {(a, s): load(a, lr, s) for a, lr in pairs for s in plan.seeds}
+    table = cached_table(plan.results_dir / "deltas.csv", key, lambda: ad.delta_table(deltas()))
+    full_lr = dict(pairs)["full_fc1"]
+    fits = cached_table(plan.results_dir / "best_fits.csv", key, lambda: pd.concat(
+        [ad.best_fit_errors(load("full_fc1", full_lr, s), plan.ranks).assign(seed=s) for s in plan.seeds],
+        ignore_index=True))
+    return table, fits
+
+
+def timing_table(plan: AdaptersPlan, data_dir: str | Path = "data", force: bool = False) -> pd.DataFrame:
+    """Seconds per epoch of every arm measured side by side (:func:`adapters.epoch_seconds`), stored as
+    epoch_seconds.csv in the results folder; measured only when missing (or with ``force``), since timings differ
+    from run to run."""
+    path = plan.results_dir / "epoch_seconds.csv"
+    stored = next((d / "epoch_seconds.csv" for d in plan.reads if (d / "epoch_seconds.csv").is_file()), None)
+    if stored is not None and not force:
+        table = pd.read_csv(stored)
+        if set(plan.names) <= set(table.arm):
+            return table
+    base = ku.build_model(ad.BASE_VARIANT)
+    base.load_state_dict(torch.load(project_path(BASES) / plan.source / "adapter_base.pt", weights_only=True))
+    x, y = ku.data_splits(plan.settings(plan.rates[0]), data_dir, "cpu")["train"]
+    table = ad.epoch_seconds(plan.arms, base, x, y)
+    atomic_write(check_dir(plan.results_dir, "results_dir") / path.name, table.to_csv(index=False).encode())
+    return table
