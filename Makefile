@@ -23,13 +23,13 @@ DASK_SCHEDULER ?= local
 SWEEP_PARAMS := {'force': $(FORCE_PY), 'scheduler': '$(DASK_SCHEDULER)'}
 
 # DATASET chooses what `make data` fetches; the write-ups are about MNIST (Part 3 adds Fashion-MNIST itself).
-ifneq ($(filter report beyond why,$(MAKECMDGOALS)),)
+ifneq ($(filter report beyond why adapters,$(MAKECMDGOALS)),)
 ifneq ($(DATASET),mnist)
 $(error make report covers MNIST, and make beyond MNIST plus Fashion-MNIST; DATASET=$(DATASET) applies to make data only)
 endif
 endif
 
-.PHONY: help setup data test report bench beyond why clean
+.PHONY: help setup data test report bench beyond why adapters clean
 .DEFAULT_GOAL := help
 
 help:
@@ -41,6 +41,7 @@ help:
 	@echo "make bench   print the speed ratios of the fast paths, measured side by side"
 	@echo "make beyond  run notebooks/04_beyond.ipynb (FORCE=1 retrains) and render its HTML"
 	@echo "make why     run notebooks/05_why.ipynb (FORCE=1 retrains) and render report/why.html"
+	@echo "make adapters run notebooks/06_adapters.ipynb (FORCE=1 retrains) and render report/adapters.html"
 
 setup: $(STAMP)
 	@mkdir -p runs
@@ -77,6 +78,11 @@ beyond: setup data
 why: setup data
 	$(call execute,notebooks/05_why.ipynb,$(SWEEP_PARAMS))
 	$(call render,why)
+
+adapters: setup data
+	$(call fetch,fashion-mnist)
+	$(call execute,notebooks/06_adapters.ipynb,$(SWEEP_PARAMS))
+	$(call render,adapters)
 
 bench: setup data
 	$(PY) bench.py

@@ -31,8 +31,9 @@ from . import adapters as ad
 from .experiments import trained_models
 from .fetch import verify_dataset
 from .paths import ROOT, SCRATCH, check_dir, committed_results, notebook_parameters, output_dirs, project_path
-from .runs import check_seeds, parse_list
-from .store import atomic_write, cached_table, load_results, run_file, run_is_done, save_runs
+from .runs import check_seeds, divergence_lines, parse_list
+from .store import atomic_write, cached_table, load_results, run_file, save_runs, settings_folder
+from .sweep import _execute_calls, check_scheduler, missing_seeds
 
 DELTAS = SCRATCH / "deltas"   # git-ignored: each run's ΔW, from which the committed tables are computed
 BASES = SCRATCH / "models" / "adapter-base"  # git-ignored: the base nets (experiments.trained_models' cache)
@@ -59,8 +60,9 @@ class AdaptersPlan:
         """From the notebook's parameters; None takes the committed grid of :mod:`adapters`."""
         p = notebook_parameters("06_adapters", p)
         for name in ("source", "target"):
-            ku.dataset_info(p[name]) if p[name] != ku.SYNTHETIC else None
-        if p["source"] == p["target"]:
+            if p[name] != ku.SYNTHETIC:
+                ku.dataset_info(p[name])
+        if p["source"] == p["target"] != ku.SYNTHETIC:  # the synthetic stand-in may play both parts (tests)
             raise ValueError(f"source and target must differ, got {p['source']!r} for both")
         ranks = [int(r) for r in parse_list(p["budget_ranks"])] if p["budget_ranks"] is not None else list(ad.BUDGET_RANKS)
         if not ranks or any(r < 1 for r in ranks) or len(set(ranks)) != len(ranks):
@@ -138,39 +140,45 @@ class AdaptersPlan:
 
 
 def train_arm(arm: str, lr: float, seeds: Sequence[int], plan: AdaptersPlan, data_dir: str, base_file: str,
-              threads: int | None = None) -> dict:
-    """One task of the sweep: train ``arm`` at ``lr`` for each seed, save its rows (atomically) and its ΔW. Runs in
-    this process or on a Dask worker (one torch thread there)."""
+              force: bool = False, threads: int | None = None) -> dict:
+    """One task of the sweep: under the arm's file lock, train ``arm`` at ``lr`` for each seed still missing, and
+    save its rows (atomically) and its ΔW, one seed at a time. Runs in this process or on a Dask worker (one torch
+    thread there). Returns what it trained, its seconds and its warning lines (bad records moved aside)."""
+    from filelock import FileLock
     if threads is not None:
         torch.set_num_threads(threads)
     start = time.perf_counter()
     parsed, settings = ad.parse_arm(arm), plan.settings(lr)
-    base = ku.build_model(ad.BASE_VARIANT)
-    base.load_state_dict(torch.load(base_file, map_location="cpu", weights_only=True))
-    splits = ku.data_splits(settings, data_dir, "cpu")
-    for seed in seeds:
-        net = ad.adapted_net(parsed, base, seed)
-        rows = ku.train_module(net, seed, settings, splits, label=arm)
-        delta = ad.delta_weight(parsed, net, base)
-        if delta is not None:
-            atomic_write(plan.delta_file(arm, lr, seed), lambda tmp: torch.save(delta.contiguous(), tmp))
-        save_runs(rows, settings, plan.results_dir)
-    return dict(arm=arm, lr=lr, seeds=list(seeds), seconds=round(time.perf_counter() - start, 1))
+    lines = []
+    with FileLock(check_dir(settings_folder(plan.results_dir, settings) / ".locks", "results_dir") / f"{arm}.lock"):
+        todo = missing_seeds(arm, seeds, settings, plan.reads, force, notes=lines)
+        if todo:
+            base = ku.build_model(ad.BASE_VARIANT)
+            base.load_state_dict(torch.load(base_file, map_location="cpu", weights_only=True))
+            splits = ku.data_splits(settings, data_dir, "cpu")
+        for seed in todo:
+            net = ad.adapted_net(parsed, base, seed)
+            rows = ku.train_module(net, seed, settings, splits, label=arm)
+            delta = ad.delta_weight(parsed, net, base)
+            if delta is not None:
+                atomic_write(plan.delta_file(arm, lr, seed), lambda tmp: torch.save(delta.contiguous(), tmp))
+            save_runs(rows, settings, plan.results_dir)
+            lines += divergence_lines(rows)
+    return dict(arm=arm, lr=lr, seeds=todo, seconds=round(time.perf_counter() - start, 1), warnings=lines)
 
 
 def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", device: str = "auto",
                       force: bool = False, scheduler: str = "local") -> pd.DataFrame:
     """Train what the page needs and is not yet done: stage 1 (every arm x rate, first seed), the choice on
-    validation, stage 2 (the other seeds at the chosen rates); then the ΔW tables and the timing if missing.
-    Returns one row per task trained. A rerun trains only what is missing; finished runs are never lost."""
-    from .sweep import _execute_calls, check_scheduler
+    validation, stage 2 (the other seeds at the chosen rates). Returns one row per task trained. A rerun trains only
+    what is missing; finished runs are never lost. A sweep that trained every run records its wall time in
+    sweep.json."""
     scheduler = check_scheduler(scheduler)
     data_dir = project_path(data_dir)
-    start, done = time.perf_counter(), []
+    start, done, notes = time.perf_counter(), [], []
 
     def missing(pairs, seeds):
-        return [(a, lr, [s for s in seeds if force or not any(run_is_done(d, a, s, plan.settings(lr))
-                                                               for d in plan.reads)]) for a, lr in pairs]
+        return [(a, lr, missing_seeds(a, seeds, plan.settings(lr), plan.reads, force, notes)) for a, lr in pairs]
     stage_one = [t for t in missing([(a, lr) for a in plan.names for lr in plan.rates], plan.seeds[:1]) if t[2]]
     base_file = None
     for stage in (1, 2):
@@ -181,11 +189,14 @@ def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", devi
             tasks = stage_one
         if not tasks:
             continue
+        for line in notes:
+            print(line, flush=True)
+        notes.clear()
         if base_file is None:
             verify_dataset(data_dir, plan.source)
             verify_dataset(data_dir, plan.target)
             base_file = _base_file(plan, data_dir, device)
-        calls = [dict(arm=a, lr=lr, seeds=s, plan=plan, data_dir=str(data_dir), base_file=str(base_file))
+        calls = [dict(arm=a, lr=lr, seeds=s, plan=plan, data_dir=str(data_dir), base_file=str(base_file), force=force)
                  for a, lr, s in tasks]
         bar = tqdm(total=sum(len(s) for _, _, s in tasks), desc=f"adapters, stage {stage}", unit="run",
                    file=sys.stdout, dynamic_ncols=True)
@@ -196,11 +207,14 @@ def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", devi
                 continue
             done.append(outcome)
             bar.update(len(outcome["seeds"]))
+            for line in outcome.pop("warnings"):
+                tqdm.write(line, file=sys.stdout)
         bar.close()
         if failures:
             raise RuntimeError("adapter runs failed (the others are saved; rerun to train only what is missing):\n  "
                                + "\n  ".join(failures))
-    if done:
+    planned = len(plan.names) * (len(plan.rates) + len(plan.seeds) - 1)
+    if sum(len(d["seeds"]) for d in done) == planned:  # the wall time of a sweep that trained everything now
         atomic_write(plan.results_dir / "sweep.json", pd.Series(dict(
             wall_seconds=round(time.perf_counter() - start, 1), runs=sum(len(d["seeds"]) for d in done),
             cores=os.cpu_count(), scheduler=scheduler, torch=torch.__version__,
@@ -228,11 +242,18 @@ def base_record(plan: AdaptersPlan) -> dict | None:
 
 def delta_tables(plan: AdaptersPlan, chosen: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ΔW of every run at its chosen rate: :func:`adapters.delta_table`; the best LoRA and Kronecker-sum fits to
-    full fine-tuning's ΔW: :func:`adapters.best_fit_errors`, per seed), cached in the results folder under a key
-    naming the runs; computing them needs the runs' ΔW files (one ValueError naming a missing one)."""
-    key = dict(runs=[[a, float(lr)] for a, lr in zip(chosen.variant, chosen.lr)], seeds=plan.seeds,
-               settings=plan.settings(1e-3).record(), ranks=plan.ranks)
-    pairs = [(a, lr) for a, lr in zip(chosen.variant, chosen.lr) if a != "scratch"]
+    full fine-tuning's ΔW: :func:`adapters.best_fit_errors`, per seed). Read from the first folder of
+    :attr:`AdaptersPlan.reads` whose tables were computed from the same runs (same settings, each arm at the same
+    rate, at least these seeds and ranks; rows for other seeds or ranks are dropped); otherwise computed from the
+    runs' ΔW files and cached in the plan's results folder (one ValueError naming a missing file)."""
+    runs = {a: float(lr) for a, lr in zip(chosen.variant, chosen.lr)}
+    settings = {k: v for k, v in plan.settings(plan.rates[0]).record().items() if k != "lr"}  # each arm's own lr: in runs
+    key = dict(runs=[[a, lr] for a, lr in runs.items()], seeds=plan.seeds, settings=settings, ranks=plan.ranks)
+    for folder in plan.reads:
+        found = _stored_tables(folder, key)
+        if found is not None:
+            return found
+    pairs = [(a, lr) for a, lr in runs.items() if a != "scratch"]
 
     def load(arm, lr, seed):
         path = plan.delta_file(arm, lr, seed)
@@ -241,14 +262,33 @@ def delta_tables(plan: AdaptersPlan, chosen: pd.DataFrame) -> tuple[pd.DataFrame
                              "force=True to retrain it")
         return torch.load(path, weights_only=True)
 
-    def deltas():
-        return {(a, s): load(a, lr, s) for a, lr in pairs for s in plan.seeds}
-    table = cached_table(plan.results_dir / "deltas.csv", key, lambda: ad.delta_table(deltas()))
-    full_lr = dict(pairs)["full_fc1"]
+    table = cached_table(plan.results_dir / "deltas.csv", key, lambda: ad.delta_table(
+        {(a, s): load(a, lr, s) for a, lr in pairs for s in plan.seeds}))
     fits = cached_table(plan.results_dir / "best_fits.csv", key, lambda: pd.concat(
-        [ad.best_fit_errors(load("full_fc1", full_lr, s), plan.ranks).assign(seed=s) for s in plan.seeds],
+        [ad.best_fit_errors(load("full_fc1", runs["full_fc1"], s), plan.ranks).assign(seed=s) for s in plan.seeds],
         ignore_index=True))
     return table, fits
+
+
+def _stored_tables(folder: Path, key: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """deltas.csv and best_fits.csv of ``folder`` restricted to ``key``'s arms, seeds and ranks, when their own key
+    covers it (see :func:`delta_tables`); else None."""
+    tables = []
+    for name in ("deltas.csv", "best_fits.csv"):
+        marker = folder / f"{name}.key.json"
+        if not (marker.is_file() and (folder / name).is_file()):
+            return None
+        stored = json.loads(marker.read_text())
+        if not (stored.get("settings") == key["settings"] and set(key["seeds"]) <= set(stored.get("seeds", []))
+                and set(key["ranks"]) <= set(stored.get("ranks", []))
+                and all(pair in stored.get("runs", []) for pair in key["runs"])):
+            return None
+        tables.append(pd.read_csv(folder / name))
+    deltas, fits = tables
+    arms = [a for a, _ in key["runs"]]
+    deltas = deltas[deltas.arm.isin(arms) & deltas.seed.isin(key["seeds"])].reset_index(drop=True)
+    fits = fits[fits["rank"].isin(key["ranks"]) & fits.seed.isin(key["seeds"])].reset_index(drop=True)
+    return deltas, fits
 
 
 def timing_table(plan: AdaptersPlan, data_dir: str | Path = "data", force: bool = False) -> pd.DataFrame:

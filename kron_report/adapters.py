@@ -96,10 +96,21 @@ def budget_arms(ranks: Sequence[int] = BUDGET_RANKS, lokr: Sequence[Sequence[int
             + [Arm("kronsum", r) for r in ranks] + [Arm("full"), Arm("scratch")])
 
 
+def _peft():
+    """The peft package, imported quietly: its first import pulls in tqdm.auto, which warns in a notebook kernel
+    without ipywidgets (a warning that would print the venv's path into the executed notebook)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import peft
+        import peft.tuners.lokr.layer  # noqa: F401 - LoKr's factorization
+    return peft
+
+
 def lokr_shapes(factor: int, size_in: int = ku.IMAGE_SIZE, size_out: int = ku.HIDDEN_SIZE) -> tuple:
     """peft's LoKr factors of a Linear(size_in, size_out) at ``decompose_factor``: ((out_l, out_k), (in_m, in_n)),
     w1 (out_l × in_m) ⊗ w2 (out_k × in_n), from peft's own ``factorization``."""
-    from peft.tuners.lokr.layer import factorization
+    factorization = _peft().tuners.lokr.layer.factorization
     return factorization(size_out, factor), factorization(size_in, factor)
 
 
@@ -183,12 +194,12 @@ def adapted_net(arm: Arm, base: nn.Module, seed: int) -> nn.Module:
     if arm.kind == "kronsum":
         net.fc1 = ku.KronAdapter(net.fc1, ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS, rank=arm.rank)
         return net
-    from peft import LoKrConfig, LoraConfig, get_peft_model
-    config = (LoraConfig(r=arm.rank, lora_alpha=arm.rank, target_modules=["fc1"], modules_to_save=["fc2"])
+    peft = _peft()
+    config = (peft.LoraConfig(r=arm.rank, lora_alpha=arm.rank, target_modules=["fc1"], modules_to_save=["fc2"])
               if arm.kind == "lora" else
-              LoKrConfig(r=arm.rank, alpha=arm.rank, decompose_factor=arm.factor, target_modules=["fc1"],
-                         modules_to_save=["fc2"]))
-    return get_peft_model(net, config)
+              peft.LoKrConfig(r=arm.rank, alpha=arm.rank, decompose_factor=arm.factor, target_modules=["fc1"],
+                              modules_to_save=["fc2"]))
+    return peft.get_peft_model(net, config)
 
 
 def delta_weight(arm: Arm, net: nn.Module, base: nn.Module) -> torch.Tensor | None:
@@ -259,7 +270,8 @@ def best_fit_errors(delta: torch.Tensor, ranks: Sequence[int]) -> pd.DataFrame:
 def validation_choice(runs: pd.DataFrame) -> pd.DataFrame:
     """Each arm's learning rate: the highest final validation accuracy (mean over the seeds given, usually seed 1
     alone), ties to the smaller rate. ``runs`` has an ``lr`` column; the test columns are never read."""
-    final = final_epochs(runs)
+    last = runs.groupby(["variant", "lr", "seed"]).epoch.transform("max")  # each run's last epoch (or divergence)
+    final = runs[runs.epoch == last]
     scores = final.groupby(["variant", "lr"], sort=False).validation_accuracy.mean().reset_index()
     scores = scores.sort_values(["variant", "validation_accuracy", "lr"], ascending=[True, False, True])
     chosen = scores.groupby("variant", sort=False).head(1).rename(columns={"validation_accuracy": "validation"})
@@ -330,3 +342,97 @@ def epoch_seconds(arms: Sequence[Arm], base: nn.Module, x: torch.Tensor, y: torc
             rows.append(dict(arm=arm.name, kind=arm.kind, round=round_ + 1, seconds_per_epoch=seconds,
                              threads=torch.get_num_threads()))
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# What the page shows
+# ---------------------------------------------------------------------------
+
+def gap_closed(results: pd.DataFrame, arm: str) -> float:
+    """The share of the gap between head only and full fine-tuning that ``arm`` closes (mean accuracies):
+    0 at the linear probe, 1 at full fine-tuning."""
+    mean = results.set_index("arm")["mean"]
+    head, full = mean[results.arm[results.kind == "head"].iloc[0]], mean[results.arm[results.kind == "full"].iloc[0]]
+    return float((mean[arm] - head) / (full - head))
+
+
+def kind_gaps(results: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[Arm], a: str = "kronsum",
+              b: str = "lora", ranks: Sequence[int] = BUDGET_RANKS) -> pd.DataFrame:
+    """At each budget level, adapter kind ``a`` minus kind ``b`` (mean test accuracy, Welch 95% interval)."""
+    rows = []
+    for level in range(len(ranks)):
+        members = {arm.kind: arm for arm in level_members(arms, level)}
+        c = compare_final(runs, members[a].name, members[b].name)
+        rows.append(dict(level=level + 1, a=members[a].name, b=members[b].name, a_weights=adapter_weights(members[a]),
+                         diff=c["diff"], low=c["low"], high=c["high"],
+                         outcome="ahead" if c["low"] > 0 else "behind" if c["high"] < 0 else "level"))
+    return pd.DataFrame(rows)
+
+
+def level_table(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> pd.DataFrame:
+    """One row per budget level: each adapter kind's test accuracy (mean ± sd) with its weights, and the Kronecker
+    sum's and LoKr's difference to LoRA with its Welch 95% interval (:func:`kind_gaps`)."""
+    by_arm = results.set_index("arm")
+
+    def cell(arm):
+        r = by_arm.loc[arm]
+        return f"{r['mean']:.2f} ± {r.sd:.2f} ({int(r.adapter_weights):,})"
+
+    def gap(g):
+        return f"{g['diff']:+.2f} ({g.low:+.2f} to {g.high:+.2f})"
+    return pd.DataFrame([{"level": k.level, "LoRA (weights)": cell(k.b), "LoKr (weights)": cell(l.a),
+                          "Kronecker sum (weights)": cell(k.a), "Kron. sum − LoRA": gap(k), "LoKr − LoRA": gap(l)}
+                         for (_, k), (_, l) in zip(kron_gaps.iterrows(), lokr_gaps.iterrows())])
+
+
+def lokr_default_ceiling() -> int:
+    """The most weights peft's LoKr can have at its default factorisation on the 784 -> 625 layer (any r)."""
+    return adapter_weights(Arm("lokr", ku.IMAGE_SIZE, -1))
+
+
+def arms_table(arms: Sequence[Arm], chosen: pd.DataFrame) -> pd.DataFrame:
+    """The arms as the page lists them: how ΔW is written, adapter weights, the learning rate chosen on
+    validation and the validation accuracy that chose it."""
+    choice = chosen.set_index("variant")
+    return pd.DataFrame({
+        "arm": [a.name for a in arms], "ΔW": [factorisation_text(a) for a in arms], "weights": [f"{adapter_weights(a):,}" for a in arms],
+        "lr (chosen)": [f"{choice.lr[a.name]:g}" for a in arms],
+        "validation (%)": [f"{choice.validation[a.name]:.2f}" for a in arms]})
+
+
+def results_table(results: pd.DataFrame, deltas: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm: adapter weights, test accuracy (mean ± sd), the gap to full fine-tuning it closes,
+    ΔW's rank and effective rank, the cosine between it and full fine-tuning's ΔW (means over seeds), and the median
+    seconds per epoch measured side by side."""
+    d = deltas.groupby("arm").agg(rank=("rank", "median"), eff=("effective_rank", "mean"),
+                                  cosine=("cosine_to_full", "mean"))
+    seconds = timing.groupby("arm").seconds_per_epoch.median()
+    rows = []
+    for r in results.itertuples():
+        has_delta = r.arm in d.index and r.kind not in ("head", "full")
+        rows.append({"arm": r.arm, "weights": f"{r.adapter_weights:,}", "test acc. (%)": f"{r.mean:.2f} ± {r.sd:.2f}",
+                     "gap closed": f"{gap_closed(results, r.arm):.0%}" if r.kind != "scratch" else "–",
+                     "rank of ΔW": f"{d['rank'][r.arm]:.0f}" if has_delta or r.kind == "full" else "–",
+                     "effective rank": f"{d.eff[r.arm]:.0f}" if has_delta or r.kind == "full" else "–",
+                     "cosine to full ΔW": f"{d.cosine[r.arm]:.2f}" if has_delta else "–",
+                     "s / epoch": f"{seconds[r.arm]:.1f}" if r.arm in seconds.index else "–"})
+    return pd.DataFrame(rows)
+
+
+def twin_check(seed: int = 0) -> dict:
+    """Our rank-1 Kronecker sum and peft's LoKr at its default factors, given the same two factors (drawn from
+    ``seed``) on the same base: the largest differences of their ΔW and of their forward on random inputs, and
+    both trainable counts (peft's own for LoKr). The page runs it; the tests check the same against torch.kron."""
+    torch.manual_seed(seed)
+    base = ku.build_model(BASE_VARIANT)
+    ours, theirs = adapted_net(Arm("kronsum", 1), base, seed), adapted_net(Arm("lokr", 14, -1), base, seed)
+    lokr = theirs.base_model.model.fc1
+    with torch.no_grad():
+        lokr.lokr_w1["default"].normal_(0, 0.05)  # peft starts w1 at zero: draw it so that ΔW is not trivially 0
+        ours.fc1.delta.factors[0][0].copy_(lokr.lokr_w1["default"])
+        ours.fc1.delta.factors[1][0].copy_(lokr.lokr_w2["default"])
+        x = torch.randn(64, ku.IMAGE_SIZE)
+        delta_gap = (delta_weight(Arm("kronsum", 1), ours, base) - lokr.get_delta_weight("default")).abs().max()
+        forward_gap = (ours.fc1(x) - lokr(x)).abs().max()
+    return dict(delta_max_diff=float(delta_gap), forward_max_diff=float(forward_gap),
+                ours_trainable=ku.count_trainable(ours), peft_trainable=theirs.get_nb_trainable_parameters()[0])

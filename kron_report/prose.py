@@ -379,13 +379,23 @@ BIBLIOGRAPHY = {
                "[arXiv:2204.00595](https://arxiv.org/abs/2204.00595).",
     "tensorly": 'J. Kossaifi, Y. Panagakis, A. Anandkumar, M. Pantic, "TensorLy: Tensor Learning in Python", JMLR 20, '
                 "2019: `tensor_train_matrix`, the TT-SVD used in section 4.",
+    "peft": 'S. Mangrulkar, S. Gugger, L. Debut, Y. Belkada, S. Paul, B. Bossan, "PEFT: State-of-the-art '
+            'Parameter-Efficient Fine-Tuning methods", Hugging Face, 2022; version 0.21.2 here (`LoraConfig`, '
+            "`LoKrConfig`, `get_peft_model`, `merge_and_unload`).",
+    "effrank": 'O. Roy, M. Vetterli, "The effective rank: A measure of effective dimensionality", EUSIPCO 2007.',
+    "eckart": 'C. Eckart, G. Young, "The approximation of one matrix by another of lower rank", *Psychometrika* 1, '
+              "1936.",
+    "fashion": 'H. Xiao, K. Rasul, R. Vollgraf, "Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine '
+               'Learning Algorithms", [arXiv:1708.07747](https://arxiv.org/abs/1708.07747), 2017.',
 }
 #: Which references each page lists, in order.
 PAGE_REFERENCES = {"kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
                                         "recipe", "shampoo", "phm", "compacter", "lora", "krona", "lycoris", "monarch"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
                               "oseledets", "t3f", "tensorly"],
-                   "why": ["post", "zhou2015", "recipe", "permuted", "bengio2012", "adam"]}
+                   "why": ["post", "zhou2015", "recipe", "permuted", "bengio2012", "adam"],
+                   "adapters": ["post", "lora", "lycoris", "krona", "peft", "fashion", "adam", "effrank", "eckart",
+                                "vanloan"]}
 
 
 def references(page: str) -> str:

@@ -121,7 +121,8 @@ def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str,
 #: The article's pages: each page's notebooks in reading order, and its title.
 PAGES = {"kronecker_report": (("00_article", "01_kronecker_product", "03_report"), "Shrinking an MLP with Kronecker products"),
          "beyond": (("04_beyond",), "How far can Kronecker layers go?"),
-         "why": (("05_why",), "Why does a Kronecker layer work?")}
+         "why": (("05_why",), "Why does a Kronecker layer work?"),
+         "adapters": (("06_adapters",), "Kronecker adapters against LoRA at equal budgets")}
 
 
 def render_page(page: str, notebooks_dir: str | Path = NOTEBOOKS, output_dir: str | Path = "report") -> Path:

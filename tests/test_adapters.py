@@ -97,3 +97,298 @@ def test_a_kronecker_sum_adapter_starts_at_the_base_and_trains_only_its_factors(
 def test_bad_adapters_fail_clearly(base, factors, message):
     with pytest.raises(ValueError, match=message):
         ku.KronAdapter(base, *factors)
+
+
+# ---------------------------------------------------------------------------
+# Part 4: the arms at matched budgets, their nets, ΔW and the choice on validation
+# ---------------------------------------------------------------------------
+import numpy as np
+import pandas as pd
+from peft import LoraConfig
+
+import kron_report as kr
+
+PAGE_ARMS = kr.budget_arms()
+
+
+def base_net(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return ku.build_model("original")
+
+
+@pytest.mark.parametrize("arm", PAGE_ARMS, ids=lambda a: a.name)
+def test_every_arm_on_the_page_trains_what_peft_counts_and_what_the_hand_count_says(arm):
+    net = kr.adapted_net(arm, base_net(), seed=1)
+    trainable = ku.count_trainable(net)
+    assert trainable == kr.adapter_weights(arm) + kr.HEAD_PARAMS
+    if arm.kind in ("lora", "lokr"):
+        assert net.get_nb_trainable_parameters()[0] == trainable  # peft's own count, head included
+    hand = {"lora": arm.rank and arm.rank * (784 + 625), "kronsum": arm.rank and arm.rank * 1400, "head": 0,
+            "full": 784 * 625 + 625, "scratch": 784 * 625 + 625}
+    if arm.kind in hand:
+        assert kr.adapter_weights(arm) == hand[arm.kind]
+
+
+def test_lokr_weights_by_hand_at_the_pages_factorisations():
+    # (decompose_factor, r): w1 (out_l x in_m) + w2 full or r (out_k + in_n), peft's rule worked by hand
+    assert kr.adapter_weights(kr.Arm("lokr", 14, -1)) == 25 * 28 + 25 * 28          # r >= 28 / 2: w2 full
+    assert kr.adapter_weights(kr.Arm("lokr", 8, -1)) == 25 * 28 + 8 * (25 + 28)     # r < 14: w2 = 25x8 . 8x28
+    assert kr.adapter_weights(kr.Arm("lokr", 35, 5)) == 5 * 4 + 35 * (125 + 196)     # 625 = 5.125, 784 = 4.196
+    assert kr.adapter_weights(kr.Arm("lokr", 55, 4)) == 1 * 4 + 55 * (625 + 196)     # 625 has no factor 4
+
+
+def test_the_pages_budgets_match_within_ten_percent_and_a_mismatch_is_refused():
+    table = kr.check_budgets(PAGE_ARMS)
+    assert len(table) >= 4 and table.spread.max() <= 0.10
+    assert table.kronsum_weights.min() < 2000 and table.kronsum_weights.max() > 40000  # about 1k to 50k
+    with pytest.raises(ValueError, match="budget level 2"):
+        kr.check_budgets(kr.budget_arms([1, 4], [(-1, 14), (-1, 14)]), [1, 4])
+
+
+@pytest.mark.parametrize("arm", [a for a in PAGE_ARMS if a.kind not in ("full", "scratch")], ids=lambda a: a.name)
+def test_every_adapter_starts_from_the_base_features_and_leaves_the_base_alone(arm):
+    base = base_net()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    net = kr.adapted_net(arm, base, seed=3)
+    x = torch.randn(5, 784)
+    fc1 = net.base_model.model.fc1 if hasattr(net, "base_model") else net.fc1
+    with torch.no_grad():
+        torch.testing.assert_close(fc1(x), base.fc1(x))                          # ΔW = 0 at the start
+    torch.testing.assert_close(kr.delta_weight(arm, net, base), torch.zeros(625, 784))
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    for name, p in net.named_parameters():
+        frozen = "base_layer" in name or name in ("fc1.weight", "fc1.bias", "fc1.base.weight", "fc1.base.bias") or (
+            "original_module" in name)
+        assert p.requires_grad != frozen, name
+
+
+def test_seeds_draw_the_head_and_the_adapter_and_nothing_else():
+    base, arm = base_net(), kr.Arm("lora", 4)
+    a, b, c = (kr.adapted_net(arm, base, s) for s in (1, 1, 2))
+    sa, sb, sc = (dict(n.named_parameters()) for n in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    lora_a = "base_model.model.fc1.lora_A.default.weight"
+    head = "base_model.model.fc2.modules_to_save.default.weight"
+    assert not torch.equal(sa[lora_a], sc[lora_a]) and not torch.equal(sa[head], sc[head])
+
+
+def test_lora_delta_is_b_times_a_and_merging_matches_peft():
+    base, arm = base_net(), kr.Arm("lora", 3)
+    net = kr.adapted_net(arm, base, seed=1)
+    layer = net.base_model.model.fc1
+    with torch.no_grad():
+        layer.lora_B["default"].weight.normal_()
+    expected = layer.lora_B["default"].weight @ layer.lora_A["default"].weight  # alpha = r: scale 1
+    torch.testing.assert_close(kr.delta_weight(arm, net, base), expected)
+    merged = net.merge_and_unload().fc1.weight
+    torch.testing.assert_close(merged, base.fc1.weight + expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_kronecker_sum_of_rank_one_is_peft_lokr_at_its_default_factors():
+    arms = kr.Arm("kronsum", 1), kr.Arm("lokr", 14, -1)
+    ours, theirs = (kr.adapted_net(a, base_net(), seed=1) for a in arms)
+    layer = theirs.base_model.model.fc1
+    assert tuple(layer.lokr_w1["default"].shape) == (25, 28) and tuple(layer.lokr_w2["default"].shape) == (25, 28)
+    assert layer.scaling["default"] == 1.0 == ours.fc1.scale
+    with torch.no_grad():
+        layer.lokr_w1["default"].normal_()
+        ours.fc1.delta.factors[0][0].copy_(layer.lokr_w1["default"])
+        ours.fc1.delta.factors[1][0].copy_(layer.lokr_w2["default"])
+    torch.testing.assert_close(kr.delta_weight(arms[0], ours, base_net()),
+                               kr.delta_weight(arms[1], theirs, base_net()), rtol=1e-5, atol=1e-7)
+
+
+def test_train_module_is_the_plain_loop_and_never_moves_frozen_weights():
+    settings = ku.TrainSettings(epochs=2, lr=0.01, batch_size=16, dataset=ku.SYNTHETIC, optimizer="adam",
+                                validation=64)
+    x, y = ku.synthetic_data("train", 200)
+    splits = dict(train=(x[:136], y[:136]), validation=(x[136:], y[136:]), test=ku.synthetic_data("test", 50))
+    arm, base = kr.Arm("kronsum", 2), base_net()
+    net, twin = kr.adapted_net(arm, base, 5), kr.adapted_net(arm, base, 5)
+    rows = ku.train_module(net, 5, settings, splits, label="kronsum_r2")
+    # the same loop by hand: torch.optim.Adam over the trainable parameters, one randperm per epoch
+    optimizer = torch.optim.Adam([p for p in twin.parameters() if p.requires_grad], lr=0.01)
+    shuffle = torch.Generator().manual_seed(5)
+    for _ in range(2):
+        order = torch.randperm(136, generator=shuffle)
+        for start in range(0, 136, 16):
+            batch = order[start:start + 16]
+            optimizer.zero_grad()
+            torch.nn.functional.nll_loss(twin(x[batch]), y[batch]).backward()
+            optimizer.step()
+    for (name, p), q in zip(net.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+    torch.testing.assert_close(net.fc1.base.weight, base.fc1.weight)
+    assert list(rows.columns) == ku.result_columns(settings) and rows.epoch.tolist() == [1, 2]
+    assert rows.weights.iloc[0] == 2 * 1400 + kr.HEAD_PARAMS and rows.params.iloc[0] > rows.weights.iloc[0]
+    with torch.no_grad():
+        accuracy = 100 * (net(splits["validation"][0]).argmax(1) == splits["validation"][1]).float().mean()
+    assert rows.validation_accuracy.iloc[-1] == pytest.approx(float(accuracy))
+
+
+def test_effective_rank_and_distance_by_hand():
+    assert kr.effective_rank(torch.outer(torch.randn(6), torch.randn(5))) == pytest.approx(1.0)
+    assert kr.effective_rank(torch.diag(torch.tensor([2.0, 2.0, 2.0, 0.0]))) == pytest.approx(3.0)
+    s = np.array([3.0, 1.0])
+    p = s / s.sum()
+    assert kr.effective_rank(torch.diag(torch.tensor(s))) == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+    assert kr.effective_rank(torch.zeros(3, 3)) == 0.0
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    assert kr.relative_distance(a, b) == pytest.approx(float(np.linalg.norm(a - b) / np.linalg.norm(b)), rel=1e-6)
+
+
+def test_delta_table_against_numpy():
+    torch.manual_seed(0)
+    full = torch.randn(625, 784)
+    low = torch.randn(625, 2) @ torch.randn(2, 784)
+    table = kr.delta_table({("full_fc1", 1): full, ("lora_r2", 1): low}).set_index("arm")
+    assert table.loc["lora_r2", "rank"] == 2 and table.loc["full_fc1", "rank"] == 625
+    assert table.loc["full_fc1", "distance_to_full"] == 0.0
+    f, l = full.double().numpy(), low.double().numpy()
+    assert table.loc["lora_r2", "distance_to_full"] == pytest.approx(np.linalg.norm(l - f) / np.linalg.norm(f))
+    assert table.loc["lora_r2", "cosine_to_full"] == pytest.approx((l * f).sum() / np.linalg.norm(l) / np.linalg.norm(f))
+
+
+def test_best_fits_are_eckart_young_and_van_loan():
+    torch.manual_seed(0)
+    kron2 = torch.kron(torch.randn(25, 28), torch.randn(25, 28)) + torch.kron(torch.randn(25, 28), torch.randn(25, 28))
+    noise = torch.randn(625, 784)
+    fits = kr.best_fit_errors(kron2, [1, 2]).set_index(["structure", "rank"])
+    assert fits.loc[("Kronecker sum", 2), "error"] < 1e-5          # a sum of two Kronecker products: exact at r = 2
+    s = np.linalg.svd(noise.double().numpy(), compute_uv=False)
+    fits = kr.best_fit_errors(noise, [4]).set_index(["structure", "rank"])
+    assert fits.loc[("LoRA", 4), "error"] == pytest.approx(np.sqrt((s[4:] ** 2).sum() / (s ** 2).sum()))
+    assert fits.loc[("LoRA", 4), "weights"] == 4 * 1409 and fits.loc[("Kronecker sum", 4), "weights"] == 5600
+
+
+def test_the_learning_rate_is_chosen_on_validation_never_on_test():
+    rows = []
+    for lr, val, test in ((0.001, 80.0, 90.0), (0.003, 85.0, 70.0), (0.01, 85.0, 99.0)):
+        rows.append(dict(variant="lora_r1", seed=1, epoch=1, lr=lr, validation_accuracy=val, test_accuracy=test))
+        rows.append(dict(variant="lora_r1", seed=1, epoch=2, lr=lr, validation_accuracy=val + 1, test_accuracy=test))
+    rows.append(dict(variant="lora_r1", seed=1, epoch=3, lr=0.001, validation_accuracy=95.0, test_accuracy=0.0))
+    chosen = kr.validation_choice(pd.DataFrame(rows))
+    assert chosen.lr.tolist() == [0.001] and chosen.validation.tolist() == [95.0]  # each run's last epoch
+    chosen = kr.validation_choice(pd.DataFrame(rows[:-1]))
+    assert chosen.lr.tolist() == [0.003] and chosen.validation.tolist() == [86.0]  # a tie goes to the smaller rate
+
+
+def test_level_winners_and_the_twin_comparison_by_hand():
+    from scipy import stats
+    arms = kr.budget_arms([1], [(-1, 14)])
+    values = {"lora_r1": [80.0, 81.0, 82.0], "lokr_r14": [84.0, 84.5, 85.5], "kronsum_r1": [85.0, 85.5, 86.0]}
+    runs = pd.DataFrame([dict(dataset="fashion-mnist", variant=v, seed=s, epoch=1, test_accuracy=a) for v, accs in values.items()
+                         for s, a in enumerate(accs, 1)])
+    winner = kr.level_winners(runs, arms, [1]).iloc[0]
+    assert (winner.best, winner.runner_up, winner.last) == ("kronsum_r1", "lokr_r14", "lora_r1")
+    low, high = stats.ttest_ind(values["kronsum_r1"], values["lokr_r14"], equal_var=False).confidence_interval(0.95)
+    assert (winner["diff"], winner.low, winner.high) == pytest.approx((85.5 - 84.666666, low, high), rel=1e-5)
+    twin = kr.twin_comparison(runs)
+    assert twin["within_noise"] == (low <= 0 <= high)
+
+
+@pytest.mark.parametrize("name", ["head", "full_fc1", "scratch", "lora_r4", "kronsum_r16", "lokr_r14", "lokr_f5_r35"])
+def test_arm_names_round_trip(name):
+    assert kr.parse_arm(name).name == name
+
+
+@pytest.mark.parametrize("parameters,message", [
+    (dict(learning_rates=[]), "learning_rates"), (dict(learning_rates=[0.001, 0.001]), "learning_rates"),
+    (dict(budget_ranks=[1, 4]), "lokr_configs must give one"), (dict(target="mnist"), "must differ"),
+    (dict(seeds=[1]), "seeds"), (dict(lokr_configs=[[-1, 14]] * 4 + [[5]]), "lokr_configs"),
+    (dict(epochs=0), "epochs"), (dict(validation_images=70000), "validation")])
+def test_the_adapters_plan_rejects_bad_parameters_before_any_work(parameters, message):
+    with pytest.raises(ValueError, match=message):
+        kr.AdaptersPlan.from_parameters(parameters)
+
+
+def test_exploratory_adapter_runs_never_write_to_the_committed_folder():
+    full = kr.AdaptersPlan.from_parameters({})
+    other = kr.AdaptersPlan.from_parameters(dict(epochs=2))
+    assert full.full and full.results_dir == kr.ROOT / "results" / "adapters" / "from-mnist"
+    assert not other.full and kr.ROOT / "runs" in other.results_dir.parents
+    assert other.reads[-1] == full.results_dir                       # it still reads the committed runs
+    assert kr.ROOT / "runs" in full.delta_file("lora_r1", 0.001, 1).parents
+
+
+def test_the_pages_declared_defaults_are_the_modules_constants():
+    declared, plan = kr.NOTEBOOK_PARAMETERS["06_adapters"], kr.AdaptersPlan.from_parameters({})
+    assert declared["learning_rates"] == list(kr.ADAPTER_RATES) and declared["epochs"] == kr.ADAPTER_EPOCHS
+    assert declared["validation_images"] == kr.VALIDATION_IMAGES and plan.seeds == list(kr.ADAPTER_SEEDS)
+    assert plan.ranks == list(kr.BUDGET_RANKS) and len(plan.arms) == 3 + 3 * len(kr.BUDGET_RANKS)
+
+
+def test_the_two_stage_sweep_chooses_on_seed_one_trains_the_rest_once_and_never_twice(tmp_path):
+    plan = kr.AdaptersPlan.from_parameters(dict(
+        source="synthetic", target="synthetic", epochs=1, seeds=[1, 2], learning_rates=[0.001, 0.01],
+        budget_ranks=[1], lokr_configs=[[-1, 14]], validation_images=100, results_dir=str(tmp_path / "results"),
+        figures_dir=str(tmp_path / "figures")))
+    assert plan.results_dir == tmp_path / "results" / "adapters" / "from-synthetic"
+    first = kr.run_adapter_sweep(plan, scheduler="serial")
+    names = ["head", "lora_r1", "lokr_r14", "kronsum_r1", "full_fc1", "scratch"]
+    stage_one = first[first.seeds.map(lambda s: s == [1])]
+    assert sorted(zip(stage_one.arm, stage_one.lr)) == sorted((a, lr) for a in names for lr in (0.001, 0.01))
+    chosen = plan.chosen().set_index("variant").lr
+    stage_two = first[first.seeds.map(lambda s: s == [2])]
+    assert dict(zip(stage_two.arm, stage_two.lr)) == chosen.to_dict()        # seed 2 only at the chosen rate
+    record = (plan.results_dir / "sweep.json").read_text()                   # everything trained now: timed
+    assert '"runs":18' in record.replace(" ", "")
+    assert kr.run_adapter_sweep(plan, scheduler="serial").empty              # a rerun trains nothing
+    assert (plan.results_dir / "sweep.json").read_text() == record
+    runs = plan.final_runs(plan.chosen())
+    assert sorted(set(zip(runs.variant, runs.seed))) == sorted((a, s) for a in names for s in (1, 2))
+    assert (runs.weights - kr.HEAD_PARAMS).groupby(runs.variant).first().to_dict() == {
+        a: kr.adapter_weights(kr.parse_arm(a)) for a in names}
+    deltas, fits = kr.delta_tables(plan, plan.chosen())
+    assert set(deltas.arm) == set(names) - {"scratch"} and set(deltas.seed) == {1, 2}
+    assert (deltas[deltas.arm == "full_fc1"].distance_to_full == 0).all() and len(fits) == 2 * 2
+    base = kr.base_record(plan)
+    assert base["variant"] == "original" and 0 <= base["test_accuracy"] <= 100
+    # a plan on one of the seeds reads these tables, restricted to it, instead of needing the ΔW files
+    one = kr.AdaptersPlan(**{**plan.__dict__, "seeds": [1], "reads": [tmp_path / "other", plan.results_dir]})
+    d1, f1 = kr.delta_tables(one, plan.chosen())
+    assert set(d1.seed) == {1} and len(d1) == len(deltas) / 2 and set(f1.seed) == {1}
+
+
+def gaps_frame(outcomes, diffs, weights=(1400, 5600, 11200, 22400, 44800)):
+    rows = [dict(level=i + 1, a=f"kronsum_r{r}", b=f"lora_r{r}", a_weights=w, diff=d, low=d - 0.3, high=d + 0.3,
+                 outcome=o) for i, (o, d, w, r) in enumerate(zip(outcomes, diffs, weights, kr.BUDGET_RANKS))]
+    return pd.DataFrame(rows)
+
+
+def test_gap_story_names_the_budgets_of_each_outcome():
+    gaps = gaps_frame(["ahead", "ahead", "level", "level", "behind"], [1.32, 1.9, 0.1, -0.2, -0.76])
+    text = kr.gap_story(gaps, "X", describe={"kronsum_r32": "note", "kronsum_r1": "not used: ahead"})
+    assert text == ("X beats LoRA beyond the seed noise at 1,400 and 5,600 weights (+1.32 and +1.90 pp), is level with "
+                    "it at 11,200 and 22,400 weights (+0.10 and -0.20 pp) and trails it beyond the seed noise at "
+                    "44,800 weights (-0.76 pp; `kronsum_r32`: note)")
+    assert kr.smallest_budgets_win(gaps)
+    assert not kr.smallest_budgets_win(gaps_frame(["level", "ahead", "level", "level", "level"], [0] * 5))
+    assert not kr.smallest_budgets_win(gaps_frame(["ahead"] * 5, [1] * 5))   # every budget: not "the smallest"
+
+
+def test_the_advice_follows_the_outcomes():
+    arms = PAGE_ARMS
+    timing = pd.DataFrame([dict(arm=a.name, seconds_per_epoch=2.0 if a.kind != "lora" else 1.0, round=1, threads=2)
+                           for a in arms])
+    twin = dict(within_noise=True)
+    none = kr.lokr_advice(gaps_frame(["level"] * 5, [0.1] * 5), gaps_frame(["level"] * 5, [0] * 5), twin, arms,
+                          "mnist", "fashion-mnist", [1, 2, 3], timing)
+    assert none.startswith("Here a Kronecker update never beat a low-rank one") and "three seeds" in none
+    assert "At 1,400, 5,600, 11,200, 22,400 and 44,800 weights it bought no accuracy and cost more" in none
+    some = kr.lokr_advice(gaps_frame(["ahead", "level", "level", "level", "level"], [1, 0, 0, 0, 0]),
+                          gaps_frame(["level"] * 4 + ["behind"], [0, 0, 0, 0, -0.5]).assign(
+                              a=[a.name for a in arms if a.kind == "lokr"]), twin, arms, "mnist",
+                          "fashion-mnist", [1, 2], timing)
+    assert "at 1,400 weights, but not at the other four budgets: higher rank for the same weights paid off" in some
+    assert "trails LoRA by 0.50 pp; peft leaves its 625 outputs unsplit" in some and "two seeds" in some
+    assert f"cannot grow past {kr.lokr_default_ceiling():,} weights" in some and kr.lokr_default_ceiling() == 1400
+
+
+@pytest.mark.parametrize("diff,low,high,phrase", [(-0.07, -0.7, 0.57, "is level with training"),
+                                                 (0.8, 0.3, 1.3, "is better than training"),
+                                                 (-0.8, -1.3, -0.3, "is worse than training")])
+def test_the_reference_sentence(diff, low, high, phrase):
+    c = dict(diff=diff, low=low, high=high, mean_b=88.69)
+    assert phrase in kr.reference_sentence(c, "mnist", "fashion-mnist") and "88.69%" in kr.reference_sentence(
+        c, "mnist", "fashion-mnist")

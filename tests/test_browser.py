@@ -44,7 +44,7 @@ def pages(chrome, tmp_path_factory):
     executed.mkdir()
     figures = dict(figures_dir=str(out / "figures"))
     for name, parameters in (("03_report", figures), ("00_article", figures), ("04_beyond", figures), ("05_why", figures),
-                             ("01_kronecker_product", dict(dataset="synthetic", **figures))):
+                             ("06_adapters", figures), ("01_kronecker_product", dict(dataset="synthetic", **figures))):
         kr.execute_notebook(kr.ROOT / "notebooks" / f"{name}.ipynb", parameters, executed / f"{name}.ipynb")
     return {page: kr.render_page(page, executed, out) for page in kr.PAGES}
 

@@ -107,7 +107,9 @@ def exploratory_pages(tmp_path_factory):
                                    runs_dir=str(out / "runs"), **small),
                  "05_why": dict(permuted_variants=["original", "two_kron", "width10"], off_grid_variants=["kron_25x16_25x49"],
                                 tuning_variants=["original", "two_kron"], tuning_seeds=[1, 2], sgd_learning_rates=[0.01, 0.1],
-                                validation_images=100, fields_seed=2, permutation_seed=3, **small)}
+                                validation_images=100, fields_seed=2, permutation_seed=3, **small),
+                 # Part 4 on two of its three seeds: it reads the committed runs and ΔW tables, trains nothing
+                 "06_adapters": dict(seeds=[1, 2], **folders)}
     executed = out / "notebooks"
     executed.mkdir()
     for name, parameters in notebooks.items():
@@ -122,7 +124,11 @@ def exploratory_pages(tmp_path_factory):
 def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages):
     for page, path in exploratory_pages["pages"].items():
         html = path.read_text()
-        assert page_problems(visible_text(html, prose_only=True)) == [], page
+        text = visible_text(html, prose_only=True)
+        if page == "adapters":  # the base net's own recipe, read from its record, stays the post's at any parameters
+            assert kr.recipe(kr.base_settings()) in text
+            text = text.replace(kr.recipe(kr.base_settings()), "")
+        assert page_problems(text) == [], page
         assert "data:image/png;base64" in html and 'id="references"' in html and 'aria-current="page"' in html
         for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src", "Warning"):
             assert plumbing not in html, (page, plumbing)
@@ -133,6 +139,8 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
     beyond = visible_text(exploratory_pages["pages"]["beyond"].read_text())
     assert "three seeds (1 to 3) for two_kron, width10 and original; two seeds (1 and 2) for" in beyond
     assert "tt4_r5-4-5" in beyond and "abd4f77" in beyond and "tt4_r4" in beyond   # the TT partner, t3f's commit
+    adapters = visible_text(exploratory_pages["pages"]["adapters"].read_text())
+    assert "two seeds (1 and 2)" in adapters and "three seeds" not in adapters and "2 and 2 seeds" in adapters
     assert "leaves out the harder dataset" in beyond and "6. Conclusion" in beyond
     assert "the tuned comparison" in report and "has not been run for these settings" in report
     why = visible_text(exploratory_pages["pages"]["why"].read_text())
@@ -146,7 +154,8 @@ def test_both_pages_show_each_shared_net_with_one_number(exploratory_pages):
     over all three, computed here by pandas from the records, and never the two-seed one."""
     rows = kr.load_results(exploratory_pages["out"] / "results", ku.TrainSettings(epochs=2, dataset="synthetic"))
     final = rows[rows.epoch == 2]
-    pages = {page: visible_text(path.read_text()) for page, path in exploratory_pages["pages"].items()}
+    pages = {page: visible_text(path.read_text()) for page, path in exploratory_pages["pages"].items()
+             if page != "adapters"}  # Part 4 shows none of the post's nets
     for net in ("two_kron", "width10"):
         accuracy = final[final.variant == net].set_index("seed").test_accuracy
         assert sorted(accuracy.index) == [1, 2, 3]
@@ -267,8 +276,31 @@ def beyond_sentences() -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def adapters_sentences() -> str:
+    """Every generated sentence of Part 4, from the committed runs, in page order."""
+    plan = kr.AdaptersPlan.from_parameters(kr.NOTEBOOK_PARAMETERS["06_adapters"])
+    chosen = plan.chosen()
+    runs = plan.final_runs(chosen)
+    results = kr.arm_results(runs, plan.arms)
+    winners = kr.level_winners(runs, plan.arms, plan.ranks)
+    kron_gaps = kr.kind_gaps(results, runs, plan.arms, "kronsum", "lora", plan.ranks)
+    lokr_gaps = kr.kind_gaps(results, runs, plan.arms, "lokr", "lora", plan.ranks)
+    twin, reference = kr.twin_comparison(runs), kr.compare_final(runs, "full_fc1", "scratch")
+    deltas, fits = kr.delta_tables(plan, chosen)
+    timing = kr.timing_table(plan)
+    parts = [kr.adapters_lede(results, kron_gaps, lokr_gaps, twin, deltas, reference, plan.arms, plan.source,
+                              plan.target),
+             kr.adapters_method(plan.source, plan.target, plan.settings(plan.rates[0]), plan.rates, plan.seeds,
+                                kr.base_record(plan)),
+             *kr.budget_caption(results), kr.winners_summary(winners), kr.twin_check_sentence(kr.twin_check()),
+             kr.twin_sentence(twin), *kr.fits_caption(fits), kr.delta_summary(deltas, fits, results),
+             kr.timing_summary(timing, results, kron_gaps),
+             kr.lokr_advice(kron_gaps, lokr_gaps, twin, plan.arms, plan.source, plan.target, plan.seeds, timing)]
+    return "\n\n".join(parts) + "\n"
+
+
 @pytest.mark.parametrize("page,sentences", [("kronecker_report", report_sentences), ("beyond", beyond_sentences),
-                                            ("why", why_sentences)])
+                                            ("why", why_sentences), ("adapters", adapters_sentences)])
 def test_generated_sentences_match_the_reviewed_snapshot(page, sentences):
     text, path = sentences(), GOLDEN / f"{page}.md"
     if os.environ.get("UPDATE_GOLDEN") == "1":
