@@ -123,13 +123,18 @@ def main():
           + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
     rows, seeds = [], list(range(1, 11))
 
-    def report(key, what, ratios, goal, unit="x", fmt="{:.1f}", lower_is_better=False):
-        """Record the median ratio; goal None means 'measured and reported' only."""
+    bench_rows = []
+
+    def report(key, what, ratios, goal, unit="x", fmt="{:.1f}", lower_is_better=False, name=None):
+        """Record the median ratio; goal None means 'measured and reported' only. ``name`` keys it in the
+        committed record that the pages read."""
         value = statistics.median(ratios)
         met = value <= goal if lower_is_better else value >= goal if goal is not None else None
         verdict = "-" if goal is None else "met" if met else "MISSED"
         goal_text = "-" if goal is None else (("<= " if lower_is_better else ">= ") + fmt + unit).format(goal)
         rows.append((key, what, (fmt + unit).format(value), goal_text, verdict))
+        bench_rows.append(dict(row=key, name=name, what=what, value=float(value), ratios=[float(r) for r in ratios],
+                               unit=unit.strip(), goal=goal, met=None if met is None else bool(met)))
         print(f"  {key} {what}: {fmt.format(value)}{unit} (goal {goal_text}, {verdict})", flush=True)
 
     # a. one training epoch of two_kron, ours vs the pytorch/examples pipeline
@@ -140,7 +145,7 @@ def main():
             slow = timed(lambda: examples_style_epoch("two_kron", device))
             fast = timed(lambda: our_epochs("two_kron", [1], device))
             ratios.append(slow / fast)
-        report("a", "two_kron epoch: ours vs pytorch/examples DataLoader pipeline", ratios, 10)
+        report("a", "two_kron epoch: ours vs pytorch/examples DataLoader pipeline", ratios, 10, name="epoch_vs_examples")
 
     # b. KronLinear forward+backward vs rebuilt-with-torch.kron and vs dense nn.Linear
     torch.manual_seed(0)
@@ -155,9 +160,10 @@ def main():
                  for name, m in (("kron", kron), ("rebuilt", rebuilt), ("dense", dense))}
             vs_rebuilt.append(t["rebuilt"] / t["kron"])
             vs_dense.append(t["dense"] / t["kron"])
-        report("b", f"KronLinear fwd+bwd, batch {batch}: vs torch.kron rebuilt every step", vs_rebuilt, 3)
+        report("b", f"KronLinear fwd+bwd, batch {batch}: vs torch.kron rebuilt every step", vs_rebuilt, 3,
+               name=f"layer_vs_rebuilt_{batch}")
         report("b", f"KronLinear fwd+bwd, batch {batch}: vs dense nn.Linear({ku.IMAGE_SIZE}, {ku.HIDDEN_SIZE})", vs_dense,
-               2 if batch == RECIPE.batch_size else None)
+               2 if batch == RECIPE.batch_size else None, name=f"layer_vs_dense_{batch}")
 
     # c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm
     our_epochs("original", [1], device)
@@ -216,6 +222,11 @@ def main():
     print("\n| | measurement | measured | goal | |\n|---|---|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    if not args.quick:
+        path = kr.save_bench(dict(machine=kr.machine_name(), threads=torch.get_num_threads(), torch=torch.__version__,
+                                  device=str(device), date=time.strftime("%Y-%m-%d"), repeats=args.repeats,
+                                  rows=bench_rows), device.type)
+        print(f"\nwritten to {path.relative_to(kr.ROOT)} (the pages read it)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Imports run one way, each module using only those above it:
 - ``experiments``  baselines, ranks, tensor-train partners, the t3f recipe, projection;
 - ``why``          permuted pixels, off-grid factors, recipes chosen on a validation split;
 - ``runs``         what a notebook asks for (checked before any work) and the sweep;
+- ``findings``     the first page's key findings, one computed number from each page;
 - ``adapters``, ``adapter_runs``  Part 4: adapters (LoRA, LoKr, Kronecker sums) at matched budgets, and its runs;
 - ``prose``, ``prose_beyond``, ``prose_why``, ``prose_adapters``  every sentence, caption and alt text the pages show (they read ``stats``
                    and ``experiments``, never ``figures``);
@@ -30,8 +31,10 @@ from .prose import *  # noqa: F401,F403
 from .prose_beyond import *  # noqa: F401,F403
 from .prose_why import *  # noqa: F401,F403
 from .prose_adapters import *  # noqa: F401,F403
+from .prose_findings import *  # noqa: F401,F403
 from .figures import *  # noqa: F401,F403
 from .sweep import *  # noqa: F401,F403
 from .adapter_runs import *  # noqa: F401,F403
+from .findings import *  # noqa: F401,F403
 from .render import *  # noqa: F401,F403
-from . import adapter_runs, adapters, experiments, fetch, figures, paths, prose, prose_adapters, prose_beyond, prose_why, render, runs, stats, store, sweep, why  # noqa: F401
+from . import adapter_runs, adapters, experiments, findings, fetch, figures, paths, prose, prose_adapters, prose_beyond, prose_findings, prose_why, render, runs, stats, store, sweep, why  # noqa: F401

@@ -135,36 +135,6 @@ def min_font_pt(fig) -> float:
     return min(sizes, default=MIN_FONT_PT)
 
 
-def label_overlaps(ax) -> list[str]:
-    """Point labels of ``ax`` (texts tagged gid 'point-label') that overprint another label or a plotted point."""
-    import numpy as np
-    ax.figure.canvas.draw()
-    renderer = ax.figure.canvas.get_renderer()
-    labels = [t for t in ax.texts if t.get_gid() == "point-label"]
-    boxes = [t.get_window_extent(renderer) for t in labels]
-    points = np.vstack([np.asarray(c.get_offsets()) for c in ax.collections if len(c.get_offsets())]
-                       + [line.get_xydata() for line in ax.lines if line.get_marker() not in (None, "None", "")]
-                       or [np.empty((0, 2))])
-    pixels = ax.transData.transform(points) if len(points) else points
-    problems = [f"{a.get_text()} overlaps {b.get_text()}" for i, (a, p) in enumerate(zip(labels, boxes))
-                for b, q in zip(labels[i + 1:], boxes[i + 1:]) if p.overlaps(q)]
-    problems += [f"{t.get_text()} covers a point" for t, box in zip(labels, boxes)
-                 if any(box.contains(x, y) for x, y in pixels)]
-    return problems
-
-
-def _label_points(ax, points: pd.DataFrame, x: str, y: str, **text) -> None:
-    """Name every point next to it, moved by adjustText so that no label overprints another label, a point or a
-    line of ``ax`` (:func:`label_overlaps` checks the result)."""
-    from adjustText import adjust_text
-    labels = [ax.text(p[x], p[y], name, gid="point-label", **text) for name, p in points.iterrows()]
-    if labels:
-        adjust_text(labels, x=points[x].to_numpy(float), y=points[y].to_numpy(float), objects=list(ax.lines), ax=ax,
-                    iter_lim=500, expand=(1.3, 1.6), force_text=(0.3, 0.6), force_static=(0.3, 0.6),
-                    arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))  # a fixed count, not its 1 s default:
-        # the same input gives the same picture
-
-
 def _dot_rows(ax, nets: Sequence[str], means, errors, labels: Sequence[str]) -> None:
     """One row per net, bottom to top: its mean as a dot in its family's colour and marker, ± ``errors`` as a bar,
     and ``labels`` as the row names (tick labels, so they never overprint)."""
@@ -214,23 +184,6 @@ def loss_curves_figure(rows: pd.DataFrame):
     plot_curves(rows, "test_loss", ax=ax, title="Test loss by epoch (mean over seeds, band: min-max)")
     ax.set_yscale("log")
     ax.legend(ncols=2)
-    fig.tight_layout()
-    return fig
-
-
-def accuracy_vs_weights_figure(points: pd.DataFrame, epochs: int):
-    """Final accuracy (± sd) against weight count, dense nets as black squares and Kronecker nets in blue."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.6))
-    for name, p in points.iterrows():
-        color, marker = family_style(p.family)
-        ax.errorbar(p.weights, p["mean"], yerr=p["std"], fmt=marker, ms=7, capsize=4, color=color)
-    ax.set_xscale("log")
-    ax.margins(x=0.2, y=0.15)
-    _label_points(ax, points, "weights", "mean", fontsize=MIN_FONT_PT)
-    ax.set_xlabel("weights (log scale; biases excluded, as in the post)")
-    ax.set_ylabel(f"final test accuracy (%), epoch {epochs}")
-    ax.set_title("Accuracy against weight count (black: dense, blue: Kronecker)")
     fig.tight_layout()
     return fig
 

@@ -8,13 +8,13 @@ Part 3's sentences live in :mod:`prose_beyond`.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
 import kron_utils as ku
 
-from .stats import epochs_phrase, final_epochs, signed
+from .stats import epochs_phrase, error_change, final_epochs, signed
 
 # --- Words for numbers -------------------------------------------------------
 
@@ -148,9 +148,13 @@ def verdict_markdown(verdicts: pd.DataFrame) -> str:
             if r.verdict == "not tested":
                 lines.append(f"- `{r.a}` vs `{r.b}`: not tested, {reason(r)}.")
                 continue
+            e = error_change(r.mean_a, r.mean_b)
+            share = f" ({e['relative']:+.0%} mistakes)" if e["relative"] is not None else ""
             lines.append(f"- `{r.a}` {r.mean_a:.2f} ± {r.std_a:.2f}% vs `{r.b}` {r.mean_b:.2f} ± {r.std_b:.2f}%: "
                          f"difference **{signed(r.diff)} pp** (95% CI {signed(r.low)} to {signed(r.high)}, "
-                         f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}): {r.verdict}, {reason(r)}.")
+                         f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}); test error "
+                         f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share}. Against the tolerance: {r.verdict}, "
+                         f"{reason(r)}.")
     return "\n\n".join(lines)
 
 
@@ -171,6 +175,27 @@ def init_markdown(by_init: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def bench_sentence(record: Mapping | None, mac_ratio: float) -> str:
+    """What ``make bench`` measured for the layer, beside the multiply-add ratio; says so when nothing is committed."""
+    if record is None:
+        return (f"That is {mac_ratio:.1f}× fewer multiply-adds; `make bench` measures the layer and the whole training "
+                "step side by side (no measurement is committed yet).")
+    got = {r["name"]: r["value"] for r in record["rows"] if r.get("name")}
+    speedups = {b: got[f"layer_vs_dense_{b}"] for b in (64, 1000) if f"layer_vs_dense_{b}" in got}
+    parts = [f"{v:.1f}× faster at batch {b}" for b, v in speedups.items()]
+    dense = (f"one forward and backward pass of the Kronecker layer runs {join_words(parts)} than the dense "
+             f"`nn.Linear(784, 625)`" if parts else "")
+    gains = (", and the clock gains less, because two small products use the processor less efficiently than one "
+             "large one" if speedups and max(speedups.values()) < mac_ratio else "")
+    rebuilt = (f"; rebuilding W with `torch.kron` at every step instead, as peft's LoKr does, makes the layer "
+               f"{got['layer_vs_rebuilt_64']:.1f}× slower at batch 64" if "layer_vs_rebuilt_64" in got else "")
+    epoch = (f". A whole training epoch of `two_kron` runs {got['epoch_vs_examples']:.0f}× faster than the "
+             f"pytorch/examples pipeline it reproduces" if "epoch_vs_examples" in got else "")
+    return (f"That is {mac_ratio:.1f}× fewer multiply-adds{gains}. Measured by `make bench` (median of "
+            f"{count(record['repeats'], 'repeat')} on {record['machine']}, {count(record['threads'], 'thread')}, "
+            f"torch {record['torch']}, {record['date']}): {dense}{rebuilt}{epoch}.")
+
+
 def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
     """The article's opening findings, in words, from the verdicts and the final accuracies of the post's nets
     (those of them in ``rows``)."""
@@ -179,7 +204,11 @@ def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
     weights = finals.groupby("variant").weights.first()
     overall = verdicts.groupby("observation").overall.first()
     claims = {n: c[0].lower() + c[1:].rstrip(".") for n, c in verdicts.groupby("observation").claim.first().items()}
-    listing = "; ".join(f"({n}) {claims[n]}: **{overall[n]}**" for n in overall.index)
+    first = verdicts[verdicts.verdict != "not tested"].groupby("observation").first()
+    effect = {n: (f"{signed(r['diff'])} pp (95% CI {signed(r['low'])} to {signed(r['high'])}, `{r['a']}` vs "
+                  f"`{r['b']}`), **{overall[n]}**" if n in first.index else f"**{overall[n]}**")
+              for n, r in ((n, first.loc[n] if n in first.index else None) for n in overall.index)}
+    listing = "; ".join(f"({n}) {claims[n]}: {effect[n]}" for n in overall.index)
     u_shape = f"{ku.IMAGE_FACTORS[0]}×{ku.HIDDEN_FACTORS[0]}"  # as the post writes U, V ∈ R^{28×25}
     text = [f"In 2018 Kento Nozawa replaced the {ku.IMAGE_SIZE}×{ku.HIDDEN_SIZE} weight matrix of an MNIST MLP with "
             f"a Kronecker product U⊗V of two {u_shape} matrices"
@@ -198,8 +227,8 @@ def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
                     f"the dense net with the same budget only {mean['width10']:.2f}%.")
     else:
         text.append(f"After {epochs_phrase(finals.epoch.max())}: {ranked_values(mean, 2)}.")
-    text.append(f"Checked against the seed noise, the post's {count(len(overall), 'observation')} come out as "
-                f"follows: {listing}.")
+    text.append(f"Measured against the seed noise, with our verdict on each of the post's "
+                f"{count(len(overall), 'observation')} after its effect: {listing}.")
     return " ".join(text)
 
 
@@ -281,15 +310,6 @@ def loss_caption(rows: pd.DataFrame) -> tuple[str, str]:
             f"{rows.epoch.max()} the training loss is lowest for {train.index[0]} ({train.iloc[0]:.3f}) and highest for "
             f"{train.index[-1]} ({train.iloc[-1]:.3f}); the test loss is lowest for {test.index[0]} "
             f"({test.iloc[0]:.3f}) and highest for {test.index[-1]} ({test.iloc[-1]:.3f}).")
-
-
-def weights_caption(points: pd.DataFrame) -> tuple[str, str]:
-    """(caption, alt text) of accuracy against weight count."""
-    return ("Final test accuracy (mean ± sd over seeds) against the number of weights, log scale. "
-            "Squares: dense nets; circles: nets with Kronecker layers.",
-            "A scatter plot of final accuracy against weights: " + join_words(
-                [f"{v} {p['mean']:.1f} percent at {int(p.weights):,} weights" for v, p in
-                 points.sort_values("weights").iterrows()]) + ".")
 
 
 def growth_caption(factor: "torch.Tensor", big: "torch.Tensor", copies: int) -> tuple[str, str]:  # noqa: F821

@@ -327,3 +327,10 @@ def dataset_comparison(rows_by_dataset: Mapping[str, pd.DataFrame], variants: Se
                         "vs original (pp)": "-" if c is None else
                         f"{signed(c['diff'])} [{signed(c['low'])}, {signed(c['high'])}]"})
     return pd.DataFrame(out).pivot(index="variant", columns="dataset").reindex(list(variants))
+
+
+def error_change(mean_a: float, mean_b: float) -> dict:
+    """Accuracies (%) of a and b as test errors: error_a, error_b, and ``relative`` = error_a / error_b - 1 (the
+    share more mistakes a makes; None when b makes none)."""
+    error_a, error_b = 100 - mean_a, 100 - mean_b
+    return dict(error_a=error_a, error_b=error_b, relative=error_a / error_b - 1 if error_b > 0 else None)

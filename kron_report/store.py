@@ -261,3 +261,31 @@ def cached(path: str | Path, key: dict, compute: Callable[[], object], *,
 def cached_table(path: str | Path, key: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """A tidy table through :func:`cached`, stored as CSV."""
     return cached(path, key, compute, save=lambda t, p: t.to_csv(p, index=False), load=pd.read_csv)
+
+
+def bench_file(device_type: str = "cpu") -> Path:
+    """Where ``make bench`` records its measurements on ``device_type`` ('cpu', 'cuda'): results/bench-<type>.json."""
+    return project_path("results") / f"bench-{device_type}.json"
+
+
+def save_bench(record: dict, device_type: str = "cpu") -> Path:
+    """Write ``make bench``'s record (machine, threads, torch, date, one entry per measurement) atomically."""
+    return atomic_write(bench_file(device_type), json.dumps(record, indent=1).encode())
+
+
+def bench_record(device_type: str = "cpu") -> dict | None:
+    """The committed ``make bench`` record for ``device_type``, or None if there is none."""
+    path = bench_file(device_type)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def machine_name() -> str:
+    """The CPU's model name from /proc/cpuinfo where there is one, else platform's."""
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -122,27 +122,6 @@ def test_seeds_are_stated_per_net():
 
 # --- figures a reader can read -------------------------------------------------------------------------------
 
-def test_point_labels_never_overprint_on_the_committed_weights_figure():
-    import matplotlib
-    matplotlib.use("Agg")
-    kr.set_style()
-    rows = kr.load_results(kr.ROOT / "results", ku.TrainSettings(), list(ku.VARIANTS))
-    fig = kr.accuracy_vs_weights_figure(kr.net_points(rows), 35)
-    assert kr.label_overlaps(fig.axes[0]) == [] and kr.min_font_pt(fig) >= kr.MIN_FONT_PT
-
-
-def test_the_overprint_check_can_fail():
-    import matplotlib
-    import matplotlib.pyplot as plt
-    matplotlib.use("Agg")
-    fig, ax = plt.subplots()
-    ax.plot([1], [1], "o")
-    for name in "ab":
-        ax.text(1, 1, name, gid="point-label")
-    assert sorted(kr.label_overlaps(ax)) == ["a covers a point", "a overlaps b", "b covers a point"]
-    plt.close(fig)
-
-
 def test_every_family_has_one_colour_on_both_pages():
     assert kr.family_style(kr.variant_family("width10")) == kr.family_style(kr.variant_family("original")) == ("black", "s")
     kron = {kr.family_style(kr.variant_family(v))[0] for v in ("two_kron", "one_kron", "kron2_r4", "tiedkron2_r2",

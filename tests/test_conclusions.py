@@ -411,3 +411,45 @@ def test_limitations_name_the_counts_they_rest_on(tmp_path):
     kr.sweep_record_path(tmp_path, settings).parent.mkdir(parents=True)
     kr.sweep_record_path(tmp_path, settings).write_text('{"device": "cpu"}')
     assert kr.sweep_device(tmp_path, settings) == "cpu"
+
+
+def test_error_change_by_hand():
+    e = kr.error_change(97.76, 98.16)
+    assert (e["error_a"], e["error_b"]) == pytest.approx((2.24, 1.84)) and e["relative"] == pytest.approx(2.24 / 1.84 - 1)
+    assert kr.error_change(99.0, 100.0)["relative"] is None       # a perfect reference makes no mistakes to count
+
+
+def test_compact_findings_pick_the_fewest_weights_by_the_stated_rules():
+    # kron2_r2 (9,050 weights) level with the dense net; one_kron (6,950) 0.8 below; kron4_r1 (6,360) 3 below
+    values = {"original": [98.1, 98.2, 98.15], "kron2_r2": [98.0, 98.3, 98.15], "one_kron": [97.3, 97.4, 97.35],
+              "kron4_r1": [95.1, 95.2, 95.15], "width10": [98.1, 98.2, 98.15]}
+    weights = {"original": 496250, "kron2_r2": 9050, "one_kron": 6950, "kron4_r1": 6360, "width10": 7940}
+    rows = pd.DataFrame([dict(dataset="mnist", variant=v, seed=s, epoch=1, test_accuracy=a, weights=weights[v])
+                         for v, accs in values.items() for s, a in enumerate(accs, 1)])
+    found = kr.compact_findings(rows)
+    assert found["level"] == "kron2_r2" and found["close"] == "one_kron"      # width10 is dense: never picked
+    assert found["close_input"] == 700 and found["level_input"] == 2800       # input weights by hand: 25*28 (tied)
+    assert kr.compact_findings(rows[rows.variant != "original"]) is None
+    text = kr.key_findings_markdown(None, dict(compact=found))
+    assert "No detectable loss at 55× fewer weights" in text and "700 input weights stay within 1 point" in text
+    assert kr.key_findings_markdown(None, {}) == ""
+
+
+def test_the_bench_sentence_reads_the_committed_record_and_says_when_there_is_none():
+    record = dict(machine="Some CPU", threads=2, torch="2.14.1", date="2026-12-02", repeats=3, rows=[
+        dict(name="layer_vs_dense_64", value=2.51), dict(name="layer_vs_dense_1000", value=4.04),
+        dict(name="layer_vs_rebuilt_64", value=3.2), dict(name="epoch_vs_examples", value=41.7), dict(name=None, value=1)])
+    text = kr.bench_sentence(record, 490000 / 37100)
+    assert "13.2× fewer multiply-adds, and the clock gains less" in text
+    assert "runs 2.5× faster at batch 64 and 4.0× faster at batch 1000 than the dense" in text
+    assert "3.2× slower at batch 64" in text and "42× faster than the pytorch/examples" in text
+    assert "Some CPU, two threads, torch 2.14.1, 2026-12-02" in text and "three repeats" in text
+    assert "no measurement is committed yet" in kr.bench_sentence(None, 13.2)
+    assert "the clock gains less" not in kr.bench_sentence(record, 2.0)   # said only when the clock gains less
+
+
+def test_the_bench_record_round_trips(tmp_path, monkeypatch):
+    from kron_report import store
+    monkeypatch.setattr(store, "bench_file", lambda device_type="cpu": tmp_path / f"bench-{device_type}.json")
+    store.save_bench(dict(machine="m", rows=[]), "cuda")
+    assert store.bench_record("cuda") == dict(machine="m", rows=[]) and store.bench_record("cpu") is None

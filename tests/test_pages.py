@@ -194,10 +194,11 @@ def report_sentences() -> str:
     rows = plan.load()
     post = rows[rows.variant.isin(ku.VARIANTS)]
     verdicts, by_init = kr.post_verdicts(rows, plan.tolerance), kr.verdicts_by_init(rows, plan.tolerance)
-    points = kr.net_points(post)
-    parts = [kr.lede(kr.post_verdicts(post, plan.tolerance), post), *kr.headline_caption(post),
+    parts = [kr.lede(kr.post_verdicts(post, plan.tolerance), post),
+             kr.key_findings_markdown(kr.part2_finding(post), kr.page_results(plan.settings.dataset)),
+             *kr.headline_caption(post),
              kr.part2_method(plan.settings, plan.seeds), kr.runs_sentence(rows), kr.summary_note(plan.variants),
-             *kr.curves_caption(post), *kr.loss_caption(post), *kr.weights_caption(points),
+             *kr.curves_caption(post), *kr.loss_caption(post),
              kr.tolerance_sentence(plan.tolerance), kr.verdict_markdown(verdicts), kr.init_intro(by_init, plan.seeds),
              kr.init_markdown(by_init), kr.conclusion(verdicts, by_init),
              kr.fit_summary([kr.fit_diagnosis(rows, net) for net in ("two_kron", "one_kron")]),

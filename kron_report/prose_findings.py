@@ -1,0 +1,55 @@
+"""The first page's key-findings box: one computed bullet from each page (:mod:`findings`), each linked to its
+section. As in :mod:`prose`, it words numbers it is given and computes none itself."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from .prose_adapters import gap_story
+from .prose_beyond import interval
+
+
+def _magnitudes(c: Mapping) -> str:
+    """A Welch interval's bounds as sizes of the effect: '0.33 to 0.47' for -0.47 to -0.33."""
+    low, high = sorted((abs(c["low"]), abs(c["high"]))) if c["low"] * c["high"] > 0 else (c["low"], c["high"])
+    return f"{low:.2f} to {high:.2f}"
+
+
+def key_findings_markdown(part2: Mapping | None, pages: Mapping) -> str:
+    """4-6 bullets, findings first: Part 2's effect in error rates and its lead over the equal-budget net, Part 3's
+    most compact nets, the why page's answer and Part 4's adapters; a page without runs gives no bullet."""
+    bullets = []
+    if part2:
+        c, e, lead = part2["loss"], part2["errors"], part2["lead"]
+        verb = "costs" if c["diff"] < 0 else "gains"
+        bullets.append(
+            f"**A Kronecker input layer {verb} {abs(c['diff']):.2f} pp of test accuracy** "
+            f"(95% CI {_magnitudes(c)}) with {part2['reference_weights'] / part2['weights']:,.0f}× "
+            f"fewer input weights ({part2['weights']:,} against {part2['reference_weights']:,}): the test error goes "
+            f"from {e['error_b']:.2f}% to {e['error_a']:.2f}%" + (
+                f", {abs(e['relative']):.0%} {'more' if e['relative'] > 0 else 'fewer'} mistakes"
+                if e["relative"] is not None else "") + " ([the verdicts](#verdicts)).")
+        bullets.append(f"**It stays {lead['diff']:.2f} pp ahead of the dense net of its budget** (`{part2['baseline']}`, "
+                       f"{lead['mean_b']:.2f}%; {interval(lead['diff'], lead['low'], lead['high'])}).")
+    compact = pages.get("compact")
+    if compact:
+        c = compact["level_c"]
+        bullets.append(f"**No detectable loss at {compact['reference_weights'] / compact['level_weights']:.0f}× fewer "
+                       f"weights:** `{compact['level']}` ({compact['level_input']:,} input weights) reaches "
+                       f"{c['mean_a']:.2f}% against the dense net's {c['mean_b']:.2f}% "
+                       f"({interval(c['diff'], c['low'], c['high'])}; [Part 3](beyond.html#budgets)).")
+        c = compact["close_c"]
+        bullets.append(f"**{compact['close_input']:,} input weights stay within {compact['margin']:g} point:** "
+                       f"`{compact['close']}` is "
+                       f"{interval(c['diff'], c['low'], c['high'])} from the dense net ([Part 3](beyond.html#budgets)).")
+    w = pages.get("why")
+    if w and w["answer"] == "both":
+        bullets.append(f"**Part of the lead is the image grid, most of it is not:** on shuffled pixels `{w['net']}` "
+                       f"loses {abs(w['drop'].change):.2f} pp but keeps {w['kept']:.0%} of its lead over the dense net "
+                       f"of its budget ([why it works](why.html#permuted)).")
+    gaps = pages.get("adapters")
+    if gaps is not None:
+        bullets.append(f"**As a fine-tuning adapter,** {gap_story(gaps, 'a Kronecker sum')} "
+                       f"([Part 4](adapters.html#budgets)).")
+    if not bullets:
+        return ""
+    return "**Key findings**\n\n" + "\n".join(f"- {b}" for b in bullets)
