@@ -20,10 +20,8 @@ import copy
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn

@@ -1,15 +1,11 @@
 """The first page's key findings: one computed number from each page, read from the committed runs of every page.
 
 Each finder returns a dict of numbers, or None when that page's runs are missing (an exploratory run on other
-data, or a page not yet run); :func:`prose.key_findings_markdown` words them and links each to its section.
+data, or a page not yet run); :func:`prose_findings.key_findings_markdown` words them and links each to its section.
 """
 from __future__ import annotations
 
-from typing import Mapping
-
 import pandas as pd
-
-import kron_utils as ku
 
 from .experiments import input_weights
 from .paths import NOTEBOOK_PARAMETERS

@@ -222,7 +222,6 @@ def timing_summary(timing: pd.DataFrame, results: pd.DataFrame, kron_gaps: pd.Da
     """Seconds per epoch measured side by side: the references, each adapter kind's range, which kind is cheapest
     at each budget, and our Kronecker sum against peft's LoKr for the same update."""
     seconds = timing.groupby("arm").seconds_per_epoch.median()
-    kinds = results.set_index("arm").kind
     by_kind = {k: seconds[[a for a in results.arm[results.kind == k]]] for k in ("lora", "lokr", "kronsum")}
     full = seconds[results.arm[results.kind == "full"].iloc[0]]
     head = seconds[results.arm[results.kind == "head"].iloc[0]]

@@ -104,7 +104,6 @@ def test_bad_adapters_fail_clearly(base, factors, message):
 # ---------------------------------------------------------------------------
 import numpy as np
 import pandas as pd
-from peft import LoraConfig
 
 import kron_report as kr
 
