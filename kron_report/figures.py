@@ -52,9 +52,23 @@ def styled(table: pd.DataFrame, hide_index: bool = True, **formats):
     return style.hide(axis="index") if hide_index else style
 
 
+def mean_interval(values) -> tuple[float, float]:
+    """The 95% t-interval of the mean of ``values`` (seeds): mean ± t(0.975, n-1) · sd / sqrt(n); the mean itself
+    for one value."""
+    import numpy as np
+    from scipy import stats
+    values = np.asarray(values, dtype=float)
+    mean = values.mean()
+    if len(values) < 2:
+        return mean, mean
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return mean - half, mean + half
+
+
 def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue: str = "variant",
                 baseline: str | None = "width10", title: str | None = None):
-    """``metric`` against epoch, one line per ``hue`` value: the seed mean with a min-max band.
+    """``metric`` against epoch, one line per ``hue`` value: the seed mean with its 95% t-interval as a band
+    (:func:`mean_interval`), the convention of every figure with intervals.
 
     The ``baseline`` variant, if present, is drawn black and dashed so it stands out.
     """
@@ -68,7 +82,7 @@ def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue:
     if baseline in palette:
         palette[baseline] = (0, 0, 0)
     sns.lineplot(rows, x="epoch", y=metric, hue=hue, hue_order=order, palette=palette,
-                 errorbar=("pi", 100), estimator="mean", ax=ax)
+                 errorbar=mean_interval, estimator="mean", ax=ax)
     for line, name in zip(ax.get_lines(), order):
         if name == baseline:
             line.set_linestyle("--")
@@ -79,7 +93,7 @@ def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)} by epoch (line: seed mean, band: min-max over seeds)")
+    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)} by epoch (line: seed mean, band: 95% CI)")
     ax.grid(alpha=0.3)
     return ax
 
@@ -165,7 +179,7 @@ def accuracy_curves_figure(rows: pd.DataFrame):
     """Test accuracy by epoch of every variant, and below it a zoom on the top three (stacked for phones)."""
     import matplotlib.pyplot as plt
     fig, (full, zoom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8))
-    plot_curves(rows, "test_accuracy", ax=full, title="Test accuracy by epoch (mean over seeds, band: min-max)")
+    plot_curves(rows, "test_accuracy", ax=full, title="Test accuracy by epoch (mean over seeds, band: 95% CI)")
     plot_curves(rows, "test_accuracy", ax=zoom, title="Zoom: the top of the plot above")
     final = final_epochs(rows).groupby("variant").test_accuracy.mean().sort_values()
     top = final.iloc[-min(3, len(final)):]
@@ -181,7 +195,7 @@ def loss_curves_figure(rows: pd.DataFrame):
     """Test loss by epoch of every variant, log scale."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.5))
-    plot_curves(rows, "test_loss", ax=ax, title="Test loss by epoch (mean over seeds, band: min-max)")
+    plot_curves(rows, "test_loss", ax=ax, title="Test loss by epoch (mean over seeds, band: 95% CI)")
     ax.set_yscale("log")
     ax.legend(ncols=2)
     fig.tight_layout()
@@ -347,7 +361,7 @@ def loss_panels_figure(rows: pd.DataFrame):
     the two part, a net fits its training set better than it generalises."""
     import matplotlib.pyplot as plt
     fig, (train, test) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8.4), sharex=True)
-    plot_curves(rows, "train_loss", ax=train, title="Training loss by epoch (mean over seeds, band: min-max)")
+    plot_curves(rows, "train_loss", ax=train, title="Training loss by epoch (mean over seeds, band: 95% CI)")
     plot_curves(rows, "test_loss", ax=test, title="Test loss by epoch")
     for ax in (train, test):
         ax.set_yscale("log")

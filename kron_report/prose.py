@@ -295,8 +295,8 @@ def curves_caption(rows: pd.DataFrame, baseline: str = "width10") -> tuple[str, 
     """(caption, alt text) of the accuracy-by-epoch figure."""
     finals = final_epochs(rows).groupby("variant").test_accuracy.mean()
     dashed = f" The dashed black line is the equal-budget dense net {baseline}." if baseline in finals.index else ""
-    return ("Test accuracy by epoch, mean over seeds with the band from the lowest to the highest seed. Right: the "
-            "top of the left panel, enlarged." + dashed,
+    return ("Test accuracy by epoch, mean over seeds with its 95% confidence interval as a band. Below: the top of "
+            "the upper panel, enlarged." + dashed,
             f"Two line charts of test accuracy against epoch for {count(len(finals), 'net')}, which end at "
             f"{ranked_values(finals)} after epoch {rows.epoch.max()}.")
 
@@ -305,7 +305,8 @@ def loss_caption(rows: pd.DataFrame) -> tuple[str, str]:
     """(caption, alt text) of the loss-by-epoch figure."""
     final = final_epochs(rows).groupby("variant")
     train, test = final.train_loss.mean().sort_values(), final.test_loss.mean().sort_values()
-    return ("Training loss (top) and test loss (bottom) by epoch, log scale, mean over seeds with the min-max band.",
+    return ("Training loss (top) and test loss (bottom) by epoch, log scale, mean over seeds with its 95% confidence "
+            "interval as a band.",
             f"Two line charts of loss against epoch on a log scale for {count(len(test), 'net')}. At epoch "
             f"{rows.epoch.max()} the training loss is lowest for {train.index[0]} ({train.iloc[0]:.3f}) and highest for "
             f"{train.index[-1]} ({train.iloc[-1]:.3f}); the test loss is lowest for {test.index[0]} "
