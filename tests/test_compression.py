@@ -129,3 +129,12 @@ def test_every_family_has_one_colour_on_both_pages():
     assert kron == {"tab:blue"}
     assert kr.family_style(kr.variant_family("tt4_r2-3-2"))[0] == "tab:green"
     assert kr.family_style(kr.variant_family("lowrank4"))[0] == "tab:orange"
+
+
+def test_the_curves_band_is_scipys_95_percent_t_interval_of_the_mean():
+    import numpy as np
+    from scipy import stats
+    values = [97.1, 97.9, 97.4, 97.6]
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert kr.mean_interval(values) == pytest.approx((low, high))
+    assert kr.mean_interval([97.0]) == (97.0, 97.0)
