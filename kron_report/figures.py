@@ -343,16 +343,25 @@ def receptive_fields_figure(fields: torch.Tensor, epochs: int, step: int = 5):
 
 
 def tied_symmetry_figure(image: torch.Tensor, hidden: torch.Tensor, hidden_of_transposed: torch.Tensor):
-    """A digit, its transpose, and the two 25x25 hidden maps of a tied layer, in a 2x2 grid."""
+    """A digit, its transpose, the two 25x25 hidden maps of a tied layer, and below them two differences on one
+    symmetric colour scale: the map of Xᵀ minus the map of X (far from zero: transposing changes the map) and minus
+    the map of X transposed (zero up to float rounding: the equivariance)."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 2, figsize=(FIGURE_WIDTH * 0.8, FIGURE_WIDTH * 0.85))
-    for ax, img, title in zip(axes.flat, [image, image.T, hidden, hidden_of_transposed],
-                              ["digit X", "transposed digit Xᵀ", "hidden map U·X·Uᵀ", "hidden map of Xᵀ:\nthe transpose"]):
+    fig, axes = plt.subplots(3, 2, figsize=(FIGURE_WIDTH * 0.8, FIGURE_WIDTH * 1.3), layout="constrained")
+    for ax, img, title in zip(axes[:2].flat, [image, image.T, hidden, hidden_of_transposed],
+                              ["digit X", "transposed digit Xᵀ", "hidden map H(X) = U·X·Uᵀ", "H(Xᵀ)"]):
         ax.imshow(img, cmap="viridis")
         ax.set_title(title)
         ax.axis("off")
+    differences = [hidden_of_transposed - hidden, hidden_of_transposed - hidden.T]
+    scale = float(max(d.abs().max() for d in differences)) or 1.0
+    for ax, d, title in zip(axes[2], differences, ["H(Xᵀ) − H(X)", "H(Xᵀ) − H(X)ᵀ"]):
+        shown = ax.imshow(d, cmap="RdBu_r", vmin=-scale, vmax=scale)
+        ax.set_title(f"{title}\nlargest |·| {float(d.abs().max()):.2g}")
+        ax.axis("off")
+    fig.colorbar(shown, ax=axes[2].tolist(), orientation="horizontal", fraction=0.08,
+                 label="difference (one scale for both)")
     fig.suptitle("Tied factors (U = V): transposing the input\ntransposes the 25×25 hidden map")
-    fig.tight_layout()
     return fig
 
 

@@ -333,13 +333,18 @@ def receptive_fields_caption(fields: "torch.Tensor", epochs: int, step: int = 5)
             "map is a pattern of horizontal and vertical stripes, with no diagonal strokes.")
 
 
-def symmetry_caption() -> tuple[str, str]:
-    """(caption, alt text) of the tied-symmetry figure."""
+def symmetry_caption(hidden: "torch.Tensor", hidden_of_transposed: "torch.Tensor") -> tuple[str, str]:  # noqa: F821
+    """(caption, alt text) of the tied-symmetry figure, with the two differences it shows."""
     side = f"{ku.HIDDEN_FACTORS[0]} × {ku.HIDDEN_FACTORS[1]}"
+    moved = float((hidden_of_transposed - hidden).abs().max())
+    equivariant = float((hidden_of_transposed - hidden.T).abs().max())
     return (f"A test digit, its transpose, and the {side} maps of hidden pre-activations of a tied layer (bias "
-            "removed): the map of the transposed digit is the transpose of the digit's map.",
-            "Four panels: a handwritten digit, the same digit mirrored in its diagonal, and two square colour "
-            "maps that are mirror images of each other in the diagonal.")
+            f"removed). Bottom, on one colour scale: transposing the digit changes the map (largest change "
+            f"{moved:.2f}), but the map of the transposed digit is the transpose of the digit's map (largest "
+            f"difference {equivariant:.1e}, float rounding).",
+            "Six panels: a handwritten digit, the same digit mirrored in its diagonal, two square colour maps that "
+            f"are mirror images of each other in the diagonal, and two difference maps: the first with entries up to "
+            f"{moved:.2f}, the second blank (at most {equivariant:.1e}).")
 
 
 # --- References ---------------------------------------------------------------------

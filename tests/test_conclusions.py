@@ -453,3 +453,10 @@ def test_the_bench_record_round_trips(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "bench_file", lambda device_type="cpu": tmp_path / f"bench-{device_type}.json")
     store.save_bench(dict(machine="m", rows=[]), "cuda")
     assert store.bench_record("cuda") == dict(machine="m", rows=[]) and store.bench_record("cpu") is None
+
+
+def test_the_symmetry_caption_states_both_differences_of_the_figure():
+    hidden = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    caption, alt = kr.symmetry_caption(hidden, hidden.T + 1e-7)
+    assert "largest change 1.00" in caption and "largest difference 1.0e-07" in caption   # |H.T - H| max is 1
+    assert "entries up to 1.00" in alt and "at most 1.0e-07" in alt
