@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .prose_adapters import gap_story
+from .prose_adapters import DATASET_TEXT, gap_story
 from .prose_beyond import interval
 
 
@@ -53,3 +53,18 @@ def key_findings_markdown(part2: Mapping | None, pages: Mapping) -> str:
     if not bullets:
         return ""
     return "**Key findings**\n\n" + "\n".join(f"- {b}" for b in bullets)
+
+
+def article_dek(part2: Mapping | None, pages: Mapping, dataset: str = "mnist") -> str:
+    """The line under the first page's title: its two strongest findings in one sentence, or '' without runs."""
+    if not part2:
+        return ""
+    c = part2["loss"]
+    verb = "costs" if c["diff"] < 0 else "gains"
+    text = (f"A Kronecker input layer with {part2['reference_weights'] / part2['weights']:,.0f}× fewer weights "
+            f"{verb} an MLP on {DATASET_TEXT.get(dataset, dataset)} {abs(c['diff']):.2f} points of test accuracy")
+    compact = pages.get("compact")
+    if compact:
+        text += (f"; a sum of Kronecker products {compact['reference_weights'] / compact['level_weights']:.0f}× "
+                 f"smaller than the dense net loses nothing measurable")
+    return f"*{text}. A 2018 blog post, rerun with error bars.*"

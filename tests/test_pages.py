@@ -195,6 +195,7 @@ def report_sentences() -> str:
     post = rows[rows.variant.isin(ku.VARIANTS)]
     verdicts, by_init = kr.post_verdicts(rows, plan.tolerance), kr.verdicts_by_init(rows, plan.tolerance)
     parts = [kr.lede(kr.post_verdicts(post, plan.tolerance), post),
+             kr.article_dek(kr.part2_finding(post), kr.page_results(plan.settings.dataset), plan.settings.dataset),
              kr.key_findings_markdown(kr.part2_finding(post), kr.page_results(plan.settings.dataset)),
              *kr.headline_caption(post),
              kr.part2_method(plan.settings, plan.seeds), kr.runs_sentence(rows), kr.summary_note(plan.variants),
