@@ -215,17 +215,16 @@ def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", devi
                                + "\n  ".join(failures))
     planned = len(plan.names) * (len(plan.rates) + len(plan.seeds) - 1)
     if sum(len(d["seeds"]) for d in done) == planned:  # the wall time of a sweep that trained everything now
-        atomic_write(plan.results_dir / "sweep.json", pd.Series(dict(
-            wall_seconds=round(time.perf_counter() - start, 1), runs=sum(len(d["seeds"]) for d in done),
-            cores=os.cpu_count(), scheduler=scheduler, torch=torch.__version__,
-            date=time.strftime("%Y-%m-%d"))).to_json(indent=1).encode())
+        atomic_write(plan.results_dir / "sweep.json", json.dumps(dict(
+            wall_seconds=round(time.perf_counter() - start, 1), runs=planned, cores=os.cpu_count(),
+            scheduler=scheduler, torch=torch.__version__, date=time.strftime("%Y-%m-%d")), indent=1).encode())
     return pd.DataFrame(done)
 
 
 def _base_file(plan: AdaptersPlan, data_dir: Path, device: str) -> Path:
     """The base net's weights as one state-dict file for the workers (trained once and cached)."""
     net = plan.base_net(data_dir, device)
-    path = project_path(BASES) / plan.source / "adapter_base.pt"
+    path = base_file(plan.source)
     atomic_write(path, lambda tmp: torch.save(net.state_dict(), tmp))
     loss, accuracy = ku.score_module(net, *ku.data_splits(ad.base_settings(plan.source), data_dir, "cpu")["test"])
     record = dict(variant=ad.BASE_VARIANT, seed=ad.BASE_SEED, settings=ad.base_settings(plan.source).record(),
@@ -234,9 +233,19 @@ def _base_file(plan: AdaptersPlan, data_dir: Path, device: str) -> Path:
     return path
 
 
+def base_file(source: str) -> Path:
+    """The git-ignored file holding the base net's state dict, for the workers and the timing."""
+    return project_path(BASES) / source / "adapter_base.pt"
+
+
+def _first_stored(plan: AdaptersPlan, name: str) -> Path | None:
+    """``name`` in the first folder of ``plan.reads`` that has it (the plan's own results, then the committed)."""
+    return next((d / name for d in plan.reads if (d / name).is_file()), None)
+
+
 def base_record(plan: AdaptersPlan) -> dict | None:
     """The base net's description and its test accuracy on the source (base.json), or None before any sweep."""
-    found = next((d / "base.json" for d in plan.reads if (d / "base.json").is_file()), None)
+    found = _first_stored(plan, "base.json")
     return json.loads(found.read_text()) if found else None
 
 
@@ -295,15 +304,14 @@ def timing_table(plan: AdaptersPlan, data_dir: str | Path = "data", force: bool 
     """Seconds per epoch of every arm measured side by side (:func:`adapters.epoch_seconds`), stored as
     epoch_seconds.csv in the results folder; measured only when missing (or with ``force``), since timings differ
     from run to run."""
-    path = plan.results_dir / "epoch_seconds.csv"
-    stored = next((d / "epoch_seconds.csv" for d in plan.reads if (d / "epoch_seconds.csv").is_file()), None)
+    stored = _first_stored(plan, "epoch_seconds.csv")
     if stored is not None and not force:
         table = pd.read_csv(stored)
         if set(plan.names) <= set(table.arm):
             return table
     base = ku.build_model(ad.BASE_VARIANT)
-    base.load_state_dict(torch.load(project_path(BASES) / plan.source / "adapter_base.pt", weights_only=True))
+    base.load_state_dict(torch.load(base_file(plan.source), weights_only=True))
     x, y = ku.data_splits(plan.settings(plan.rates[0]), data_dir, "cpu")["train"]
     table = ad.epoch_seconds(plan.arms, base, x, y)
-    atomic_write(check_dir(plan.results_dir, "results_dir") / path.name, table.to_csv(index=False).encode())
+    atomic_write(check_dir(plan.results_dir, "results_dir") / "epoch_seconds.csv", table.to_csv(index=False).encode())
     return table

@@ -28,7 +28,7 @@ from torch import nn
 
 import kron_utils as ku
 
-from .stats import compare_final, final_epochs
+from .stats import compare_final, final_epochs, mean_interval
 
 SOURCE, TARGET = "mnist", "fashion-mnist"
 BASE_VARIANT, BASE_SEED = "original", 1         # the post's dense net, seed 1, the post's recipe on MNIST
@@ -279,13 +279,12 @@ def validation_choice(runs: pd.DataFrame) -> pd.DataFrame:
 def arm_results(runs: pd.DataFrame, arms: Sequence[Arm]) -> pd.DataFrame:
     """One row per arm (at its chosen rate): kind, budget level, adapter weights, final test accuracy mean, sd,
     95% t-interval half-width and seeds. ``runs`` holds only the chosen rate's runs."""
-    from scipy import stats
     final = final_epochs(runs)
     rows = []
     for arm in arms:
         acc = final.loc[final.variant == arm.name, "test_accuracy"].to_numpy(float)
         n = len(acc)
-        half = float(stats.t.ppf(0.975, n - 1) * acc.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        half = float(mean_interval(acc)[1] - acc.mean()) if n > 1 else float("nan")
         rows.append(dict(arm=arm.name, kind=arm.kind, rank=arm.rank, adapter_weights=adapter_weights(arm),
                          mean=acc.mean() if n else float("nan"), sd=acc.std(ddof=1) if n > 1 else float("nan"),
                          half_width=half, seeds=n))

@@ -12,7 +12,7 @@ import torch
 
 from .experiments import PARETO_ZOOM, T3F_TUTORIAL
 from .paths import project_path
-from .stats import final_epochs, pareto_front, variant_family
+from .stats import final_epochs, mean_interval, pareto_front, variant_family
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",
@@ -50,19 +50,6 @@ def styled(table: pd.DataFrame, hide_index: bool = True, **formats):
     uid = hashlib.sha256(table.to_csv().encode()).hexdigest()[:8]
     style = table.style.set_uuid(uid).format(**formats)
     return style.hide(axis="index") if hide_index else style
-
-
-def mean_interval(values) -> tuple[float, float]:
-    """The 95% t-interval of the mean of ``values`` (seeds): mean ± t(0.975, n-1) · sd / sqrt(n); the mean itself
-    for one value."""
-    import numpy as np
-    from scipy import stats
-    values = np.asarray(values, dtype=float)
-    mean = values.mean()
-    if len(values) < 2:
-        return mean, mean
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return mean - half, mean + half
 
 
 def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue: str = "variant",

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import why
+from .adapter_runs import AdaptersPlan
+from .adapters import arm_results, kind_gaps
 from .experiments import input_weights
 from .paths import NOTEBOOK_PARAMETERS
+from .runs import BeyondPlan, WhyPlan
 from .stats import compare_final, error_change, final_epochs, variant_family
 
 
@@ -47,10 +51,6 @@ def compact_findings(rows: pd.DataFrame, reference: str = "original", margin_pp:
 def page_results(dataset: str) -> dict:
     """Every finding the other pages can give for ``dataset`` (only MNIST has them all): Part 3's compact nets, the
     why page's answer and Part 4's adapters; a missing page gives None."""
-    from .adapter_runs import AdaptersPlan
-    from .adapters import kind_gaps, arm_results
-    from .runs import BeyondPlan, WhyPlan
-    from . import why
     found = dict(compact=None, why=None, adapters=None)
     if dataset != "mnist":
         return found

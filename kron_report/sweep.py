@@ -168,19 +168,15 @@ def _execute(tasks: list[dict], scheduler: str):
     big = [t for t in tasks if is_big(t["variant"])]
     small = [t for t in tasks if t not in big]
     if scheduler == "serial":
-        for task in big + small:
-            yield task, _outcome(lambda: train_variant(**task))
+        yield from _execute_calls(train_variant, big + small, scheduler)
         return
-    from distributed import as_completed
     with _client(scheduler) as client:
         if client.dashboard_link and _has_dashboard():
             tqdm.write(f"Dask dashboard: {client.dashboard_link}", file=sys.stdout)
         for task in big:  # one at a time, so each gets the whole machine
             future = client.submit(train_variant, **task, threads=0, pure=False)
             yield task, _outcome(future.result)
-        futures = {client.submit(train_variant, **task, threads=1, pure=False): task for task in small}
-        for future in as_completed(futures):
-            yield futures[future], _outcome(future.result)
+        yield from _as_finished(client, train_variant, small)
 
 
 def _execute_calls(function, calls: list[dict], scheduler: str):
@@ -190,11 +186,17 @@ def _execute_calls(function, calls: list[dict], scheduler: str):
         for call in calls:
             yield call, _outcome(lambda: function(**call))
         return
-    from distributed import as_completed
     with _client(scheduler) as client:
-        futures = {client.submit(function, **call, threads=1, pure=False): call for call in calls}
-        for future in as_completed(futures):
-            yield futures[future], _outcome(future.result)
+        yield from _as_finished(client, function, calls)
+
+
+def _as_finished(client, function, calls: list[dict]):
+    """Submit ``function(**call, threads=1)`` for every call to ``client``; yield (call, result or exception) in the
+    order they finish."""
+    from distributed import as_completed
+    futures = {client.submit(function, **call, threads=1, pure=False): call for call in calls}
+    for future in as_completed(futures):
+        yield futures[future], _outcome(future.result)
 
 
 @contextmanager
