@@ -6,11 +6,18 @@ from typing import Mapping
 
 from .prose_adapters import DATASET_TEXT, gap_story
 from .prose_beyond import interval
+from .stats import outcome, signed
+
+
+def _effect(c: Mapping, unit: str, whom: str = "") -> str:
+    """'costs 0.40 pp' (or 'costs an MLP on MNIST 0.40 points'), 'gains …' when a is ahead."""
+    verb = "costs" if c["diff"] < 0 else "gains"
+    return f"{verb} {whom + ' ' if whom else ''}{abs(c['diff']):.2f} {unit}"
 
 
 def _magnitudes(c: Mapping) -> str:
     """A Welch interval's bounds as sizes of the effect: '0.33 to 0.47' for -0.47 to -0.33."""
-    low, high = sorted((abs(c["low"]), abs(c["high"]))) if c["low"] * c["high"] > 0 else (c["low"], c["high"])
+    low, high = sorted((abs(c["low"]), abs(c["high"])))  # only for intervals that exclude zero
     return f"{low:.2f} to {high:.2f}"
 
 
@@ -20,15 +27,19 @@ def key_findings_markdown(part2: Mapping | None, pages: Mapping) -> str:
     bullets = []
     if part2:
         c, e, lead = part2["loss"], part2["errors"], part2["lead"]
-        verb = "costs" if c["diff"] < 0 else "gains"
+        effect = (f"**A Kronecker input layer {_effect(c, 'pp')} of test accuracy** (95% CI {_magnitudes(c)})"
+                  if outcome(c) != "tie" else
+                  f"**A Kronecker input layer changes test accuracy by {signed(c['diff'])} pp, within the seed "
+                  f"noise** ({interval(c['diff'], c['low'], c['high'])})")
         bullets.append(
-            f"**A Kronecker input layer {verb} {abs(c['diff']):.2f} pp of test accuracy** "
-            f"(95% CI {_magnitudes(c)}) with {part2['reference_weights'] / part2['weights']:,.0f}× "
+            f"{effect} with {part2['reference_weights'] / part2['weights']:,.0f}× "
             f"fewer input weights ({part2['weights']:,} against {part2['reference_weights']:,}): the test error goes "
             f"from {e['error_b']:.2f}% to {e['error_a']:.2f}%" + (
                 f", {abs(e['relative']):.0%} {'more' if e['relative'] > 0 else 'fewer'} mistakes"
                 if e["relative"] is not None else "") + " ([the verdicts](#verdicts)).")
-        bullets.append(f"**It stays {lead['diff']:.2f} pp ahead of the dense net of its budget** (`{part2['baseline']}`, "
+        standing = {"win": f"It stays {lead['diff']:.2f} pp ahead of", "tie": "It is level with",
+                    "loss": f"It falls {-lead['diff']:.2f} pp behind"}[outcome(lead)]
+        bullets.append(f"**{standing} the dense net of its budget** (`{part2['baseline']}`, "
                        f"{lead['mean_b']:.2f}%; {interval(lead['diff'], lead['low'], lead['high'])}).")
     compact = pages.get("compact")
     if compact:
@@ -60,9 +71,10 @@ def article_dek(part2: Mapping | None, pages: Mapping, dataset: str = "mnist") -
     if not part2:
         return ""
     c = part2["loss"]
-    verb = "costs" if c["diff"] < 0 else "gains"
+    data = f"an MLP on {DATASET_TEXT.get(dataset, dataset)}"
     text = (f"A Kronecker input layer with {part2['reference_weights'] / part2['weights']:,.0f}× fewer weights "
-            f"{verb} an MLP on {DATASET_TEXT.get(dataset, dataset)} {abs(c['diff']):.2f} points of test accuracy")
+            + (f"{_effect(c, 'points', data)} of test accuracy" if outcome(c) != "tie" else
+               f"changes the test accuracy of {data} by {signed(c['diff'])} points, within the seed noise"))
     compact = pages.get("compact")
     if compact:
         text += (f"; a sum of Kronecker products {compact['reference_weights'] / compact['level_weights']:.0f}× "

@@ -433,7 +433,7 @@ def test_compact_findings_pick_the_fewest_weights_by_the_stated_rules():
     text = kr.key_findings_markdown(None, dict(compact=found))
     assert "No detectable loss at 55× fewer weights" in text and "700 input weights stay within 1 point" in text
     assert kr.key_findings_markdown(None, {}) == "" and kr.article_dek(None, {}) == ""
-    part2 = dict(loss=dict(diff=-0.4), weights=1400, reference_weights=490000)
+    part2 = dict(loss=dict(diff=-0.4, low=-0.47, high=-0.33), weights=1400, reference_weights=490000)
     assert kr.article_dek(part2, dict(compact=found), "fashion-mnist") == (
         "*A Kronecker input layer with 350× fewer weights costs an MLP on Fashion-MNIST 0.40 points of test accuracy; "
         "a sum of Kronecker products 55× smaller than the dense net loses nothing measurable. A 2018 blog post, rerun "
@@ -465,3 +465,17 @@ def test_the_symmetry_caption_states_both_differences_of_the_figure():
     caption, alt = kr.symmetry_caption(hidden, hidden.T + 1e-7)
     assert "largest change 1.00" in caption and "largest difference 1.0e-07" in caption   # |H.T - H| max is 1
     assert "entries up to 1.00" in alt and "at most 1.0e-07" in alt
+
+
+def test_the_key_findings_never_call_an_unsettled_effect_a_cost():
+    def c(diff, low, high, mean_b=90.0):
+        return dict(diff=diff, low=low, high=high, mean_b=mean_b, mean_a=mean_b + diff)
+    part2 = dict(loss=c(-3.52, -13.44, 6.41, 100.0), errors=kr.error_change(96.48, 100.0), lead=c(-1.0, -2.0, -0.5),
+                 baseline="width10", weights=1400, reference_weights=490000)
+    text = kr.key_findings_markdown(part2, {})
+    assert "changes test accuracy by -3.52 pp, within the seed noise** (-3.52 pp, 95% CI -13.44 to +6.41)" in text
+    assert "costs" not in text and "**It falls 1.00 pp behind the dense net of its budget**" in text
+    assert "changes the test accuracy of an MLP on synthetic data by -3.52 points, within the seed noise" in (
+        kr.article_dek(part2, {}, "synthetic"))
+    part2["lead"] = c(0.1, -0.2, 0.4)
+    assert "**It is level with the dense net of its budget**" in kr.key_findings_markdown(part2, {})
