@@ -12,7 +12,7 @@ import torch
 
 from .experiments import PARETO_ZOOM, T3F_TUTORIAL
 from .paths import project_path
-from .stats import final_epochs, mean_interval, pareto_front, variant_family
+from .stats import final_epochs, half_interval, mean_interval, pareto_front, variant_family
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",
@@ -204,7 +204,7 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
     ax = axes[0]
     for family, members in points.groupby("family", sort=False):
         color, marker = family_style(family)
-        ax.errorbar(members.weights, members["mean"], yerr=members["std"], fmt=marker, ms=6, capsize=2,
+        ax.errorbar(members.weights, members["mean"], yerr=members["half"].fillna(0), fmt=marker, ms=6, capsize=2,
                     color=color, label=family)
         front = pareto_front(members)
         ax.plot(front.weights, front["mean"], "-", color=color, alpha=0.45, lw=1)
@@ -213,14 +213,14 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
     ax.set_ylabel(f"test accuracy (%), epoch {epochs}")
     below = points[points["mean"] < floor]
     shown = points[points["mean"] >= floor]
-    ax.set_ylim(floor, (shown["mean"] + shown["std"]).max() + 0.3)
+    ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.3)
     ax.set_title(f"All {len(points)} nets, by family; lines: Pareto frontiers"
                  + (f"\n({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
     ax.legend(loc="lower right", framealpha=0.9)
     ax = axes[1]
-    _dot_rows(ax, top_points.index, top_points["mean"], top_points["std"],
+    _dot_rows(ax, top_points.index, top_points["mean"], top_points["half"].fillna(0),
               [f"{v} ({w:,})" for v, w in zip(top_points.index, top_points.weights)])
-    ax.set_xlabel("test accuracy (%), mean ± sd over seeds")
+    ax.set_xlabel("test accuracy (%), mean and 95% CI over seeds")
     ax.set_title(f"Nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best")
     ax.grid(axis="y", alpha=0.2)
     fig.tight_layout()
@@ -249,16 +249,17 @@ def projection_figure(gaps: pd.DataFrame):
 
 
 def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], variants: Sequence[str]):
-    """Final accuracy of each net on each dataset as dots with ± 1 sd bars, dense black and Kronecker blue as on
-    the first page; one panel per dataset, stacked."""
+    """Final accuracy of each net on each dataset as dots with their 95% t-interval over seeds, dense black and
+    Kronecker blue as on the first page; one panel per dataset, stacked."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(len(datasets), 1, figsize=(FIGURE_WIDTH, 2.6 * len(datasets)), squeeze=False)
     for ax, name in zip(axes[:, 0], datasets):
-        sub = final_epochs(finals[finals.dataset == name]).groupby("variant").test_accuracy.agg(["mean", "std"])
+        sub = final_epochs(finals[finals.dataset == name]).groupby("variant").test_accuracy.agg(
+            ["mean", half_interval])
         sub = sub.reindex([v for v in variants if v in sub.index])
-        _dot_rows(ax, sub.index, sub["mean"], sub["std"], sub.index)
+        _dot_rows(ax, sub.index, sub["mean"], sub["half_interval"].fillna(0), sub.index)
         ax.invert_yaxis()
-        ax.set_title(f"{name}: final test accuracy (mean ± 1 sd over seeds)")
+        ax.set_title(f"{name}: final test accuracy (mean, 95% CI over seeds)")
         ax.set_xlabel("test accuracy (%)")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -267,17 +268,18 @@ def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], var
 
 def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL):
     """Test accuracy per epoch of the tutorial's TT net and two_kron under both recipes on one set of axes
-    (mean over seeds, band ± 1 sd; log epoch axis so that the 3 Adam epochs are visible), and the tutorial's point."""
+    (mean over seeds, band: its 95% t-interval; log epoch axis so that the 3 Adam epochs are visible), and the
+    tutorial's point."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, NullLocator
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.8))
     for rows, recipe, style in [(sgd_rows, "SGD (post)", "-"), (adam_rows, "Adam (t3f)", "--")]:
         for v, run in rows.groupby("variant", sort=False):
             color = family_style(variant_family(v))[0]
-            curve = run.groupby("epoch").test_accuracy.agg(["mean", "std"]).fillna(0)
+            curve = run.groupby("epoch").test_accuracy.agg(["mean", half_interval]).fillna(0)
             ax.plot(curve.index, curve["mean"], style, marker="o" if recipe.startswith("Adam") else None, ms=5,
                     color=color, label=f"{v}, {recipe}, {len(set(run.seed))} seeds")
-            ax.fill_between(curve.index, curve["mean"] - curve["std"], curve["mean"] + curve["std"],
+            ax.fill_between(curve.index, curve["mean"] - curve["half_interval"], curve["mean"] + curve["half_interval"],
                             color=color, alpha=0.15, lw=0)
     ax.plot([tutorial["epochs"]], [tutorial["accuracy"]], "*", ms=14, color="black",
             label=f"{tutorial['variant']}, t3f tutorial (one run)")
@@ -405,7 +407,7 @@ def permuted_fields_figure(mnist_fields: torch.Tensor, permuted_fields: torch.Te
 
 
 def recipe_figure(scores: pd.DataFrame, chosen: pd.Series):
-    """Final validation accuracy (mean ± sd over seeds) of each net under each recipe, one panel per net with its
+    """Final validation accuracy (mean and 95% t-interval over seeds) of each net under each recipe, one panel per net with its
     own scale (stacked), the chosen recipe filled (from :func:`why.validation_scores` and :func:`why.select_recipes`)."""
     import matplotlib.pyplot as plt
     nets = list(dict.fromkeys(scores.variant))
@@ -415,12 +417,12 @@ def recipe_figure(scores: pd.DataFrame, chosen: pd.Series):
         part = scores[scores.variant == net].set_index("recipe").reindex(recipes)
         color, marker = family_style(variant_family(net))
         for i, (recipe, r) in enumerate(part.iterrows()):
-            ax.errorbar([i], [r["mean"]], yerr=[0 if pd.isna(r["std"]) else r["std"]], fmt=marker, ms=7, capsize=3,
+            ax.errorbar([i], [r["mean"]], yerr=[0 if pd.isna(r["half"]) else r["half"]], fmt=marker, ms=7, capsize=3,
                         color=color, mfc=color if recipe == chosen[net] else "white")
         ax.set_ylabel(net, rotation=0, ha="right", va="center")
         ax.grid(axis="x", alpha=0.2)
     axes[-1, 0].set_xticks(range(len(recipes)), [r.replace(", lr ", "\n") for r in recipes])
-    axes[0, 0].set_title("Validation accuracy (%) by recipe, mean ± sd; filled: each net's choice")
+    axes[0, 0].set_title("Validation accuracy (%) by recipe, mean and 95% CI; filled: each net's choice")
     fig.tight_layout()
     return fig
 

@@ -72,31 +72,61 @@ def source_listing(*functions) -> str:
 
 # --- Part 2: the post's experiment ---------------------------------------------
 
+#: A verdict of :mod:`stats` in words ({tol}: the tolerance in pp). A real loss is never called a success
+#: without saying it is real.
+VERDICT_WORDS = {
+    "holds": "holds",
+    "holds, real loss": "holds within {tol} pp, but the loss is real",
+    "real loss, size unsettled": "the loss is real and may exceed {tol} pp",
+    "fails": "fails",
+    "fails, real loss": "fails: the loss is real but under {tol} pp",
+    "not settled": "not settled",
+    "not tested": "not tested",
+}
+
 #: Why a comparison got its verdict, by rule and verdict (the rules live in :mod:`stats`).
 REASONS = {
-    ("judge_no_loss", "confirmed"): "any loss is smaller than {tol} pp",
-    ("judge_no_loss", "refuted"): "it loses more than {tol} pp",
-    ("judge_no_loss", "partly"): "the loss is real (the interval excludes zero) but may be under {tol} pp",
+    ("judge_no_loss", "holds"): "any loss is smaller than {tol} pp",
+    ("judge_no_loss", "holds, real loss"): "the whole interval lies between -{tol} pp and zero",
+    ("judge_no_loss", "real loss, size unsettled"): "the whole interval lies below zero and reaches past -{tol} pp",
+    ("judge_no_loss", "fails"): "it loses more than {tol} pp",
     ("judge_no_loss", "not settled"): "the interval includes both no loss and a loss above {tol} pp",
-    ("judge_clear_loss", "confirmed"): "it loses more than {tol} pp",
-    ("judge_clear_loss", "refuted"): "any loss is smaller than {tol} pp",
-    ("judge_clear_loss", "partly"): "the loss is real (the interval excludes zero) but may be under {tol} pp",
+    ("judge_clear_loss", "holds"): "it loses more than {tol} pp",
+    ("judge_clear_loss", "fails"): "any loss is smaller than {tol} pp",
+    ("judge_clear_loss", "fails, real loss"): "the whole interval lies between -{tol} pp and zero",
+    ("judge_clear_loss", "real loss, size unsettled"): "the whole interval lies below zero and reaches past -{tol} pp",
     ("judge_clear_loss", "not settled"): "the interval includes both no loss and a loss above {tol} pp",
-    ("judge_worse", "confirmed"): "it is worse beyond the seed noise",
-    ("judge_worse", "refuted"): "it is better beyond the seed noise",
+    ("judge_worse", "holds"): "it is worse beyond the seed noise",
+    ("judge_worse", "fails"): "it is better beyond the seed noise",
     ("judge_worse", "not settled"): "the interval includes zero",
 }
 
 
+def verdict_words(verdict: str, tolerance: float) -> str:
+    """'holds within 0.5 pp, but the loss is real' for 'holds, real loss': a verdict code in words."""
+    return VERDICT_WORDS[verdict].format(tol=f"{tolerance:g}")
+
+
 def reason(row) -> str:
-    """Why one comparison of :func:`stats.post_verdicts` got its verdict. A loss that lies within the tolerance but
-    whose interval excludes zero is said to be real, whatever the verdict ("no loss" only within the tolerance)."""
+    """Why one comparison of :func:`stats.post_verdicts` got its verdict."""
     if row.verdict == "not tested":
         return f"it needs {row.a} and {row.b} with two or more seeds each"
-    if row.high < 0 and row.low > -row.tolerance and (row.rule, row.verdict) in (("judge_no_loss", "confirmed"),
-                                                                                 ("judge_clear_loss", "refuted")):
-        return (f"the loss is smaller than {row.tolerance:g} pp, but it is real: the whole interval lies below zero")
-    return REASONS[(row.rule, row.verdict)].format(tol=row.tolerance)
+    return REASONS[(row.rule, row.verdict)].format(tol=f"{row.tolerance:g}")
+
+
+def observation_verdict(group: pd.DataFrame) -> str:
+    """One observation's verdict in words: the common one, or each comparison's with its net when they differ."""
+    tol = group.tolerance.iloc[0]
+    if group.verdict.nunique() == 1:
+        return verdict_words(group.verdict.iloc[0], tol)
+    return "; ".join(f"{verdict_words(r.verdict, tol)} for `{r.a}`" for r in group.itertuples())
+
+
+def observation_effects(group: pd.DataFrame) -> str:
+    """'-0.40 pp (`two_kron` vs `original`) and -0.43 pp (`one_kron` vs `original`)': the measured effects."""
+    tested = group[group.verdict != "not tested"]
+    return join_words([f"{signed(r.diff)} pp (`{r.a}` vs `{r.b}`)" for r in tested.itertuples()]) if len(tested) \
+        else "none measured"
 
 
 def part2_method(settings: ku.TrainSettings, seeds: Sequence[int]) -> str:
@@ -140,10 +170,12 @@ def init_intro(by_init: pd.DataFrame, seeds: Sequence[int]) -> str:
 
 
 def verdict_markdown(verdicts: pd.DataFrame) -> str:
-    """The verdicts as Markdown: one paragraph per observation, one bullet per comparison."""
+    """The verdicts as Markdown: per observation its measured effects, then its verdict, then one bullet per
+    comparison with the interval, the error rates and the reason for the verdict."""
     lines = []
     for number, group in verdicts.groupby("observation", sort=True):
-        lines.append(f"**{number}. {group.claim.iloc[0]}** Our verdict: **{group.overall.iloc[0]}**.")
+        lines.append(f"**{number}. {group.claim.iloc[0]}** Effect: {observation_effects(group)}. "
+                     f"Verdict: **{observation_verdict(group)}**.")
         for r in group.itertuples():
             if r.verdict == "not tested":
                 lines.append(f"- `{r.a}` vs `{r.b}`: not tested, {reason(r)}.")
@@ -153,25 +185,33 @@ def verdict_markdown(verdicts: pd.DataFrame) -> str:
             lines.append(f"- `{r.a}` {r.mean_a:.2f} ± {r.std_a:.2f}% vs `{r.b}` {r.mean_b:.2f} ± {r.std_b:.2f}%: "
                          f"difference **{signed(r.diff)} pp** (95% CI {signed(r.low)} to {signed(r.high)}, "
                          f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}); test error "
-                         f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share}. Against the tolerance: {r.verdict}, "
-                         f"{reason(r)}.")
+                         f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share}. Verdict: "
+                         f"{verdict_words(r.verdict, r.tolerance)}, as {reason(r)}.")
     return "\n\n".join(lines)
 
 
 def init_markdown(by_init: pd.DataFrame) -> str:
-    """One sentence per observation on whether its verdict survives the other factor initialisation."""
+    """Per observation: whether each comparison's verdict survives the other factor initialisation, with both
+    effects (± the half-width of the 95% interval)."""
     from .stats import init_robustness
     table = init_robustness(by_init)
     if "gauss" not in table:
         return "No runs with Gaussian factors: the verdicts were not checked under a second initialisation."
     lines = []
     for number, row in table.iterrows():
-        both = row["holds under both"]
-        gaps = by_init[(by_init.observation == number) & (by_init.verdict != "not tested")]
-        detail = "; ".join(f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp ± {r.half_width:.2f} ({r.init})"
-                           for r in gaps.itertuples())
-        lines.append(f"- **{number}.** {'Same' if both else 'Different'} verdict: **{row['uniform']}** with the "
-                     f"default init, **{row['gauss']}** with Gaussian factors" + (f" ({detail})." if detail else "."))
+        tested = by_init[(by_init.observation == number) & (by_init.verdict != "not tested")]
+        pairs = tested.set_index(["a", "b", "init"])
+        detail = []
+        for a, b in dict.fromkeys(zip(tested.a, tested.b)):
+            if (a, b, "uniform") not in pairs.index or (a, b, "gauss") not in pairs.index:
+                continue
+            u, g = pairs.loc[(a, b, "uniform")], pairs.loc[(a, b, "gauss")]
+            words = (verdict_words(g.verdict, g.tolerance) if u.verdict == g.verdict else
+                     f"{verdict_words(u.verdict, u.tolerance)} → {verdict_words(g.verdict, g.tolerance)}")
+            detail.append(f"`{a}` vs `{b}` {signed(u['diff'])} ± {u.half_width:.2f} pp → "
+                          f"{signed(g['diff'])} ± {g.half_width:.2f} pp, {words}")
+        lines.append(f"- **{number}.** {'Same verdict' if row['holds under both'] else 'The verdict changes'} with "
+                     "Gaussian factors" + (": " + "; ".join(detail) + "." if detail else "."))
     return "\n".join(lines)
 
 
@@ -202,13 +242,13 @@ def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
     finals = final_epochs(rows)
     mean, seeds = finals.groupby("variant").test_accuracy.mean(), finals.groupby("variant").seed.nunique()
     weights = finals.groupby("variant").weights.first()
-    overall = verdicts.groupby("observation").overall.first()
     claims = {n: c[0].lower() + c[1:].rstrip(".") for n, c in verdicts.groupby("observation").claim.first().items()}
     first = verdicts[verdicts.verdict != "not tested"].groupby("observation").first()
-    effect = {n: (f"{signed(r['diff'])} pp (95% CI {signed(r['low'])} to {signed(r['high'])}, `{r['a']}` vs "
-                  f"`{r['b']}`), **{overall[n]}**" if n in first.index else f"**{overall[n]}**")
-              for n, r in ((n, first.loc[n] if n in first.index else None) for n in overall.index)}
-    listing = "; ".join(f"({n}) {claims[n]}: {effect[n]}" for n in overall.index)
+    effect = {n: (f"{signed(first.loc[n, 'diff'])} pp (95% CI {signed(first.loc[n, 'low'])} to "
+                  f"{signed(first.loc[n, 'high'])}, `{first.loc[n, 'a']}` vs `{first.loc[n, 'b']}`), "
+                  f"**{verdict_words(first.loc[n, 'verdict'], first.loc[n, 'tolerance'])}**"
+                  if n in first.index else "**not tested**") for n in claims}
+    listing = "; ".join(f"({n}) {claims[n]}: {effect[n]}" for n in claims)
     u_shape = f"{ku.IMAGE_FACTORS[0]}×{ku.HIDDEN_FACTORS[0]}"  # as the post writes U, V ∈ R^{28×25}
     text = [f"In 2018 Kento Nozawa replaced the {ku.IMAGE_SIZE}×{ku.HIDDEN_SIZE} weight matrix of an MNIST MLP with "
             f"a Kronecker product U⊗V of two {u_shape} matrices"
@@ -228,34 +268,54 @@ def lede(verdicts: pd.DataFrame, rows: pd.DataFrame) -> str:
     else:
         text.append(f"After {epochs_phrase(finals.epoch.max())}: {ranked_values(mean, 2)}.")
     text.append(f"Measured against the seed noise, with our verdict on each of the post's "
-                f"{count(len(overall), 'observation')} after its effect: {listing}.")
+                f"{count(len(claims), 'observation')} after its effect: {listing}.")
     return " ".join(text)
 
 
+#: How the conclusion files an observation, by its comparisons' verdicts.
+REAL_LOSS = {"holds, real loss", "real loss, size unsettled", "fails, real loss"}
+
+
+def conclusion_group(group: pd.DataFrame) -> str:
+    """'right' when every comparison holds, 'missed' when one shows a real loss the claim leaves out, 'wrong' when
+    one fails outright, else 'unsettled'."""
+    verdicts = set(group.verdict)
+    if verdicts == {"holds"}:
+        return "right"
+    if verdicts & REAL_LOSS:
+        return "missed"
+    return "wrong" if "fails" in verdicts else "unsettled"
+
+
+def effect_with_errors(r) -> str:
+    """'`two_kron` vs `original` -0.40 pp (95% CI -0.47 to -0.33; test error 1.84% → 2.24%, +22% mistakes)'."""
+    e = error_change(r.mean_a, r.mean_b)
+    share = f", {e['relative']:+.0%} mistakes" if e["relative"] is not None else ""
+    return (f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)}; test error "
+            f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share})")
+
+
 def conclusion(verdicts: pd.DataFrame, by_init: pd.DataFrame) -> str:
-    """Where we agree with the post and where we do not, from the verdicts (and their robustness to the init)."""
+    """Where the post was right, what it missed (a real loss it does not report), where it was wrong and what the
+    runs cannot settle, each observation with its effects, from the verdicts and their robustness to the init."""
     from .stats import init_robustness
-    overall = verdicts.groupby("observation").overall.first()
-    claims = verdicts.groupby("observation").claim.first()
     robust = init_robustness(by_init)["holds under both"] if "gauss" in set(by_init.init) else None
-    agree = [n for n in overall.index if overall[n] == "confirmed"]
-    differ = [n for n in overall.index if overall[n] != "confirmed"]
-    text = []
-    if agree:
-        text.append("**Where we agree with the post.** " + " ".join(
-            f"({n}) {claims[n]}" + ("" if robust is None else " This holds under both initialisations." if robust[n]
-                                    else " It does not hold under the Gaussian initialisation.") for n in agree))
-    if differ:
-        parts = []
-        for n in differ:
-            rows = verdicts[verdicts.observation == n]
-            gaps = ", ".join(f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)})"
-                             for r in rows.itertuples() if r.verdict != "not tested")
-            parts.append(f"({n}) {claims[n]} Our verdict is **{overall[n]}**" + (f": {gaps}." if gaps else ".")
-                         + ("" if robust is None else " The verdict is the same under both initialisations."
-                            if robust[n] else " The Gaussian initialisation gives another verdict."))
-        text.append("**Where we differ.** " + " ".join(parts))
-    return "\n\n".join(text)
+    heads = {"right": "Where the post was right.", "missed": "What it missed.", "wrong": "Where it was wrong.",
+             "unsettled": "What these runs cannot settle."}
+    parts: dict[str, list[str]] = {key: [] for key in heads}
+    for n, group in verdicts.groupby("observation", sort=True):
+        key, claim = conclusion_group(group), group.claim.iloc[0]
+        tested = [effect_with_errors(r) for r in group.itertuples() if r.verdict != "not tested"]
+        text = f"({n}) {claim}"
+        if key == "missed":
+            text += f" The loss is real: {join_words(tested)}. Verdict: {observation_verdict(group)}."
+        elif key != "right":
+            text += (f" {join_words(tested)}." if tested else "") + f" Verdict: {observation_verdict(group)}."
+        if robust is not None:
+            text += (" Both initialisations agree." if robust[n]
+                     else " The Gaussian initialisation gives another verdict.")
+        parts[key].append(text)
+    return "\n\n".join(f"**{heads[key]}** " + " ".join(texts) for key, texts in parts.items() if texts)
 
 
 def limitations(rows: pd.DataFrame, settings: ku.TrainSettings, recipes: int, device: str | None = None) -> str:

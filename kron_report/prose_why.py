@@ -148,8 +148,8 @@ def recipe_summary(tuned: pd.DataFrame, reference: str = "original", default_rec
 
 def recipe_caption(scores: pd.DataFrame, chosen: pd.Series) -> tuple[str, str]:
     """(caption, alt text) of :func:`figures.recipe_figure`."""
-    return ("Final accuracy on the held-out validation images under each recipe, mean ± sd over seeds, one panel per "
-            "net with its own scale; the filled marker is the recipe the net keeps. The test set is not shown: it "
+    return ("Final accuracy on the held-out validation images under each recipe, mean and 95% CI over seeds, one panel "
+            "per net with its own scale; the filled marker is the recipe the net keeps. The test set is not shown: it "
             "plays no part in the choice.",
             f"{count(len(chosen), 'small panel').capitalize()}, one per net, each with "
             f"{count(scores.recipe.nunique(), 'point')}; "

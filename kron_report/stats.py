@@ -132,24 +132,32 @@ def compare_final(rows: pd.DataFrame, a: str, b: str, metric: str = "test_accura
 
 
 def judge_no_loss(c: dict, tolerance: float) -> str:
-    """'a loses nothing against b': confirmed when the whole interval lies above -tolerance, refuted when it
-    lies below, 'partly' when it lies between -tolerance and zero, else 'not settled'."""
+    """'a loses nothing against b', judged on the interval of a - b:
+
+    - 'holds': the interval lies above -tolerance and reaches zero (no loss beyond the noise);
+    - 'holds, real loss': it lies between -tolerance and zero: within the tolerance, but a loss all the same;
+    - 'real loss, size unsettled': it lies below zero but reaches past -tolerance;
+    - 'fails': it lies below -tolerance;
+    - 'not settled': it includes both zero and -tolerance.
+    """
     if c["low"] > -tolerance:
-        return "confirmed"
+        return "holds" if c["high"] >= 0 else "holds, real loss"
     if c["high"] < -tolerance:
-        return "refuted"
-    return "partly" if c["high"] < 0 else "not settled"
+        return "fails"
+    return "real loss, size unsettled" if c["high"] < 0 else "not settled"
 
 
 def judge_clear_loss(c: dict, tolerance: float) -> str:
-    """'a loses noticeably against b': the mirror image of :func:`judge_no_loss`."""
+    """'a loses noticeably against b': 'holds' when the interval lies below -tolerance, 'fails' when it lies above
+    it and reaches zero, 'fails, real loss' when it lies between -tolerance and zero; otherwise as
+    :func:`judge_no_loss`."""
     verdict = judge_no_loss(c, tolerance)
-    return {"confirmed": "refuted", "refuted": "confirmed"}.get(verdict, verdict)
+    return {"holds": "fails", "holds, real loss": "fails, real loss", "fails": "holds"}.get(verdict, verdict)
 
 
 def judge_worse(c: dict, tolerance: float) -> str:
-    """'a does not reach b': confirmed when the whole interval lies below zero, refuted above it."""
-    return {"loss": "confirmed", "win": "refuted", "tie": "not settled"}[outcome(c)]
+    """'a does not reach b': 'holds' when the whole interval lies below zero, 'fails' above it."""
+    return {"loss": "holds", "win": "fails", "tie": "not settled"}[outcome(c)]
 
 
 #: The post's four observations: (claim, rule, comparisons a vs b).
@@ -168,7 +176,7 @@ def post_verdicts(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
     it (``rule``: a function name above) and the verdict.
 
     A comparison whose nets are missing, or have fewer than two seeds, gets the verdict 'not tested'.
-    ``overall`` is the observation's verdict: the common one, or 'mixed' when its comparisons differ.
+    ``overall`` is the observation's verdict: the common one, or 'differs by net' when its comparisons differ.
     """
     seeds = final_epochs(rows).groupby("variant").seed.nunique()
     out = []
@@ -184,7 +192,7 @@ def post_verdicts(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
             out.append(row)
     table = pd.DataFrame(out)
     table["overall"] = table.groupby("observation").verdict.transform(
-        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed")
+        lambda v: v.iloc[0] if v.nunique() == 1 else "differs by net")
     return table
 
 
@@ -201,8 +209,10 @@ def verdicts_by_init(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame
 
 
 def init_robustness(by_init: pd.DataFrame) -> pd.DataFrame:
-    """Per observation: its verdict under each init and whether the two agree."""
-    overall = by_init.groupby(["observation", "init"]).overall.first().unstack("init")
+    """Per observation: its verdicts under each init (one per comparison, joined by ' / ') and whether every
+    comparison's verdict agrees between the two."""
+    overall = (by_init.groupby(["observation", "init"], sort=False).verdict.agg(" / ".join)
+               .unstack("init").sort_index())
     overall["holds under both"] = overall.nunique(axis=1) == 1
     return overall
 
@@ -218,11 +228,12 @@ def cost_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def net_points(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant: weights, params, mean and std of the final accuracy over all its seeds, their number, family."""
+    """One row per variant: weights, params, mean, std and 95% half-interval (``half``, :func:`half_interval`) of the
+    final accuracy over all its seeds, their number, family."""
     finals = final_epochs(rows)
     points = finals.groupby("variant", sort=False).agg(weights=("weights", "first"), params=("params", "first"),
                                                       mean=("test_accuracy", "mean"), std=("test_accuracy", "std"),
-                                                      seeds=("seed", "nunique"))
+                                                      half=("test_accuracy", half_interval), seeds=("seed", "nunique"))
     points["family"] = [variant_family(v) for v in points.index]
     return points
 
@@ -347,3 +358,9 @@ def mean_interval(values) -> tuple[float, float]:
         return mean, mean
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return mean - half, mean + half
+
+
+def half_interval(values) -> float:
+    """The half-width of :func:`mean_interval` (NaN for fewer than two values): what the figures draw as ± bars."""
+    low, high = mean_interval(values)
+    return (high - low) / 2 if len(values) > 1 else float("nan")

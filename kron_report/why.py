@@ -22,7 +22,7 @@ import torch
 import kron_utils as ku
 
 from .experiments import input_layer_rank, input_weights, unpermute_weight
-from .stats import compare_final, final_epochs, mean_sd, outcome
+from .stats import compare_final, final_epochs, half_interval, mean_sd, outcome
 from .store import cached, settings_folder
 
 #: The stated seed of the one pixel permutation (torch.randperm(784) from a generator with this seed).
@@ -169,13 +169,13 @@ def recipe_runs(rows_by_recipe: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def validation_scores(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per net and recipe: mean and std of the final validation accuracy over seeds, and their number. Reads
-    only :data:`SELECTION_COLUMNS`."""
+    """Per net and recipe: mean, std and 95% half-interval (``half``) of the final validation accuracy over seeds,
+    and their number. Reads only :data:`SELECTION_COLUMNS`."""
     held_out = runs[SELECTION_COLUMNS]
     last = held_out.groupby(["variant", "recipe", "seed"]).epoch.transform("max")
     finals = held_out[held_out.epoch == last]
     return (finals.groupby(["variant", "recipe"], sort=False).validation_accuracy
-            .agg(mean="mean", std="std", seeds="nunique").reset_index())
+            .agg(mean="mean", std="std", half=half_interval, seeds="nunique").reset_index())
 
 
 def select_recipes(runs: pd.DataFrame) -> pd.Series:

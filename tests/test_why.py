@@ -163,6 +163,15 @@ def test_each_net_keeps_its_best_validation_recipe():
     assert chosen.to_dict() == {"original": "Adam, lr 0.001", "a": "SGD, lr 0.1"}
     scores = kr.validation_scores(tuning_table()).set_index(["variant", "recipe"])
     assert scores.loc[("a", "SGD, lr 0.1"), "mean"] == pytest.approx(97.6) and scores["seeds"].eq(3).all()
+    # the bars of the recipe figure: sd 0.1 over three seeds, t(0.975, 2) = 4.3027: 4.3027 * 0.1 / sqrt(3) = 0.2484
+    assert scores["half"].tolist() == pytest.approx([0.2484] * 4, abs=1e-4)
+    import matplotlib
+    matplotlib.use("Agg")
+    named = tuning_table().replace({"variant": {"a": "two_kron"}})  # the figure styles nets by family
+    fig = kr.recipe_figure(kr.validation_scores(named), kr.select_recipes(named))
+    bars = [abs(seg[1][1] - seg[0][1]) / 2 for ax in fig.axes for c in ax.containers
+            for seg in c.lines[2][0].get_segments()]
+    assert bars == pytest.approx([0.2484] * 4, abs=1e-4)
 
 
 def test_the_recipe_choice_never_reads_the_test_set():
