@@ -28,7 +28,7 @@ from torch import nn
 
 import kron_utils as ku
 
-from .stats import compare_final, final_epochs, mean_interval
+from .stats import compare_final, final_epochs, half_interval
 
 SOURCE, TARGET = "mnist", "fashion-mnist"
 BASE_VARIANT, BASE_SEED = "original", 1         # the post's dense net, seed 1, the post's recipe on MNIST
@@ -284,7 +284,7 @@ def arm_results(runs: pd.DataFrame, arms: Sequence[Arm]) -> pd.DataFrame:
     for arm in arms:
         acc = final.loc[final.variant == arm.name, "test_accuracy"].to_numpy(float)
         n = len(acc)
-        half = float(mean_interval(acc)[1] - acc.mean()) if n > 1 else float("nan")
+        half = half_interval(acc)
         rows.append(dict(arm=arm.name, kind=arm.kind, rank=arm.rank, adapter_weights=adapter_weights(arm),
                          mean=acc.mean() if n else float("nan"), sd=acc.std(ddof=1) if n > 1 else float("nan"),
                          half_width=half, seeds=n))

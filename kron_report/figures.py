@@ -85,6 +85,19 @@ def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue:
     return ax
 
 
+def legend_below(fig, ax, ncols: int = 2):
+    """Move ``ax``'s legend under the whole figure, outside every axes, so that it never sits on data; the saved
+    image (``bbox_inches="tight"``) grows to hold it. Call after the layout is done. Returns ``fig``."""
+    legend = ax.get_legend()
+    if legend is not None:  # seaborn's handles carry the styles set on them (the dashed baseline)
+        handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+        legend.remove()
+    else:
+        handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=ncols, frameon=False)
+    return fig
+
+
 PNG_DPI = 150
 
 
@@ -173,9 +186,8 @@ def accuracy_curves_figure(rows: pd.DataFrame):
     zoom.set_ylim(top.min() - 1.2, final.max() + 0.4)
     zoom.set_xlim(max(1, rows.epoch.max() // 7), rows.epoch.max())
     zoom.get_legend().remove()
-    full.legend(ncols=2, loc="lower right")
     fig.tight_layout()
-    return fig
+    return legend_below(fig, full)
 
 
 def loss_curves_figure(rows: pd.DataFrame):
@@ -184,9 +196,8 @@ def loss_curves_figure(rows: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.5))
     plot_curves(rows, "test_loss", ax=ax, title="Test loss by epoch (mean over seeds, band: 95% CI)")
     ax.set_yscale("log")
-    ax.legend(ncols=2)
     fig.tight_layout()
-    return fig
+    return legend_below(fig, ax)
 
 
 def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
@@ -216,7 +227,6 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
     ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.3)
     ax.set_title(f"All {len(points)} nets, by family; lines: Pareto frontiers"
                  + (f"\n({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
-    ax.legend(loc="lower right", framealpha=0.9)
     ax = axes[1]
     _dot_rows(ax, top_points.index, top_points["mean"], top_points["half"].fillna(0),
               [f"{v} ({w:,})" for v, w in zip(top_points.index, top_points.weights)])
@@ -224,7 +234,7 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
     ax.set_title(f"Nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best")
     ax.grid(axis="y", alpha=0.2)
     fig.tight_layout()
-    return fig
+    return legend_below(fig, axes[0], ncols=1)
 
 
 def projection_figure(gaps: pd.DataFrame):
@@ -243,9 +253,8 @@ def projection_figure(gaps: pd.DataFrame):
     ax.set_xticks(range(len(ranks)), [f"Kronecker rank {r}" for r in ranks])
     ax.set_ylabel("difference (pp)")
     ax.set_title("Projected + fine-tuned minus trained from scratch (95% CI)")
-    ax.legend(loc="best")
     fig.tight_layout()
-    return fig
+    return legend_below(fig, ax, ncols=1)
 
 
 def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], variants: Sequence[str]):
@@ -294,9 +303,8 @@ def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappin
     ax.set_xlabel("epoch (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("t3f's tensor-train net beside two_kron, two recipes")
-    ax.legend(loc="lower right")
     fig.tight_layout()
-    return fig
+    return legend_below(fig, ax, ncols=1)
 
 
 def growth_figure(big: torch.Tensor, factors: int):
@@ -364,9 +372,8 @@ def loss_panels_figure(rows: pd.DataFrame):
     for ax in (train, test):
         ax.set_yscale("log")
     test.get_legend().remove()
-    train.legend(ncols=2)
     fig.tight_layout()
-    return fig
+    return legend_below(fig, train)
 
 
 def permutation_figure(effects: pd.DataFrame):
@@ -494,6 +501,5 @@ def _log_weights_axes(fig, ax, results: pd.DataFrame, xlabel: str, ylabel: str, 
     ax.set_xscale("log")
     _budget_ticks(ax, results)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
-    return fig
+    return legend_below(fig, ax)

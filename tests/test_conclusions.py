@@ -380,7 +380,7 @@ def test_t3f_figure_has_every_curve_and_the_tutorial_point():
     adam = pd.concat([finals({"tt4_r4": [90, 91], "two_kron": [89, 90]}).assign(epoch=e) for e in (1, 2, 3)])
     sgd = pd.concat([finals({"tt4_r4": [95, 96], "two_kron": [95, 95]}).assign(epoch=e) for e in range(1, 36)])
     fig = kr.t3f_figure(sgd, adam)
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert len(labels) == 5 and labels[-1].startswith("tt4_r4, t3f tutorial")
     low, high = fig.axes[0].get_ylim()
     assert low <= 89 and high >= 96.38
@@ -411,6 +411,31 @@ def test_the_beyond_figures_draw_the_95_percent_interval_not_the_sd():
     fig = kr.dataset_comparison_figure(both, ["d", "e"], ["original", "two_kron", "width10"])
     for ax in fig.axes:
         assert sorted(error_bar_halves(ax, 0)) == pytest.approx(sorted(expected.values()), rel=1e-3)
+
+
+def test_every_legend_sits_off_the_data():
+    """Each figure with a legend puts it under the figure, clear of every axes, in the saved image too."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    curves = pd.concat([finals({"original": [98.0, 98.4], "two_kron": [97.0, 97.6], "width10": [93.0, 94.0]})
+                        .assign(epoch=e, test_accuracy=lambda d, e=e: d.test_accuracy - 5 / e) for e in (1, 2, 3)])
+    gaps = pd.DataFrame({"rank": [1, 1, 2, 2], "against": [2, 35, 2, 35], "diff": [1.0, -0.5, 0.8, -0.2],
+                         "low": [0.5, -0.9, 0.3, -0.6], "high": [1.5, -0.1, 1.3, 0.2]})
+    figures = [kr.accuracy_curves_figure(curves), kr.loss_curves_figure(curves), kr.loss_panels_figure(curves),
+               kr.pareto_figure(kr.net_points(curves), 3, "d"), kr.projection_figure(gaps),
+               kr.t3f_figure(curves[curves.variant == "two_kron"], curves[curves.variant == "original"])]
+    for fig in figures:
+        fig.canvas.draw()
+        assert [ax.get_legend() for ax in fig.axes] == [None] * len(fig.axes) and len(fig.legends) == 1
+        legend = fig.legends[0].get_window_extent()
+        assert not any(legend.overlaps(ax.get_window_extent()) for ax in fig.axes)
+        assert legend.y1 <= min(ax.get_window_extent().y0 for ax in fig.axes)  # below them all
+        saved = io.BytesIO()
+        fig.savefig(saved, format="png", bbox_inches="tight")  # the saved image holds the legend
+        height = int.from_bytes(saved.getvalue()[20:24], "big")
+        assert height > fig.get_size_inches()[1] * fig.dpi
 
 
 def test_kronecker_lead_counts_tensor_trains_among_the_other_families():
