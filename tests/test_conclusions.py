@@ -513,11 +513,17 @@ def test_compact_findings_pick_the_fewest_weights_by_the_stated_rules():
     text = kr.key_findings_markdown(None, dict(compact=found))
     assert "No detectable loss at 55× fewer weights" in text and "700 input weights stay within 1 point" in text
     assert kr.key_findings_markdown(None, {}) == "" and kr.article_dek(None, {}) == ""
+    assert kr.article_title(None) == "Shrinking an MLP with Kronecker products"
+    for diff, low, high, end in ((-0.4, -0.47, -0.33, "350× fewer weights for 0.4 points of accuracy"),
+                                 (-0.1, -0.3, 0.1, "350× fewer weights at no measurable cost"),
+                                 (0.3, 0.1, 0.5, "350× fewer weights and 0.3 points more accuracy")):
+        title = kr.article_title(dict(loss=dict(diff=diff, low=low, high=high), weights=1400, reference_weights=490000))
+        assert title == "Shrinking an MLP with Kronecker products: " + end
     part2 = dict(loss=dict(diff=-0.4, low=-0.47, high=-0.33), weights=1400, reference_weights=490000)
     assert kr.article_dek(part2, dict(compact=found), "fashion-mnist") == (
         "*A Kronecker input layer with 350× fewer weights costs an MLP on Fashion-MNIST 0.40 points of test accuracy; "
-        "a sum of Kronecker products 55× smaller than the dense net loses nothing measurable. A 2018 blog post, rerun "
-        "with error bars.*")
+        "a sum of Kronecker products 55× smaller than the dense net loses nothing measurable, and 700 input weights stay "
+        "within 1 point. A 2018 blog post, rerun with error bars.*")
 
 
 def test_the_bench_sentence_reads_the_committed_record_and_says_when_there_is_none():

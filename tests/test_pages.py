@@ -134,7 +134,7 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
             assert plumbing not in html, (page, plumbing)
     report = visible_text(exploratory_pages["pages"]["kronecker_report"].read_text())
     assert "2 epochs" in report and "three seeds (1 to 3)" in report and "0.3 percentage points" in report
-    assert "In 2018 Kento Nozawa" in report and "Our verdict" in report and "synthetic" in report
+    assert "In 2018 Kento Nozawa" in report and "Effect: " in report and "Verdict: " in report and "synthetic" in report
     assert "Related work" in report and "784-625-10 MLP on synthetic" in report and "three seeds per net" in report
     beyond = visible_text(exploratory_pages["pages"]["beyond"].read_text())
     assert "three seeds (1 to 3) for two_kron, width10 and original; two seeds (1 and 2) for" in beyond
@@ -194,7 +194,7 @@ def report_sentences() -> str:
     rows = plan.load()
     post = rows[rows.variant.isin(ku.VARIANTS)]
     verdicts, by_init = kr.post_verdicts(rows, plan.tolerance), kr.verdicts_by_init(rows, plan.tolerance)
-    parts = [kr.lede(kr.post_verdicts(post, plan.tolerance), post),
+    parts = [kr.article_title(kr.part2_finding(post)), kr.lede(kr.post_verdicts(post, plan.tolerance), post),
              kr.article_dek(kr.part2_finding(post), kr.page_results(plan.settings.dataset), plan.settings.dataset),
              kr.key_findings_markdown(kr.part2_finding(post), kr.page_results(plan.settings.dataset)),
              *kr.headline_caption(post),
