@@ -429,7 +429,7 @@ def recipe_figure(scores: pd.DataFrame, chosen: pd.Series):
         ax.set_ylabel(net, rotation=0, ha="right", va="center")
         ax.grid(axis="x", alpha=0.2)
     axes[-1, 0].set_xticks(range(len(recipes)), [r.replace(", lr ", "\n") for r in recipes])
-    axes[0, 0].set_title("Validation accuracy (%) by recipe, mean and 95% CI; filled: each net's choice")
+    axes[0, 0].set_title("Validation accuracy (%), mean and 95% CI; filled: chosen")
     fig.tight_layout()
     return fig
 
