@@ -169,6 +169,17 @@ def init_intro(by_init: pd.DataFrame, seeds: Sequence[int]) -> str:
             if "gauss" in set(by_init.init) else "")
 
 
+def mistakes_phrase(relative: float | None) -> str:
+    """How many more mistakes a makes than b (:func:`stats.error_change`'s ``relative``): '+22% mistakes' below a
+    doubling, '2.3× the mistakes' from there on, '' when b makes none."""
+    if relative is None:
+        return ""
+    if relative < 1:
+        return f"{relative:+.0%} mistakes"
+    times = 1 + relative
+    return f"{times:.1f}× the mistakes" if times < 10 else f"{times:,.0f}× the mistakes"
+
+
 def verdict_markdown(verdicts: pd.DataFrame) -> str:
     """The verdicts as Markdown: per observation its measured effects, then its verdict, then one bullet per
     comparison with the interval, the error rates and the reason for the verdict."""
@@ -181,7 +192,7 @@ def verdict_markdown(verdicts: pd.DataFrame) -> str:
                 lines.append(f"- `{r.a}` vs `{r.b}`: not tested, {reason(r)}.")
                 continue
             e = error_change(r.mean_a, r.mean_b)
-            share = f" ({e['relative']:+.0%} mistakes)" if e["relative"] is not None else ""
+            share = f" ({mistakes_phrase(e['relative'])})" if e["relative"] is not None else ""
             lines.append(f"- `{r.a}` {r.mean_a:.2f} ± {r.std_a:.2f}% vs `{r.b}` {r.mean_b:.2f} ± {r.std_b:.2f}%: "
                          f"difference **{signed(r.diff)} pp** (95% CI {signed(r.low)} to {signed(r.high)}, "
                          f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}); test error "
@@ -290,7 +301,7 @@ def conclusion_group(group: pd.DataFrame) -> str:
 def effect_with_errors(r) -> str:
     """'`two_kron` vs `original` -0.40 pp (95% CI -0.47 to -0.33; test error 1.84% → 2.24%, +22% mistakes)'."""
     e = error_change(r.mean_a, r.mean_b)
-    share = f", {e['relative']:+.0%} mistakes" if e["relative"] is not None else ""
+    share = f", {mistakes_phrase(e['relative'])}" if e["relative"] is not None else ""
     return (f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)}; test error "
             f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share})")
 

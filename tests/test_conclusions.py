@@ -493,6 +493,13 @@ def test_limitations_name_the_counts_they_rest_on(tmp_path):
     assert kr.sweep_device(tmp_path, settings) == "cpu"
 
 
+def test_mistakes_are_a_share_below_a_doubling_and_a_multiple_above():
+    assert kr.mistakes_phrase(2.24 / 1.84 - 1) == "+22% mistakes"
+    assert kr.mistakes_phrase(5.14 / 2.24 - 1) == "2.3× the mistakes"      # 5.14 / 2.24 = 2.29
+    assert kr.mistakes_phrase(77.21 / 0.26 - 1) == "297× the mistakes"
+    assert kr.mistakes_phrase(-0.5) == "-50% mistakes" and kr.mistakes_phrase(None) == ""
+
+
 def test_error_change_by_hand():
     e = kr.error_change(97.76, 98.16)
     assert (e["error_a"], e["error_b"]) == pytest.approx((2.24, 1.84)) and e["relative"] == pytest.approx(2.24 / 1.84 - 1)
