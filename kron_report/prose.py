@@ -170,14 +170,21 @@ def init_intro(by_init: pd.DataFrame, seeds: Sequence[int]) -> str:
 
 
 def mistakes_phrase(relative: float | None) -> str:
-    """How many more mistakes a makes than b (:func:`stats.error_change`'s ``relative``): '+22% mistakes' below a
-    doubling, '2.3× the mistakes' from there on, '' when b makes none."""
+    """How many more mistakes a makes than b (:func:`stats.error_change`'s ``relative``): '22% more mistakes' (or
+    'fewer') below a doubling, '2.3× the mistakes' from there on, '' when b makes none."""
     if relative is None:
         return ""
     if relative < 1:
-        return f"{relative:+.0%} mistakes"
+        return f"{abs(relative):.0%} {'more' if relative >= 0 else 'fewer'} mistakes"
     times = 1 + relative
     return f"{times:.1f}× the mistakes" if times < 10 else f"{times:,.0f}× the mistakes"
+
+
+def error_rates(r) -> str:
+    """'test error 1.84% → 2.24%, 22% more mistakes': one comparison's accuracies (b, then a) as error rates."""
+    e = error_change(r.mean_a, r.mean_b)
+    share = f", {mistakes_phrase(e['relative'])}" if e["relative"] is not None else ""
+    return f"test error {e['error_b']:.2f}% → {e['error_a']:.2f}%{share}"
 
 
 def verdict_markdown(verdicts: pd.DataFrame) -> str:
@@ -191,13 +198,10 @@ def verdict_markdown(verdicts: pd.DataFrame) -> str:
             if r.verdict == "not tested":
                 lines.append(f"- `{r.a}` vs `{r.b}`: not tested, {reason(r)}.")
                 continue
-            e = error_change(r.mean_a, r.mean_b)
-            share = f" ({mistakes_phrase(e['relative'])})" if e["relative"] is not None else ""
             lines.append(f"- `{r.a}` {r.mean_a:.2f} ± {r.std_a:.2f}% vs `{r.b}` {r.mean_b:.2f} ± {r.std_b:.2f}%: "
                          f"difference **{signed(r.diff)} pp** (95% CI {signed(r.low)} to {signed(r.high)}, "
-                         f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}); test error "
-                         f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share}. Verdict: "
-                         f"{verdict_words(r.verdict, r.tolerance)}, as {reason(r)}.")
+                         f"half-width {r.half_width:.2f}, n = {int(r.n_a)} + {int(r.n_b)}); {error_rates(r)}. "
+                         f"Verdict: {verdict_words(r.verdict, r.tolerance)}, as {reason(r)}.")
     return "\n\n".join(lines)
 
 
@@ -299,11 +303,8 @@ def conclusion_group(group: pd.DataFrame) -> str:
 
 
 def effect_with_errors(r) -> str:
-    """'`two_kron` vs `original` -0.40 pp (95% CI -0.47 to -0.33; test error 1.84% → 2.24%, +22% mistakes)'."""
-    e = error_change(r.mean_a, r.mean_b)
-    share = f", {mistakes_phrase(e['relative'])}" if e["relative"] is not None else ""
-    return (f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)}; test error "
-            f"{e['error_b']:.2f}% → {e['error_a']:.2f}%{share})")
+    """'`two_kron` vs `original` -0.40 pp (95% CI -0.47 to -0.33; test error 1.84% → 2.24%, 22% more mistakes)'."""
+    return f"`{r.a}` vs `{r.b}` {signed(r.diff)} pp (95% CI {signed(r.low)} to {signed(r.high)}; {error_rates(r)})"
 
 
 def conclusion(verdicts: pd.DataFrame, by_init: pd.DataFrame) -> str:

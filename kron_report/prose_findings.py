@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from .prose import mistakes_phrase
 from .prose_adapters import DATASET_TEXT, gap_story
 from .prose_beyond import interval
 from .stats import outcome, signed
@@ -21,6 +22,11 @@ def _magnitudes(c: Mapping) -> str:
     return f"{low:.2f} to {high:.2f}"
 
 
+def _fewer(part2: Mapping) -> str:
+    """'350×': how many times fewer input weights the Kronecker layer has than the dense one."""
+    return f"{part2['reference_weights'] / part2['weights']:,.0f}×"
+
+
 def key_findings_markdown(part2: Mapping | None, pages: Mapping) -> str:
     """4-6 bullets, findings first: Part 2's effect in error rates and its lead over the equal-budget net, Part 3's
     most compact nets, the why page's answer and Part 4's adapters; a page without runs gives no bullet."""
@@ -32,11 +38,11 @@ def key_findings_markdown(part2: Mapping | None, pages: Mapping) -> str:
                   f"**A Kronecker input layer changes test accuracy by {signed(c['diff'])} pp, within the seed "
                   f"noise** ({interval(c['diff'], c['low'], c['high'])})")
         bullets.append(
-            f"{effect} with {part2['reference_weights'] / part2['weights']:,.0f}× "
+            f"{effect} with {_fewer(part2)} "
             f"fewer input weights ({part2['weights']:,} against {part2['reference_weights']:,}): the test error goes "
-            f"from {e['error_b']:.2f}% to {e['error_a']:.2f}%" + (
-                f", {abs(e['relative']):.0%} {'more' if e['relative'] > 0 else 'fewer'} mistakes"
-                if e["relative"] is not None else "") + " ([the verdicts](#verdicts)).")
+            f"from {e['error_b']:.2f}% to {e['error_a']:.2f}%"
+            + (f", {mistakes_phrase(e['relative'])}" if e["relative"] is not None else "")
+            + " ([the verdicts](#verdicts)).")
         standing = {"win": f"It stays {lead['diff']:.2f} pp ahead of", "tie": "It is level with",
                     "loss": f"It falls {-lead['diff']:.2f} pp behind"}[outcome(lead)]
         bullets.append(f"**{standing} the dense net of its budget** (`{part2['baseline']}`, "
@@ -75,10 +81,10 @@ def article_title(part2: Mapping | None) -> str:
     what that costs in points of test accuracy ('nothing measurable' when the interval contains zero)."""
     if not part2:
         return PLAIN_TITLE
-    c, ratio = part2["loss"], part2["reference_weights"] / part2["weights"]
+    c = part2["loss"]
     effect = {"loss": f"for {abs(c['diff']):.1f} points of accuracy", "tie": "at no measurable cost",
               "win": f"and {c['diff']:.1f} points more accuracy"}[outcome(c)]
-    return f"{PLAIN_TITLE}: {ratio:,.0f}× fewer weights {effect}"
+    return f"{PLAIN_TITLE}: {_fewer(part2)} fewer weights {effect}"
 
 
 def article_dek(part2: Mapping | None, pages: Mapping, dataset: str = "mnist") -> str:
@@ -88,7 +94,7 @@ def article_dek(part2: Mapping | None, pages: Mapping, dataset: str = "mnist") -
         return ""
     c = part2["loss"]
     data = f"an MLP on {DATASET_TEXT.get(dataset, dataset)}"
-    text = (f"A Kronecker input layer with {part2['reference_weights'] / part2['weights']:,.0f}× fewer weights "
+    text = (f"A Kronecker input layer with {_fewer(part2)} fewer weights "
             + (f"{_effect(c, 'points', data)} of test accuracy" if outcome(c) != "tie" else
                f"changes the test accuracy of {data} by {signed(c['diff'])} points, within the seed noise"))
     compact = pages.get("compact")

@@ -176,7 +176,6 @@ def post_verdicts(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
     it (``rule``: a function name above) and the verdict.
 
     A comparison whose nets are missing, or have fewer than two seeds, gets the verdict 'not tested'.
-    ``overall`` is the observation's verdict: the common one, or 'differs by net' when its comparisons differ.
     """
     seeds = final_epochs(rows).groupby("variant").seed.nunique()
     out = []
@@ -190,10 +189,7 @@ def post_verdicts(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
                 row.update({k: c[k] for k in ("mean_a", "std_a", "mean_b", "std_b", "diff", "low", "high",
                                               "half_width", "n_a", "n_b")}, verdict=rule(c, tolerance))
             out.append(row)
-    table = pd.DataFrame(out)
-    table["overall"] = table.groupby("observation").verdict.transform(
-        lambda v: v.iloc[0] if v.nunique() == 1 else "differs by net")
-    return table
+    return pd.DataFrame(out)
 
 
 def verdicts_by_init(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
@@ -211,10 +207,10 @@ def verdicts_by_init(rows: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame
 def init_robustness(by_init: pd.DataFrame) -> pd.DataFrame:
     """Per observation: its verdicts under each init (one per comparison, joined by ' / ') and whether every
     comparison's verdict agrees between the two."""
-    overall = (by_init.groupby(["observation", "init"], sort=False).verdict.agg(" / ".join)
-               .unstack("init").sort_index())
-    overall["holds under both"] = overall.nunique(axis=1) == 1
-    return overall
+    verdicts = (by_init.groupby(["observation", "init"], sort=False).verdict.agg(" / ".join)
+                .unstack("init").sort_index())
+    verdicts["holds under both"] = verdicts.nunique(axis=1) == 1
+    return verdicts
 
 
 def cost_table(rows: pd.DataFrame) -> pd.DataFrame:

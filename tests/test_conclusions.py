@@ -97,14 +97,16 @@ def test_post_verdicts_on_a_hand_made_sweep():
     rows = finals({"original": [98.0, 98.2, 98.1], "one_kron": [97.9, 98.1, 98.0], "two_kron": [97.0, 97.1, 97.2],
                    "one_kron_out_kron": [94.0, 94.1, 93.9], "two_kron_out_kron": [95.0, 95.1, 95.2],
                    "width10": [93.8, 93.9, 94.0]})
-    v = kr.post_verdicts(rows, tolerance=0.5).set_index(["a", "b"])
+    table = kr.post_verdicts(rows, tolerance=0.5)
+    v = table.set_index(["a", "b"])
     # one_kron - original = -0.10, interval [-0.33, +0.13] -> holds; two_kron - original = -1.00 -> fails
     assert v.loc[("one_kron", "original"), "verdict"] == "holds"
     assert v.loc[("two_kron", "original"), "verdict"] == "fails"
-    assert v.loc[("one_kron", "original"), "overall"] == "differs by net"
-    assert v.loc[("one_kron", "two_kron"), "overall"] == "holds"   # +0.90: tying costs nothing
-    assert v.loc[("two_kron_out_kron", "two_kron"), "overall"] == "holds"  # -2.0 and -4.0
-    assert v.loc[("width10", "two_kron"), "overall"] == "holds"
+    assert kr.observation_verdict(table[table.observation == 1]) == "fails for `two_kron`; holds for `one_kron`"
+    assert table[table.observation == 2].verdict.tolist() == ["holds"]   # +0.90: tying costs nothing
+    assert table[table.observation == 3].verdict.tolist() == ["holds", "holds"]  # -2.0 and -4.0
+    assert table[table.observation == 4].verdict.tolist() == ["holds", "holds"]
+    assert kr.observation_verdict(table[table.observation == 4]) == "holds"
     # two_kron - original: sd 0.1 each, se = sqrt(0.01/3 + 0.01/3) = 0.0816, df = 4, t = 2.776: half-width 0.227
     c = v.loc[("two_kron", "original")]
     assert c["diff"] == pytest.approx(-1.0) and c["half_width"] == pytest.approx(2.7764 * 0.08165, rel=1e-3)
@@ -117,7 +119,7 @@ def test_post_verdicts_with_a_missing_run_say_not_tested():
     v = kr.post_verdicts(rows, 0.5)
     assert (v[v.observation == 1].verdict.tolist()) == ["holds", "not tested"]
     assert set(v[v.observation.isin([3, 4])].verdict) == {"not tested"}
-    assert v[v.observation == 1].overall.tolist() == ["differs by net", "differs by net"]
+    assert kr.observation_verdict(v[v.observation == 1]) == "holds for `two_kron`; not tested for `one_kron`"
 
 
 # --- beyond the post --------------------------------------------------------------------------------
@@ -281,6 +283,12 @@ def test_verdicts_under_both_inits_by_hand():
     assert table.loc[2, "uniform"] == table.loc[2, "gauss"] == "holds" and table.loc[2, "holds under both"]
     assert table.loc[1, "uniform"] == "fails / holds" and table.loc[1, "gauss"] == "fails / fails"
     assert not table.loc[1, "holds under both"]
+    changes = kr.init_markdown(by_init).splitlines()[0]
+    # one_kron - original: -0.10 +- 0.23 (uniform, holds) -> -1.00 +- 0.23 (Gaussian, fails)
+    assert changes.startswith("- **1.** The verdict changes with Gaussian factors: `two_kron` vs `original` -1.00 ± "
+                              "0.23 pp → -1.00 ± 0.23 pp, fails; `one_kron` vs `original` -0.10 ± 0.23 pp → -1.00 ± "
+                              "0.23 pp, holds → fails.")
+    assert kr.init_markdown(by_init).splitlines()[1].startswith("- **2.** Same verdict with Gaussian factors")
     gauss_one = by_init[(by_init.init == "gauss") & (by_init.a == "one_kron") & (by_init.b == "original")].iloc[0]
     assert gauss_one["diff"] == pytest.approx(-1.0) and gauss_one["half_width"] == pytest.approx(0.2267, abs=1e-3)
     only_uniform = kr.verdicts_by_init(finals(POST_SWEEP), 0.5)
@@ -464,7 +472,7 @@ def test_a_real_loss_within_the_tolerance_is_called_real():
     assert "**1. A Kronecker input layer does not hurt.** Effect: -0.40 pp (`two_kron` vs `original`)." in kr.verdict_markdown(v)
     end = kr.conclusion(v, kr.verdicts_by_init(rows, 0.5))
     assert end.startswith("**What it missed.** (1) A Kronecker input layer does not hurt. The loss is real: `two_kron` "
-                          "vs `original` -0.40 pp (95% CI -0.45 to -0.35; test error 1.98% → 2.38%, +20% mistakes).")
+                          "vs `original` -0.40 pp (95% CI -0.45 to -0.35; test error 1.98% → 2.38%, 20% more mistakes).")
     assert "Where the post was right" not in end and "**What these runs cannot settle.** (2)" in end
     assert all("real" in kr.verdict_words(code, 0.5) for code in kr.REAL_LOSS)
 
@@ -494,10 +502,11 @@ def test_limitations_name_the_counts_they_rest_on(tmp_path):
 
 
 def test_mistakes_are_a_share_below_a_doubling_and_a_multiple_above():
-    assert kr.mistakes_phrase(2.24 / 1.84 - 1) == "+22% mistakes"
+    assert kr.mistakes_phrase(2.24 / 1.84 - 1) == "22% more mistakes"
     assert kr.mistakes_phrase(5.14 / 2.24 - 1) == "2.3× the mistakes"      # 5.14 / 2.24 = 2.29
     assert kr.mistakes_phrase(77.21 / 0.26 - 1) == "297× the mistakes"
-    assert kr.mistakes_phrase(-0.5) == "-50% mistakes" and kr.mistakes_phrase(None) == ""
+    assert kr.mistakes_phrase(-0.5) == "50% fewer mistakes" and kr.mistakes_phrase(0.0) == "0% more mistakes"
+    assert kr.mistakes_phrase(None) == ""
 
 
 def test_error_change_by_hand():
