@@ -51,6 +51,18 @@ def recipe(settings: ku.TrainSettings) -> str:
     return f"{rule}, batches of {settings.batch_size}, {epochs_phrase(settings.epochs)}"
 
 
+def is_post_recipe(settings: ku.TrainSettings) -> bool:
+    """Whether ``settings`` train with the post's recipe (optimiser, learning rate, momentum, batch size, epochs),
+    on whatever data."""
+    post = ku.TrainSettings()
+    return all(getattr(settings, k) == getattr(post, k) for k in ("optimizer", "lr", "momentum", "batch_size", "epochs"))
+
+
+def recipe_name_of(settings: ku.TrainSettings) -> str:
+    """'the post's recipe' for the post's recipe, 'this recipe' for any other (an exploratory run's)."""
+    return "the post's recipe" if is_post_recipe(settings) else "this recipe"
+
+
 def join_words(items: Sequence[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     items = list(items)
@@ -133,7 +145,7 @@ def part2_method(settings: ku.TrainSettings, seeds: Sequence[int]) -> str:
     """How Part 2 reran the post: dataset, recipe and seeds."""
     return (f"The post shows accuracy and loss curves and gives no numbers. Here we rerun every net on "
             f"{'real ' + settings.dataset.upper() if settings.dataset == 'mnist' else settings.dataset} with "
-            f"{'the same' if settings == ku.TrainSettings() else 'this'} recipe ({recipe(settings)}), "
+            f"{'the same' if is_post_recipe(settings) else 'this'} recipe ({recipe(settings)}), "
             f"**{seeds_phrase(seeds)}** each, and check each claim against the seed spread.")
 
 
@@ -337,9 +349,10 @@ def limitations(rows: pd.DataFrame, settings: ku.TrainSettings, recipes: int, de
     spread = (count(seeds.min(), "seed") if seeds.min() == seeds.max()
               else f"{number_word(seeds.min())} to {count(seeds.max(), 'seed')}")
     ran = f", trained on {device.upper() if device == 'cpu' else device}" if device else ""
+    whose = "the post's one recipe" if is_post_recipe(settings) else "one recipe"
     return (f"Everything here is one small net on one kind of data: a {ku.IMAGE_SIZE}-{ku.HIDDEN_SIZE}-"
             f"{ku.NUM_CLASSES} MLP on {settings.dataset.upper() if settings.dataset == 'mnist' else settings.dataset} "
-            f"(Part 3 adds Fashion-MNIST), with the post's one recipe ({recipe(settings)}) on this page and "
+            f"(Part 3 adds Fashion-MNIST), with {whose} ({recipe(settings)}) on this page and "
             f"{count(recipes, 'recipe')} on the why page, {spread} per net{ran}. It says nothing about convolutional "
             "or transformer nets, larger inputs, other optimisers at scale, or speed on accelerators; the seed "
             "intervals cover training noise, not the choice of dataset or architecture.")

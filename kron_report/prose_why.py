@@ -11,7 +11,7 @@ import pandas as pd
 
 import kron_utils as ku
 
-from .prose import count, epochs_phrase, join_words, recipe, seeds_phrase
+from .prose import count, epochs_phrase, join_words, recipe, recipe_name_of, seeds_phrase
 from .prose_beyond import interval, seeds_statement
 from .stats import signed
 
@@ -25,7 +25,8 @@ def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, recipes: 
                seeds: Sequence[int], tuning_seeds: Sequence[int]) -> str:
     """How the page's nets were trained, on which data and seeds."""
     first = next(iter(recipes.values()))
-    return (f"Sections 1 and 2 train every net with the post's recipe ({recipe(settings)}) on {seeds_phrase(seeds)}, "
+    return (f"Sections 1 and 2 train every net with {recipe_name_of(settings)} ({recipe(settings)}) on "
+            f"{seeds_phrase(seeds)}, "
             f"and reuse the runs of the other pages where the settings are the same (so the post's nets show all "
             f"their seeds). Section 1 feeds every image through one fixed permutation of its {ku.IMAGE_SIZE} pixels, "
             f"drawn with `torch.randperm` from seed {permuted.permutation_seed} and stored beside its runs. Section 4 "
@@ -109,15 +110,15 @@ def off_grid_summary(table: pd.DataFrame) -> str:
 
 def fit_summary(diagnoses: Sequence[Mapping]) -> str:
     """Part 2's sentence on fit: for each Kronecker net, whether it underfits or generalises worse than the dense one."""
-    words = {"underfits": "fits the training set less well (it underfits): its final training loss is higher",
+    words = {"underfits": "fits the training set less well (it underfits)",
              "generalises worse": "generalises worse at about the same training loss",
              "fits better": "fits the training set better yet scores lower on the test set",
-             "no gap": "is not behind on the test set"}
+             "no gap": "is not behind on the test set beyond the seed noise"}
     parts = []
     for d in diagnoses:
         loss = d["train_loss"]
-        parts.append(f"`{d['net']}` {words[d['kind']]} ({loss['mean_a']:.3f} against {loss['mean_b']:.3f} for "
-                     f"`{d['reference']}`; test accuracy {_gap(d['accuracy'])}).")
+        parts.append(f"`{d['net']}` {words[d['kind']]}: final training loss {loss['mean_a']:.3f} against "
+                     f"{loss['mean_b']:.3f} for `{d['reference']}`, test accuracy {_gap(d['accuracy'])}.")
     return " ".join(parts)
 
 
@@ -157,10 +158,10 @@ def recipe_caption(scores: pd.DataFrame, chosen: pd.Series) -> tuple[str, str]:
 
 
 def tuned_gap_sentence(post_gap: Mapping, tuned: pd.DataFrame | None, net: str = "two_kron",
-                       reference: str = "original") -> str:
-    """Page 1's sentence: the gap ``net`` - ``reference`` under the post's recipe, and under each net's own recipe
-    chosen on held-out data (None: the tuning runs for these settings do not exist yet)."""
-    head = f"The gap `{net}` minus `{reference}` is {_gap(post_gap)} under the post's recipe"
+                       reference: str = "original", settings: ku.TrainSettings = ku.TrainSettings()) -> str:
+    """Page 1's sentence: the gap ``net`` - ``reference`` under Part 2's recipe (``settings``), and under each net's
+    own recipe chosen on held-out data (None: the tuning runs for these settings do not exist yet)."""
+    head = f"The gap `{net}` minus `{reference}` is {_gap(post_gap)} under {recipe_name_of(settings)}"
     if tuned is None or net not in set(tuned.variant):
         return head + "; the tuned comparison (the [why page](why.html#recipes)) has not been run for these settings."
     r = tuned[tuned.variant == net].iloc[0]

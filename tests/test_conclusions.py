@@ -491,6 +491,9 @@ def test_limitations_name_the_counts_they_rest_on(tmp_path):
     rows = finals({"original": [98.0, 98.2, 98.1], "two_kron": [97.0, 97.1]})
     text = kr.limitations(rows, ku.TrainSettings(epochs=3), 5, "cpu")
     assert "a 784-625-10 MLP on MNIST" in text and "3 epochs" in text and "five recipes on the why page" in text
+    assert "with one recipe (SGD, lr 0.01" in text and "the post's one recipe" not in text   # 3 epochs: not the post's
+    assert "with the post's one recipe (SGD, lr 0.01, momentum 0.5, batches of 64, 35 epochs)" in kr.limitations(
+        rows, ku.TrainSettings(), 5)
     assert "two to three seeds per net, trained on CPU." in text
     assert "trained on" not in kr.limitations(rows[rows.variant == "original"], ku.TrainSettings(), 2)
     assert "three seeds per net" in kr.limitations(rows[rows.variant == "original"], ku.TrainSettings(), 2)

@@ -204,7 +204,8 @@ def report_sentences() -> str:
              kr.init_markdown(by_init), kr.conclusion(verdicts, by_init),
              kr.fit_summary([kr.fit_diagnosis(rows, net) for net in ("two_kron", "one_kron")]),
              kr.tuned_gap_sentence(kr.compare_final(rows, "two_kron", "original"),
-                                   kr.tuned_comparison(plan.reads, plan.settings.epochs, plan.settings.dataset)),
+                                   kr.tuned_comparison(plan.reads, plan.settings.epochs, plan.settings.dataset),
+                                   settings=plan.settings),
              kr.limitations(rows, plan.settings, len(kr.recipe_grid()), kr.sweep_device(plan.results_dir, plan.settings))]
     return "\n\n".join(parts) + "\n"
 

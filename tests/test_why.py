@@ -128,6 +128,12 @@ def test_off_grid_comparison_against_the_aligned_net():
     assert shown["net"].tolist() == ["two_kron", "kron_25x16_25x49"] and shown["input weights"].tolist() == ["1,400", "1,625"]
 
 
+#: What the page says of each diagnosis, written out by hand.
+FIT_WORDS = {"underfits": "fits the training set less well (it underfits)",
+             "generalises worse": "generalises worse at about the same training loss",
+             "no gap": "is not behind on the test set beyond the seed noise"}
+
+
 @pytest.mark.parametrize("net_loss,net_accuracy,kind", [
     ([0.04, 0.041, 0.039], [97.7, 97.8, 97.75], "underfits"),
     ([0.012, 0.013, 0.011], [97.7, 97.8, 97.75], "generalises worse"),
@@ -139,6 +145,9 @@ def test_fit_diagnosis(net_loss, net_accuracy, kind):
     d = kr.fit_diagnosis(rows, "two_kron")
     assert d["kind"] == kind
     assert d["train_loss"]["diff"] == pytest.approx(np.mean(net_loss) - 0.012)
+    sentence = kr.fit_summary([d])
+    assert sentence.startswith(f"`two_kron` {FIT_WORDS[kind]}: final training loss {np.mean(net_loss):.3f} against "
+                               "0.012 for `original`, test accuracy ")
 
 
 def tuning_table(test_values: str = "plain") -> pd.DataFrame:
@@ -197,6 +206,18 @@ def test_tuned_gap_uses_each_nets_own_recipe():
                                      tuned.reset_index(), net="a")
     assert "-0.40 pp, 95% CI -0.47 to -0.33, 10 and 10 seeds" in sentence and "SGD, lr 0.1* for" in sentence
     assert "has not been run" in kr.tuned_gap_sentence(dict(diff=-0.4, low=-0.47, high=-0.33, n_a=10, n_b=10), None)
+    assert "10 and 10 seeds under the post's recipe, and" in sentence
+    short = kr.tuned_gap_sentence(dict(diff=-0.4, low=-0.47, high=-0.33, n_a=2, n_b=2), None,
+                                  settings=ku.TrainSettings(epochs=2, dataset="synthetic"))
+    assert "2 and 2 seeds under this recipe;" in short and "post's" not in short
+
+
+def test_only_the_posts_recipe_is_called_the_posts():
+    assert kr.is_post_recipe(ku.TrainSettings()) and kr.is_post_recipe(ku.TrainSettings(dataset="fashion-mnist"))
+    assert kr.is_post_recipe(ku.TrainSettings(validation=10_000))  # the same recipe on fewer training images
+    for other in (dict(epochs=2), dict(lr=0.1), dict(optimizer="adam"), dict(momentum=0.9), dict(batch_size=128)):
+        assert not kr.is_post_recipe(ku.TrainSettings(**other)), other
+    assert kr.recipe_name_of(ku.TrainSettings(epochs=2)) == "this recipe"
 
 
 def test_recipe_grid_and_names():
