@@ -5,11 +5,12 @@ Read top to bottom:
 1. Kronecker algebra  -- kron of many factors, splitting a size into factors, the nearest Kronecker sum
                          to a matrix (Van Loan-Pitsianis), its error, and TT-ranks of a matrix.
 2. The layers         -- the functional core kron_linear / tt_linear, which never build W, and the modules
-                         KronLinear (W = sum_r F1[r] (x) F2[r] (x) ...) and TTLinear (a tensor-train matrix).
+                         KronLinear (W = sum_r F1[r] (x) F2[r] (x) ...), TTLinear (a tensor-train matrix) and
+                         KronAdapter (a frozen layer plus a Kronecker-sum update, W0 + sum_r A_r (x) B_r).
 3. Nets               -- one registry: the families of nets, the post's six nets as aliases of members.
 4. Data               -- MNIST / Fashion-MNIST from IDX files, held in memory; a synthetic stand-in.
-5. Training           -- the 2018 pytorch/examples recipe: a plain reference loop, and the fast path that
-                         trains several seeds in one compiled step.
+5. Training           -- the 2018 pytorch/examples recipe: one plain reference loop (train_module), and the
+                         fast path (train) that trains several seeds in one compiled step.
 
 Everything around it (fetching and verifying data, results on disk, the sweep, statistics, prose,
 figures, HTML) lives in the ``kron_report`` package, which imports this module; this one never imports it.
@@ -25,7 +26,7 @@ import sys
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache, partial, reduce
 from pathlib import Path
 from typing import Callable, Sequence
@@ -603,12 +604,12 @@ def raw_dir(data_dir: str | Path, dataset: str = "mnist") -> Path:
 
 def idx_folder(data_dir: str | Path, dataset: str = "mnist") -> Path:
     """:func:`raw_dir` if it holds all four IDX files; else one FileNotFoundError naming the missing ones
-    and the command that fetches them (nothing is ever downloaded here)."""
+    (nothing is ever downloaded here)."""
     folder = raw_dir(data_dir, dataset)
     missing = [name for name in IDX_FILES if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{dataset} is not in {folder}/: missing {', '.join(missing)}. "
-                                f"Fetch it with `make data DATASET={dataset}`.")
+                                "Put the four uncompressed IDX files there; nothing is downloaded here.")
     return folder
 
 
@@ -617,7 +618,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     data = Path(path).read_bytes()
     if len(data) < 8 or data[:2] != b"\x00\x00" or data[2] != 0x08 or data[3] not in (1, 3):
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad header); "
-                         "delete it and fetch it again with `make data`")
+                         "delete it and fetch it again")
     offset = 4 + 4 * data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * d: 8 + 4 * d], "big") for d in range(data[3]))
     if len(data) != offset + math.prod(shape):
@@ -695,19 +696,6 @@ class TrainSettings:
     optimizer: str = "sgd"
     validation: int = 0
     permutation_seed: int | None = None
-
-    #: Fields recorded only when they differ from these defaults, so that runs recorded before the field
-    #: existed keep their folder (the settings key is a hash of :meth:`record`).
-    OPTIONAL = dict(optimizer="sgd", validation=0, permutation_seed=None)
-
-    def record(self) -> dict:
-        """The settings as a dict, for results folders and cache keys; an :attr:`OPTIONAL` field appears only
-        when it differs from its default."""
-        record = asdict(self)
-        for name, default in self.OPTIONAL.items():
-            if record[name] == default:
-                del record[name]
-        return record
 
     def __post_init__(self):
         _check_optimizer(self.optimizer)
@@ -837,19 +825,10 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
 
 
 def reference_train(variant: str, seed: int, settings: TrainSettings, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
-    """The plain loop that :func:`train` is tested against: one nn.Module, torch.optim.SGD with momentum (or
-    Adam), one randperm per epoch from a generator seeded with ``seed``, on the given training tensors."""
+    """The plain loop that :func:`train` is tested against: :func:`train_module` of a fresh net,
+    :func:`seeded_model` (variant, seed), on the training tensors (x, y) alone."""
     model = seeded_model(variant, seed)
-    optimizer = (torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
-                 if settings.optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=settings.lr))
-    shuffle = torch.Generator().manual_seed(seed)
-    for _ in range(settings.epochs):
-        order = torch.randperm(len(x), generator=shuffle)
-        for start in range(0, len(x), settings.batch_size):
-            batch = order[start:start + settings.batch_size]
-            optimizer.zero_grad()
-            F.nll_loss(model(x[batch]), y[batch]).backward()
-            optimizer.step()
+    train_module(model, seed, settings, {"train": (x, y)}, label=variant)
     return model
 
 
@@ -861,12 +840,13 @@ def count_trainable(model: nn.Module) -> int:
 
 def train_module(model: nn.Module, seed: int, settings: TrainSettings, splits: dict, *, label: str = "module",
                  progress: bool = False) -> pd.DataFrame:
-    """Train ``model`` in place, eagerly, on ``splits`` (:func:`data_splits`): the loop of :func:`reference_train`
-    (one randperm per epoch from a generator seeded with ``seed``; torch.optim.SGD with momentum or Adam) over
-    the parameters that require grad only, so frozen weights stay as they are. For nets the stacked trainer
-    cannot take: adapters on a frozen layer, peft models. Returns tidy rows as :func:`train` does, with
-    ``weights`` = the trainable parameters (:func:`count_trainable`), ``params`` = all of them, and a run whose
-    training loss becomes non-finite stopped with status 'diverged'."""
+    """The plain reference loop: train ``model`` in place, eagerly, on ``splits`` (:func:`data_splits`; 'test' and
+    'validation' are scored after each epoch when present). One randperm per epoch from a generator seeded with
+    ``seed``, torch.optim.SGD with momentum (or Adam), over the parameters that require grad only, so frozen
+    weights stay as they are: the stacked :func:`train` is tested against it, and it trains the nets that
+    :func:`train` cannot take (adapters on a frozen layer, peft models). Returns tidy rows as :func:`train` does,
+    with ``weights`` = the trainable parameters (:func:`count_trainable`), ``params`` = all of them, and a run
+    whose training loss becomes non-finite stopped with status 'diverged'."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(f"{label}: the model has no trainable parameters")
@@ -888,7 +868,8 @@ def train_module(model: nn.Module, seed: int, settings: TrainSettings, splits: d
             optimizer.step()
             total += loss.item() * len(batch)
         train_loss = total / len(x)
-        test_loss, test_accuracy = score_module(model, *splits["test"], settings.test_batch_size)
+        test_loss, test_accuracy = (score_module(model, *splits["test"], settings.test_batch_size)
+                                    if "test" in splits else (math.nan, math.nan))
         row = dict(dataset=settings.dataset, variant=label, seed=seed, epoch=epoch, **counts, train_loss=train_loss,
                    test_loss=test_loss, test_accuracy=test_accuracy, seconds=time.perf_counter() - start,
                    status="ok" if math.isfinite(train_loss) else "diverged")

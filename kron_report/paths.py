@@ -13,10 +13,21 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
+__all__ = ["ROOT", "NOTEBOOKS", "SCRATCH", "COMMITTED", "NOTEBOOK_PARAMETERS", "NEUTRAL_PARAMETERS", "project_path",
+           "check_dir", "notebook_parameters", "is_full_run", "output_dirs", "committed_results"]
+
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
 NOTEBOOKS = ROOT / "notebooks"
+
+
 SCRATCH = Path("runs")               # git-ignored: exploratory results, figures and executed notebooks
+
+
 COMMITTED = ("results", "figures")   # what only a full run may write, relative to the root
+
 
 #: Each report notebook's parameters with their defaults: its committed configuration.
 NOTEBOOK_PARAMETERS: dict[str, dict] = {
@@ -40,6 +51,8 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
                         validation_images=10000, data_dir="data", results_dir=None, figures_dir=None, force=False,
                         device="auto", scheduler="local"),
 }
+
+
 #: Parameters that say where to read and write or how to run, not what the page shows.
 NEUTRAL_PARAMETERS = frozenset({"data_dir", "results_dir", "runs_dir", "figures_dir", "force", "device", "scheduler"})
 

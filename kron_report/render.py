@@ -11,6 +11,9 @@ from typing import Mapping, Sequence
 from .paths import NOTEBOOK_PARAMETERS, NOTEBOOKS, ROOT, is_full_run, project_path
 from .store import atomic_write
 
+__all__ = ["execute_notebook", "normalize_notebook", "ARTICLE_TEMPLATE", "FIGURE_NUMBER", "number_figures", "render_html",
+           "PAGES", "render_page"]
+
 
 def execute_notebook(notebook: str | Path, parameters: Mapping | None = None, output: str | Path | None = None) -> Path:
     """Run a notebook with papermill in place (or to ``output``), its cell output streamed to our stdout,
@@ -69,6 +72,8 @@ def _merged_streams(outputs: list) -> list:
 
 
 ARTICLE_TEMPLATE = ROOT / "report" / "article.html.j2"
+
+
 FIGURE_NUMBER = re.compile(r'(<figure class="article-figure" id="figure-)\d+(">.*?<figcaption><b>Figure )\d+(\.</b>)',
                            re.DOTALL)
 

@@ -7,6 +7,7 @@ to a unique temporary name in its folder and renamed into place, so it appears w
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,14 +16,21 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import kron_utils as ku
 import numpy as np
 import pandas as pd
 
-import kron_utils as ku
+from .paths import committed_results, project_path
 
-from .paths import project_path
+__all__ = ["OPTIONAL_SETTINGS", "settings_record", "TEMP_SUFFIX", "STALE_TEMP_SECONDS", "atomic_write", "remove_stale_temp_files", "settings_key", "settings_folder",
+           "run_file", "PERMUTATION_FILE", "save_runs", "stored_permutation", "BadRecord", "NUMERIC_COLUMNS",
+           "read_record", "run_is_done", "quarantine", "load_results", "require_runs", "cached", "cached_table",
+           "bench_file", "save_bench", "bench_record", "machine_name", "load_runs", "reading"]
+
 
 TEMP_SUFFIX = ".tmp"
+
+
 STALE_TEMP_SECONDS = 600  # a temporary file this old belongs to a killed writer
 
 
@@ -57,9 +65,21 @@ def remove_stale_temp_files(folder: str | Path, older_than: float = STALE_TEMP_S
     return removed
 
 
+#: Settings fields recorded only when they differ from these defaults, so that runs recorded before the field
+#: existed keep their folder (the settings key is a hash of :func:`settings_record`).
+OPTIONAL_SETTINGS = dict(optimizer="sgd", validation=0, permutation_seed=None)
+
+
+def settings_record(settings: ku.TrainSettings) -> dict:
+    """The settings as a dict, for results folders and cache keys; a field of :data:`OPTIONAL_SETTINGS` appears
+    only when it differs from its default."""
+    return {name: value for name, value in dataclasses.asdict(settings).items()
+            if name not in OPTIONAL_SETTINGS or value != OPTIONAL_SETTINGS[name]}
+
+
 def settings_key(settings: ku.TrainSettings) -> str:
     """A short, stable hash of the settings: the name of their results folder."""
-    text = json.dumps(settings.record(), sort_keys=True)
+    text = json.dumps(settings_record(settings), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -83,7 +103,7 @@ def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str |
     folder = settings_folder(results_dir, settings)
     describe = folder / "settings.json"
     if not describe.exists():  # same content from every writer: the key is a hash of it
-        atomic_write(describe, json.dumps(settings.record(), indent=1).encode())
+        atomic_write(describe, json.dumps(settings_record(settings), indent=1).encode())
     if settings.permutation_seed is not None and not (folder / PERMUTATION_FILE).exists():
         atomic_write(folder / PERMUTATION_FILE, json.dumps(
             ku.pixel_permutation(settings.permutation_seed).tolist()).encode())
@@ -92,7 +112,6 @@ def save_runs(rows: pd.DataFrame, settings: ku.TrainSettings, results_dir: str |
         path = run_file(results_dir, settings, variant, int(seed))
         paths.append(atomic_write(path, run[ku.result_columns(settings)].to_csv(index=False).encode()))
     return paths
-
 
 
 def stored_permutation(results_dir: str | Path, settings: ku.TrainSettings) -> list[int]:
@@ -167,8 +186,8 @@ def run_is_done(results_dir: str | Path, variant: str, seed: int, settings: ku.T
     describe = settings_folder(results_dir, settings) / "settings.json"
     if not describe.is_file():
         raise BadRecord(path, "its folder has no settings.json to say how it was made")
-    if _described(describe) != settings.record():
-        raise BadRecord(describe, f"does not describe the settings {settings.record()}")
+    if _described(describe) != settings_record(settings):
+        raise BadRecord(describe, f"does not describe the settings {settings_record(settings)}")
     read_record(path, settings)
     return True
 
@@ -289,3 +308,15 @@ def machine_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def load_runs(reads: Sequence[Path], settings: ku.TrainSettings, variants: Sequence[str],
+              seeds: Sequence[int]) -> pd.DataFrame:
+    """Every finished run of ``variants`` under ``settings`` in the folders ``reads``: each net with *all* the
+    seeds it has (so a net shows one number wherever it appears), after checking that it has at least ``seeds``."""
+    return require_runs(load_results(reads, settings, variants), variants, seeds)
+
+
+def reading(results_dir: Path) -> list[Path]:
+    """Where a run reads finished runs: its own results folder, then the committed one."""
+    return list(dict.fromkeys([Path(results_dir), committed_results()]))

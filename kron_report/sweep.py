@@ -20,19 +20,73 @@ import json
 import os
 import sys
 import time
+import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
-import torch
-from tqdm import tqdm
+from typing import Mapping
 
 import kron_utils as ku
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
 
 from .fetch import verify_dataset
+from .params import check_seeds, check_variants, divergence_lines
 from .paths import check_dir, project_path
-from .runs import check_sweep, train_and_record
-from .store import BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, settings_folder
+from .store import BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, save_runs, settings_folder
+
+__all__ = ["TrainRequest", "train_and_record", "train_and_save", "SCHEDULERS", "sweep_record_path", "sweep_device",
+           "check_scheduler", "missing_seeds", "train_variant", "is_big", "run_sweep", "worker_environ"]
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the train notebook is asked to do, validated as one object before any work."""
+    variant: str
+    seeds: list[int]
+    settings: ku.TrainSettings
+    data_dir: Path
+    results_dir: Path
+    device: torch.device
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping) -> "TrainRequest":
+        """Build from the notebook's parameters (a namespace holding at least the train notebook's
+        parameter names); each bad value raises one ValueError naming it, before any training."""
+        fields = ku.TrainSettings.__dataclass_fields__
+        settings = ku.TrainSettings(**{name: parameters[name] for name in fields if name in parameters})
+        variant = check_variants([parameters["variant"]])[0]
+        seeds = check_seeds(parameters["seeds"])
+        device = ku.resolve_device(parameters["device"])
+        if not str(parameters["data_dir"] or "").strip():
+            raise ValueError(f"data_dir must name a folder, got {parameters['data_dir']!r}")
+        data_dir = project_path(parameters["data_dir"])
+        if settings.dataset != ku.SYNTHETIC:
+            verify_dataset(data_dir, settings.dataset)
+        return cls(variant, seeds, settings, data_dir, check_dir(parameters["results_dir"], "results_dir"), device)
+
+
+def train_and_record(variant: str, seeds, settings: ku.TrainSettings, data_dir: str | Path, results_dir: str | Path,
+                     device: str | torch.device = "auto", progress: bool = False):
+    """Train ``variant`` on ``seeds``, save each run atomically; return the rows, the models and one warning line
+    per run that diverged (the trainer's own warning is replaced by it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".* diverged in epoch", UserWarning)
+        rows, models = ku.train(variant, seeds, settings, data_dir=data_dir, device=device, progress=progress)
+    save_runs(rows, settings, results_dir)
+    return rows, models, divergence_lines(rows)
+
+
+def train_and_save(request: TrainRequest, progress: bool = True) -> tuple[pd.DataFrame, list[nn.Module]]:
+    """Train what ``request`` asks, save each run, and print a warning naming any diverged run."""
+    rows, models, lines = train_and_record(request.variant, request.seeds, request.settings, request.data_dir,
+                                           request.results_dir, request.device, progress)
+    for line in lines:
+        print(line, flush=True)
+    return rows, models
+
 
 SCHEDULERS = ("local", "serial")  # or a Dask scheduler address
 
@@ -88,7 +142,7 @@ def train_variant(variant: str, seeds, settings: ku.TrainSettings, results_dir: 
         torch.set_num_threads(threads or os.cpu_count() or 1)
     folder = settings_folder(results_dir, settings)
     with FileLock(check_dir(folder / ".locks", "results_dir") / f"{variant}.lock"):
-        lines = []
+        lines = []  # asked again under the lock: another sweep on this folder may have trained them meanwhile
         todo = missing_seeds(variant, seeds, settings, sources, force, notes=lines)
         if todo:
             lines += train_and_record(variant, todo, settings, data_dir, results_dir, device)[2]
@@ -106,8 +160,9 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
               record_wall_time: bool = False, scheduler: str = "local") -> pd.DataFrame:
     """Train every (variant, seed) run not yet done, on ``scheduler`` (see the module docstring).
 
-    Names, folders and the scheduler are checked before any work, and the data too when anything is to be
-    trained (a sweep whose runs all exist needs no data and starts no cluster). A run counts as done when
+    ``variants`` and ``seeds`` come from a notebook's plan, which checked them (:func:`params.check_sweep`); the
+    folders and the scheduler are checked here before any work, and the data too when anything is to be trained
+    (a sweep whose runs all exist needs no data and starts no cluster). A run counts as done when
     :func:`store.run_is_done` finds it in ``results_dir`` or in one of ``reuse_dirs`` (e.g. the committed
     results, read but never written); ``force`` retrains everything into ``results_dir``. Each task holds its
     variant's file lock while it trains, so two sweeps on one folder never train a run twice. A failed task is
@@ -115,7 +170,8 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
     trains only what is missing. ``record_wall_time`` writes sweep.json when every run was trained now.
     Returns one row per variant: seeds trained, reused, seconds.
     """
-    variants, seeds = check_sweep(variants, seeds)
+    variants, seeds = list(variants), list(seeds)
+    assert variants and seeds and len(set(seeds)) == len(seeds), "run_sweep takes a plan's checked grid"
     scheduler = check_scheduler(scheduler)
     results_dir = check_dir(results_dir, "results_dir")
     sources = [results_dir, *(Path(d) for d in reuse_dirs if Path(d) != results_dir)]

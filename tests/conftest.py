@@ -43,3 +43,18 @@ def execute(name, tmp_path, **parameters):
     return papermill.execute_notebook(str(kr.ROOT / "notebooks" / name), str(tmp_path / f"out-{name}"),
                                       parameters=parameters, kernel_name="python3", progress_bar=False,
                                       cwd=str(kr.ROOT))
+
+
+@pytest.fixture(scope="session")
+def default_pages(tmp_path_factory):
+    """Every report notebook executed once with its defaults from the committed runs (nothing is trained; figures go
+    to a temporary folder), and every page rendered from them; Part 1's one-epoch demo trains on the synthetic
+    stand-in, so no test needs MNIST files. Shared by the browser test and the golden snapshot."""
+    out = tmp_path_factory.mktemp("default-pages")
+    executed = out / "notebooks"
+    executed.mkdir()
+    figures = dict(figures_dir=str(out / "figures"))
+    for name, parameters in (("03_report", figures), ("00_article", figures), ("04_beyond", figures), ("05_why", figures),
+                             ("06_adapters", figures), ("01_kronecker_product", dict(dataset="synthetic", **figures))):
+        kr.execute_notebook(kr.ROOT / "notebooks" / f"{name}.ipynb", parameters, executed / f"{name}.ipynb")
+    return dict(notebooks=executed, pages={page: kr.render_page(page, executed, out) for page in kr.PAGES})

@@ -36,17 +36,9 @@ def chrome():
 
 
 @pytest.fixture(scope="module")
-def pages(chrome, tmp_path_factory):
-    """Every page rendered from the committed runs: every notebook with its defaults (figures to a temporary
-    folder), except Part 1's one-epoch demo on synthetic data."""
-    out = tmp_path_factory.mktemp("pages")
-    executed = out / "notebooks"
-    executed.mkdir()
-    figures = dict(figures_dir=str(out / "figures"))
-    for name, parameters in (("03_report", figures), ("00_article", figures), ("04_beyond", figures), ("05_why", figures),
-                             ("06_adapters", figures), ("01_kronecker_product", dict(dataset="synthetic", **figures))):
-        kr.execute_notebook(kr.ROOT / "notebooks" / f"{name}.ipynb", parameters, executed / f"{name}.ipynb")
-    return {page: kr.render_page(page, executed, out) for page in kr.PAGES}
+def pages(chrome, default_pages):
+    """Every page rendered now from the committed runs (the shared ``default_pages`` of conftest.py)."""
+    return default_pages["pages"]
 
 
 def open_page(driver, path, width: int):

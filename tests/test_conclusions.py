@@ -2,7 +2,7 @@
 
 The conclusion functions return structure (verdicts, differences, intervals, outcomes, which nets); these
 tests check that structure, with reference numbers worked out by hand in the comments (or by scipy where
-noted). How the pages word it is pinned once, by the golden snapshot in test_prose_golden.py."""
+noted). How the pages word it is pinned once, by the golden snapshot in test_pages.py."""
 import math
 
 import numpy as np
@@ -431,7 +431,7 @@ def test_every_legend_sits_off_the_data():
                         .assign(epoch=e, test_accuracy=lambda d, e=e: d.test_accuracy - 5 / e) for e in (1, 2, 3)])
     gaps = pd.DataFrame({"rank": [1, 1, 2, 2], "against": [2, 35, 2, 35], "diff": [1.0, -0.5, 0.8, -0.2],
                          "low": [0.5, -0.9, 0.3, -0.6], "high": [1.5, -0.1, 1.3, 0.2]})
-    figures = [kr.accuracy_curves_figure(curves), kr.loss_curves_figure(curves), kr.loss_panels_figure(curves),
+    figures = [kr.accuracy_curves_figure(curves), kr.loss_panels_figure(curves),
                kr.pareto_figure(kr.net_points(curves), 3, "d"), kr.projection_figure(gaps),
                kr.t3f_figure(curves[curves.variant == "two_kron"], curves[curves.variant == "original"])]
     for fig in figures:

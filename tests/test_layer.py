@@ -110,14 +110,6 @@ def test_init_std_matches_nn_linear(ins, outs, rank, tied):
     assert layer.bias.abs().max() <= bound and layer.bias.std() > bound / 4
 
 
-def test_naive_per_factor_default_init_would_be_off_scale():
-    """Why the init needs care: two 25x28 factors with nn.Linear's default init give W well below the dense std."""
-    torch.manual_seed(6)
-    u, v = nn.Linear(28, 25).weight, nn.Linear(28, 25).weight
-    naive = torch.kron(u, v).std().item()
-    assert naive < 0.7 * (1 / math.sqrt(3 * 784))
-
-
 @pytest.mark.parametrize("kwargs,message", [
     (dict(in_factors=(), out_factors=()), "non-empty"),
     (dict(in_factors=(28, 28), out_factors=(25,)), "same length"),

@@ -55,7 +55,7 @@ def sound(tmp_path_factory):
 def test_a_sweep_names_a_damaged_record_moves_it_aside_and_retrains_it(kind, sound, tmp_path, capsys):
     path = kr.run_file(tmp_path, TINY, "width10", 1)
     path.parent.mkdir(parents=True)
-    (path.parent.parent / "settings.json").write_text(json.dumps(TINY.record()))
+    (path.parent.parent / "settings.json").write_text(json.dumps(kr.settings_record(TINY)))
     path.write_text(damage(sound, kind))
     with pytest.raises(kr.BadRecord, match=CHECKS[kind]):
         kr.load_results(tmp_path, TINY)  # a page never gets it: loading fails, naming the file
@@ -75,7 +75,7 @@ def test_an_exploratory_sweep_leaves_a_damaged_committed_record_alone(sound, tmp
     committed = tmp_path / "committed"
     path = kr.run_file(committed, TINY, "width10", 1)
     path.parent.mkdir(parents=True)
-    (path.parent.parent / "settings.json").write_text(json.dumps(TINY.record()))
+    (path.parent.parent / "settings.json").write_text(json.dumps(kr.settings_record(TINY)))
     path.write_text(damage(sound, "accuracy 150"))
     kr.run_sweep(["width10"], [1], TINY, results_dir=tmp_path / "scratch", reuse_dirs=[committed], scheduler="serial")
     assert "left alone and retrained here" in capsys.readouterr().out

@@ -56,12 +56,17 @@ def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, monkeypatch
     pd.testing.assert_frame_equal(pd.read_csv(path), finished)
 
 
-def test_bad_sweep_input_fails_before_any_work(tmp_path):
+def test_the_plan_refuses_a_bad_grid_and_the_sweep_trusts_it(tmp_path):
+    """Validated once, at the plan: a bad grid fails there, before any folder is made; run_sweep takes a checked
+    grid (an empty one is a programming error, not a user's)."""
     for variants, message in ((["two_kron", "four_kron"], "unknown variant"), ([], "non-empty"),
                               (["width10", "width10"], "distinct")):
         with pytest.raises(ValueError, match=message):
-            sweep(tmp_path, variants)
+            kr.ReportPlan.from_parameters("03_report", dict(variants=variants, dataset="synthetic", epochs=2,
+                                                            results_dir=str(tmp_path / "results")))
     assert not (tmp_path / "results").exists()
+    with pytest.raises(AssertionError):
+        sweep(tmp_path, [])
 
 
 def test_report_notebook_rejects_bad_parameters_before_the_sweep(tmp_path):

@@ -68,7 +68,7 @@ def test_a_dense_net_absorbs_a_permutation_exactly():
 def test_default_settings_keep_their_results_folder_and_new_fields_change_it():
     # written out by hand: the committed Part 2 folder of the post's recipe
     assert kr.settings_key(ku.TrainSettings()) == "c61bac6735"
-    assert ku.TrainSettings().record() == dict(epochs=35, lr=0.01, momentum=0.5, batch_size=64, test_batch_size=1000,
+    assert kr.settings_record(ku.TrainSettings()) == dict(epochs=35, lr=0.01, momentum=0.5, batch_size=64, test_batch_size=1000,
                                                train_limit=None, dataset="mnist")
     keys = {kr.settings_key(ku.TrainSettings(**change)) for change in
             ({}, {"validation": 10_000}, {"permutation_seed": 0}, {"permutation_seed": 1})}

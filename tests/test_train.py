@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+import kron_report as kr
 import kron_utils as ku
 
 SMALL = ku.TrainSettings(epochs=3, batch_size=32, test_batch_size=100, dataset="synthetic")
@@ -159,8 +160,8 @@ def test_the_train_notebook_path_keeps_the_compile_fallback_warning(monkeypatch,
 
 
 def test_adam_settings_are_recorded_and_sgd_records_keep_their_old_form():
-    assert "optimizer" not in ku.TrainSettings().record()  # folders made before the field existed stay valid
-    assert ku.TrainSettings(epochs=3, optimizer="adam").record()["optimizer"] == "adam"
+    assert "optimizer" not in kr.settings_record(ku.TrainSettings())  # folders made before the field existed stay valid
+    assert kr.settings_record(ku.TrainSettings(epochs=3, optimizer="adam"))["optimizer"] == "adam"
     with pytest.raises(ValueError, match="optimizer must be one of sgd, adam"):
         ku.TrainSettings(optimizer="rmsprop")
     for build in (lambda: ku.training_step(ku.build_model("width10"), 0.01, 0.5, optimizer="rmsprop"),

@@ -280,8 +280,8 @@ def test_the_why_pages_declared_defaults_are_the_modules_constants():
     """Page 1 reads the why page's recipe search through kron_report.why's constants (tuned_comparison): the
     notebook's declared defaults must be the same grid, or page 1 would look for runs that were never made."""
     declared = kr.NOTEBOOK_PARAMETERS["05_why"]
-    assert declared["sgd_learning_rates"] == list(kr.why.SGD_RATES) and declared["adam_learning_rate"] == kr.why.ADAM_RATE
-    assert declared["validation_images"] == kr.why.VALIDATION_IMAGES
-    assert declared["permutation_seed"] == kr.why.PERMUTATION_SEED
+    assert declared["sgd_learning_rates"] == list(kr.recipes.SGD_RATES) and declared["adam_learning_rate"] == kr.recipes.ADAM_RATE
+    assert declared["validation_images"] == kr.recipes.VALIDATION_IMAGES
+    assert declared["permutation_seed"] == kr.why.plan.PERMUTATION_SEED
     plan = kr.WhyPlan.from_parameters({})
-    assert plan.tuning_variants == list(kr.why.TUNED_NETS) and plan.tuning_seeds == list(kr.why.TUNING_SEEDS)
+    assert plan.tuning_variants == list(kr.recipes.TUNED_NETS) and plan.tuning_seeds == list(kr.recipes.TUNING_SEEDS)

@@ -1,36 +1,33 @@
 """Part 3's sentences: the short answers, each section's finding, the captions and alt text.
 
-As in :mod:`prose`, every function turns structured results of :mod:`stats` and :mod:`experiments` into
-Markdown and computes no statistic itself.
+Every function turns structured results into Markdown and computes no statistic itself.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import kron_utils as ku
 import pandas as pd
 
-import kron_utils as ku
+from ..stats import final_epochs, mean_sd, outcome
+from ..words import (
+    count,
+    epochs_phrase,
+    interval,
+    join_words,
+    ranked_values,
+    recipe,
+    seeds_phrase,
+    seeds_statement,
+    signed,
+)
+from .budgets import PARETO_ZOOM, TT_MATCH_TOLERANCE
 
-from .experiments import PARETO_ZOOM, TT_MATCH_TOLERANCE
-from .prose import count, epochs_phrase, join_words, ranked_values, recipe, seeds_phrase
-from .stats import mean_sd, seed_groups, signed
-
-
-def interval(diff: float, low: float, high: float, n: tuple[int, int] | None = None) -> str:
-    """'+0.23 pp, 95% CI +0.01 to +0.45', and with ``n`` the seeds behind it: '..., 10 and 5 seeds'."""
-    seeds = f", {n[0]} and {n[1]} seeds" if n is not None else ""
-    return f"{signed(diff)} pp, 95% CI {signed(low)} to {signed(high)}{seeds}"
-
-
-def seeds_statement(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
-    """Which nets have which seeds: 'ten seeds (1 to 10) for `original` and `two_kron`, and five seeds (1 to 5)
-    for the other 28 nets' (the largest group of nets is named by its size)."""
-    groups = seed_groups(rows, variants)
-    if len(groups) == 1:
-        return f"{seeds_phrase(next(iter(groups)))} for every net"
-    rest = max(groups, key=lambda s: len(groups[s])) if max(map(len, groups.values())) > 3 else None
-    named = [f"{seeds_phrase(s)} for {join_words([f'`{v}`' for v in nets])}" for s, nets in groups.items() if s != rest]
-    return "; ".join(named + ([f"{seeds_phrase(rest)} for the other {count(len(groups[rest]), 'net')}"] if rest else []))
+__all__ = ["seeds_note", "beyond_method", "equal_budget_counts", "equal_budget_summary", "budget_lines", "kronecker_lead",
+           "tied_vs_untied", "tt_budget_counts", "tt_summary", "tt_rank_summary", "against_two_kron", "t3f_intro",
+           "t3f_summary", "t3f_lede", "compression_lede", "beyond_lede", "beyond_conclusion", "projection_summary",
+           "compression_intro", "compression_summary", "compression_story", "dense_before_projection",
+           "harder_dataset_summary", "pareto_caption", "t3f_caption", "projection_caption", "datasets_caption"]
 
 
 def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
@@ -62,7 +59,7 @@ def equal_budget_counts(comparisons: pd.DataFrame) -> str:
 
 
 def equal_budget_summary(comparisons: pd.DataFrame) -> str:
-    """The equal-budget finding in words, from :func:`experiments.equal_budget_comparisons`."""
+    """The equal-budget finding in words, from :func:`beyond.budgets.equal_budget_comparisons`."""
     n, wins = len(comparisons), int((comparisons.outcome == "win").sum())
     text = [equal_budget_counts(comparisons)]
     margins = comparisons.loc[comparisons.outcome == "win", "diff"]
@@ -150,7 +147,7 @@ def tt_summary(comparisons: pd.DataFrame) -> str:
 
 
 def tt_rank_summary(contrast: Mapping) -> str:
-    """Matrix rank against TT-rank, from :func:`experiments.rank_contrast`."""
+    """Matrix rank against TT-rank, from :func:`beyond.budgets.rank_contrast`."""
     c = contrast
     return (f"Matrix rank and TT-rank measure different things: `{c['lowest']}` has matrix rank {c['lowest_rank']} "
             f"but TT-ranks {c['lowest_tt']}, while {len(c['full'])} of the {c['layers']} layers "
@@ -160,7 +157,6 @@ def tt_rank_summary(contrast: Mapping) -> str:
 
 def against_two_kron(c: Mapping) -> str:
     """'ahead of / behind / level with the post's `two_kron` (diff, 95% CI)' from a comparison net - two_kron."""
-    from .stats import outcome
     verdict = {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(c)]
     return f"{verdict} the post's `two_kron` ({interval(c['diff'], c['low'], c['high'], (c['n_a'], c['n_b']))})"
 
@@ -174,7 +170,7 @@ def t3f_intro(t3f: ku.TrainSettings, seeds: Sequence[int], tutorial: Mapping) ->
 
 
 def t3f_summary(t: Mapping) -> str:
-    """The t3f comparison in words, from :func:`experiments.t3f_comparison`."""
+    """The t3f comparison in words, from :func:`beyond.compression.t3f_comparison`."""
     tutorial, ours = t["tutorial"], t["adam"]
     inside = ours.min() <= tutorial["accuracy"] <= ours.max()
     text = [f"Our `{t['net']}` has {t['params']:,} parameters, biases included: "
@@ -238,7 +234,7 @@ def beyond_conclusion(comparisons: pd.DataFrame, leaders: pd.DataFrame, lead: pd
 
 
 def projection_summary(f: Mapping, dense_accuracy: float) -> str:
-    """The projection finding in words, from :func:`experiments.projection_findings`."""
+    """The projection finding in words, from :func:`beyond.compression.projection_findings`."""
     first, errors, top = f["first"], f["errors"], f["top_rank"]
     closer = f["update_error"] < errors.min() - 0.1
     text = (f"Right after projection, with no training, the nets reach {first.min():.1f}% to {first.max():.1f}% "
@@ -277,11 +273,10 @@ def compression_intro(compression: ku.TrainSettings, finetune: ku.TrainSettings,
 
 
 def compression_summary(f: Mapping, tutorial: Mapping) -> str:
-    """The compression experiment in words, from :func:`experiments.compression_findings`."""
+    """The compression experiment in words, from :func:`beyond.compression.compression_findings`."""
     tt, kron, first, after = f["tt"], f["kron"], f["first_gap"], f["after_gap"]
     def side(gap):
         return {"win": "ahead", "loss": "behind", "tie": "no different beyond the seed noise"}[outcome(gap)]
-    from .stats import outcome
     return (f"Our dense nets reach {mean_sd(f['dense'])}% (the tutorial's single run {tutorial['dense']:.2f}%). "
             f"The TT-SVD to TT-rank {tutorial['tt_rank']} (`{tt['net']}`, {tt['weights']:,} input weights, relative "
             f"error {tt['error']:.3f}) leaves {mean_sd(tt['first'])}% right after compression, against the tutorial's "
@@ -317,7 +312,6 @@ def compression_story(projection: Mapping, f: Mapping) -> str:
 
 def dense_before_projection(rows: pd.DataFrame) -> str:
     """The dense net's accuracy before it is projected."""
-    from .stats import final_epochs
     return (f"The dense `original` reaches {mean_sd(final_epochs(rows[rows.variant == 'original']).test_accuracy)}% "
             "before projection.")
 
@@ -372,8 +366,8 @@ def t3f_caption(t: Mapping) -> tuple[str, str]:
 
 
 def projection_caption(f: Mapping, gaps: pd.DataFrame) -> tuple[str, str]:
-    """(caption, alt text) of the projection figure, from :func:`experiments.projection_findings` and
-    :func:`experiments.projection_gaps`."""
+    """(caption, alt text) of the projection figure, from :func:`beyond.compression.projection_findings` and
+    :func:`beyond.compression.projection_gaps`."""
     short = gaps[gaps.against == f["finetune_epochs"]]
     full = gaps[gaps.against == f["epochs"]]
     return (f"The nearest Kronecker sums of the trained dense layer, fine-tuned for {epochs_phrase(f['finetune_epochs'])}, "

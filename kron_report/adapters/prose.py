@@ -1,18 +1,21 @@
-"""Part 4's sentences: adapters at matched budgets. As in :mod:`prose`, every function turns structured results
-(here of :mod:`adapters`) into Markdown and computes no statistic itself beyond picking and ordering them.
+"""Part 4's sentences: adapters at matched budgets. Every function turns structured results into Markdown and
+computes no statistic itself beyond picking and ordering them.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import kron_utils as ku
 import pandas as pd
 
-import kron_utils as ku
+from ..words import count, epochs_phrase, interval, join_words, number_word, recipe, seeds_phrase, signed
+from .arms import KIND_TEXT, Arm, base_settings, factorisation_text, lokr_shapes
+from .results import gap_closed, lokr_default_ceiling
 
-from .adapters import KIND_TEXT, Arm, base_settings, factorisation_text, gap_closed, lokr_default_ceiling, lokr_shapes
-from .prose import count, epochs_phrase, join_words, number_word, recipe, seeds_phrase
-from .prose_beyond import interval
-from .stats import signed
+__all__ = ["SHORT", "DATASET_TEXT", "adapters_method", "gap_story", "smallest_budgets_win", "adapters_lede",
+           "reference_sentence", "twin_sentence", "rank_sentence", "budget_caption", "winners_summary",
+           "delta_summary", "fits_caption", "timing_summary", "lokr_advice", "twin_check_sentence"]
+
 
 SHORT = {"lora": "LoRA", "lokr": "LoKr", "kronsum": "the Kronecker sum", "head": "the head alone",
          "full": "full fine-tuning", "scratch": "training from scratch"}
@@ -51,7 +54,7 @@ def adapters_method(source: str, target: str, settings: ku.TrainSettings, rates:
 
 def gap_story(gaps: pd.DataFrame, subject: str, other: str = "LoRA", describe: Mapping[str, str] | None = None) -> str:
     """'X beats LoRA beyond the seed noise at 1,400 and 5,600 weights (+1.32 and +1.90 pp) and is level with it at
-    11,200 to 44,800 (...)' from :func:`adapters.kind_gaps`, naming each outcome's budgets; ``describe`` adds a
+    11,200 to 44,800 (...)' from :func:`adapters.results.kind_gaps`, naming each outcome's budgets; ``describe`` adds a
     note (e.g. the factorisation) to the arms that fall behind."""
     parts = []
     for outcome, verb in (("ahead", f"beats {other} beyond the seed noise at"), ("level", "is level with it at"),
@@ -128,7 +131,7 @@ def rank_sentence(deltas: pd.DataFrame, results: pd.DataFrame) -> str:
 
 
 def _by_arm(deltas: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """Seed means of :func:`adapters.delta_table` per arm, with the arm's kind."""
+    """Seed means of :func:`adapters.results.delta_table` per arm, with the arm's kind."""
     kinds = results.set_index("arm").kind
     return deltas.assign(kind=deltas.arm.map(kinds)).groupby("arm", sort=False).agg(
         kind=("kind", "first"), rank=("rank", "median"), eff=("effective_rank", "mean"),
@@ -170,7 +173,7 @@ def _shapes(arms: Sequence[Arm]) -> dict[str, str]:
 
 def winners_summary(winners: pd.DataFrame) -> str:
     """Which adapter has the best mean at each budget, and whether its lead over the runner-up is beyond the noise
-    (from :func:`adapters.level_winners`)."""
+    (from :func:`adapters.results.level_winners`)."""
     clear = winners[winners.low > 0]
     best = join_words([f"`{w.best}` at {int(w.budget):,}" for w in winners.itertuples()])
     tail = ("its lead over the runner-up is within the seed noise at every budget" if clear.empty else

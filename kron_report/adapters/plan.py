@@ -9,7 +9,7 @@ learning rate). Each run's ΔW goes to the git-ignored ``runs/deltas/`` mirror o
 ``epoch_seconds.csv`` holds the side-by-side timing.
 
 The sweep: stage 1 trains every arm at every learning rate with the first seed; each arm's rate is chosen on the
-validation split (:func:`adapters.validation_choice`); stage 2 trains the other seeds at the chosen rate.
+validation split (:func:`validation_choice`); stage 2 trains the other seeds at the chosen rate.
 """
 from __future__ import annotations
 
@@ -21,21 +21,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import kron_utils as ku
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-import kron_utils as ku
+from ..fetch import verify_dataset
+from ..nets import trained_models
+from ..params import check_seeds, divergence_lines, parse_list
+from ..paths import ROOT, SCRATCH, check_dir, committed_results, notebook_parameters, output_dirs, project_path
+from ..store import atomic_write, cached_table, load_results, run_file, save_runs, settings_folder, settings_record
+from ..sweep import _execute_calls, check_scheduler, missing_seeds
+from .arms import (
+    ADAPTER_SEEDS,
+    BASE_SEED,
+    BASE_VARIANT,
+    BUDGET_RANKS,
+    LOKR_CONFIGS,
+    adapted_net,
+    adapter_settings,
+    base_settings,
+    budget_arms,
+    check_budgets,
+    delta_weight,
+    epoch_seconds,
+    parse_arm,
+)
+from .results import best_fit_errors, delta_table, validation_choice
 
-from . import adapters as ad
-from .experiments import trained_models
-from .fetch import verify_dataset
-from .paths import ROOT, SCRATCH, check_dir, committed_results, notebook_parameters, output_dirs, project_path
-from .runs import check_seeds, divergence_lines, parse_list
-from .store import atomic_write, cached_table, load_results, run_file, save_runs, settings_folder
-from .sweep import _execute_calls, check_scheduler, missing_seeds
+__all__ = ["DELTAS", "BASES", "AdaptersPlan", "train_arm", "run_adapter_sweep", "base_file", "base_record", "delta_tables",
+           "timing_table"]
+
 
 DELTAS = SCRATCH / "deltas"   # git-ignored: each run's ΔW, from which the committed tables are computed
+
+
 BASES = SCRATCH / "models" / "adapter-base"  # git-ignored: the base nets (experiments.trained_models' cache)
 
 
@@ -57,28 +77,28 @@ class AdaptersPlan:
 
     @classmethod
     def from_parameters(cls, p: Mapping) -> "AdaptersPlan":
-        """From the notebook's parameters; None takes the committed grid of :mod:`adapters`."""
+        """From the notebook's parameters; None takes the committed grid of :mod:`adapters.arms`."""
         p = notebook_parameters("06_adapters", p)
         for name in ("source", "target"):
             if p[name] != ku.SYNTHETIC:
                 ku.dataset_info(p[name])
         if p["source"] == p["target"] != ku.SYNTHETIC:  # the synthetic stand-in may play both parts (tests)
             raise ValueError(f"source and target must differ, got {p['source']!r} for both")
-        ranks = [int(r) for r in parse_list(p["budget_ranks"])] if p["budget_ranks"] is not None else list(ad.BUDGET_RANKS)
+        ranks = [int(r) for r in parse_list(p["budget_ranks"])] if p["budget_ranks"] is not None else list(BUDGET_RANKS)
         if not ranks or any(r < 1 for r in ranks) or len(set(ranks)) != len(ranks):
             raise ValueError(f"budget_ranks must be distinct positive whole numbers, got {p['budget_ranks']!r}")
-        lokr = (parse_list(p["lokr_configs"]) if p["lokr_configs"] is not None else [list(c) for c in ad.LOKR_CONFIGS])
+        lokr = (parse_list(p["lokr_configs"]) if p["lokr_configs"] is not None else [list(c) for c in LOKR_CONFIGS])
         if any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in lokr):
             raise ValueError(f"lokr_configs must list [decompose_factor, r] pairs, got {p['lokr_configs']!r}")
-        arms = ad.budget_arms(ranks, [tuple(int(v) for v in c) for c in lokr])
-        ad.check_budgets(arms, ranks)
+        arms = budget_arms(ranks, [tuple(int(v) for v in c) for c in lokr])
+        check_budgets(arms, ranks)
         rates = [float(r) for r in parse_list(p["learning_rates"])]
         if not rates or len(set(rates)) != len(rates) or any(isinstance(r, bool) or not 0 < r < 1 for r in rates):
             raise ValueError(f"learning_rates must be distinct numbers in (0, 1), got {p['learning_rates']!r}")
-        seeds = check_seeds(p["seeds"] if p["seeds"] is not None else list(ad.ADAPTER_SEEDS), minimum=2)
+        seeds = check_seeds(p["seeds"] if p["seeds"] is not None else list(ADAPTER_SEEDS), minimum=2)
         epochs = ku.check_positive_int(p["epochs"], "epochs")
         validation = ku.check_positive_int(p["validation_images"], "validation_images")
-        ad.adapter_settings(rates[0], epochs, p["target"], validation)  # TrainSettings checks the split's size
+        adapter_settings(rates[0], epochs, p["target"], validation)  # TrainSettings checks the split's size
         results_dir, figures_dir, full = output_dirs("06_adapters", p)
         results_dir = results_dir / "adapters" / f"from-{p['source']}"
         reads = list(dict.fromkeys([results_dir, committed_results() / "adapters" / f"from-{p['source']}"]))
@@ -87,7 +107,7 @@ class AdaptersPlan:
 
     def settings(self, lr: float) -> ku.TrainSettings:
         """The fine-tuning settings at learning rate ``lr``."""
-        return ad.adapter_settings(lr, self.epochs, self.target, self.validation)
+        return adapter_settings(lr, self.epochs, self.target, self.validation)
 
     @property
     def names(self) -> list[str]:
@@ -112,13 +132,13 @@ class AdaptersPlan:
         return pd.concat([self.load(lr, self.names, self.seeds[:1]) for lr in self.rates], ignore_index=True)
 
     def chosen(self) -> pd.DataFrame:
-        """Each arm's learning rate, chosen on validation (:func:`adapters.validation_choice`); one ValueError
+        """Each arm's learning rate, chosen on validation (:func:`adapters.results.validation_choice`); one ValueError
         listing any arm without its first-seed runs."""
         runs = self.stage_one()
         missing = sorted({(a, lr) for a in self.names for lr in self.rates} - set(zip(runs.variant, runs.lr)))
         if missing:
             raise ValueError(f"adapter runs without results (seed {self.seeds[0]}): {missing}")
-        return ad.validation_choice(runs)
+        return validation_choice(runs)
 
     def final_runs(self, chosen: pd.DataFrame) -> pd.DataFrame:
         """Every seed of every arm at its chosen rate; one ValueError listing missing runs."""
@@ -135,7 +155,7 @@ class AdaptersPlan:
 
     def base_net(self, data_dir: str | Path = "data", device: str = "auto") -> torch.nn.Module:
         """The base: the post's dense net trained on the source with the post's recipe, seed 1 (cached in runs/)."""
-        return trained_models(ad.BASE_VARIANT, [ad.BASE_SEED], ad.base_settings(self.source), project_path(BASES),
+        return trained_models(BASE_VARIANT, [BASE_SEED], base_settings(self.source), project_path(BASES),
                               data_dir=data_dir, device=device)[0].cpu()
 
 
@@ -148,18 +168,18 @@ def train_arm(arm: str, lr: float, seeds: Sequence[int], plan: AdaptersPlan, dat
     if threads is not None:
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    parsed, settings = ad.parse_arm(arm), plan.settings(lr)
+    parsed, settings = parse_arm(arm), plan.settings(lr)
     lines = []
     with FileLock(check_dir(settings_folder(plan.results_dir, settings) / ".locks", "results_dir") / f"{arm}.lock"):
         todo = missing_seeds(arm, seeds, settings, plan.reads, force, notes=lines)
         if todo:
-            base = ku.build_model(ad.BASE_VARIANT)
+            base = ku.build_model(BASE_VARIANT)
             base.load_state_dict(torch.load(base_file, map_location="cpu", weights_only=True))
             splits = ku.data_splits(settings, data_dir, "cpu")
         for seed in todo:
-            net = ad.adapted_net(parsed, base, seed)
+            net = adapted_net(parsed, base, seed)
             rows = ku.train_module(net, seed, settings, splits, label=arm)
-            delta = ad.delta_weight(parsed, net, base)
+            delta = delta_weight(parsed, net, base)
             if delta is not None:
                 atomic_write(plan.delta_file(arm, lr, seed), lambda tmp: torch.save(delta.contiguous(), tmp))
             save_runs(rows, settings, plan.results_dir)
@@ -226,8 +246,8 @@ def _base_file(plan: AdaptersPlan, data_dir: Path, device: str) -> Path:
     net = plan.base_net(data_dir, device)
     path = base_file(plan.source)
     atomic_write(path, lambda tmp: torch.save(net.state_dict(), tmp))
-    loss, accuracy = ku.score_module(net, *ku.data_splits(ad.base_settings(plan.source), data_dir, "cpu")["test"])
-    record = dict(variant=ad.BASE_VARIANT, seed=ad.BASE_SEED, settings=ad.base_settings(plan.source).record(),
+    loss, accuracy = ku.score_module(net, *ku.data_splits(base_settings(plan.source), data_dir, "cpu")["test"])
+    record = dict(variant=BASE_VARIANT, seed=BASE_SEED, settings=settings_record(base_settings(plan.source)),
                   test_loss=loss, test_accuracy=accuracy)
     atomic_write(check_dir(plan.results_dir, "results_dir") / "base.json", json.dumps(record, indent=1).encode())
     return path
@@ -250,13 +270,13 @@ def base_record(plan: AdaptersPlan) -> dict | None:
 
 
 def delta_tables(plan: AdaptersPlan, chosen: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(ΔW of every run at its chosen rate: :func:`adapters.delta_table`; the best LoRA and Kronecker-sum fits to
-    full fine-tuning's ΔW: :func:`adapters.best_fit_errors`, per seed). Read from the first folder of
+    """(ΔW of every run at its chosen rate: :func:`adapters.results.delta_table`; the best LoRA and Kronecker-sum fits to
+    full fine-tuning's ΔW: :func:`adapters.results.best_fit_errors`, per seed). Read from the first folder of
     :attr:`AdaptersPlan.reads` whose tables were computed from the same runs (same settings, each arm at the same
     rate, at least these seeds and ranks; rows for other seeds or ranks are dropped); otherwise computed from the
     runs' ΔW files and cached in the plan's results folder (one ValueError naming a missing file)."""
     runs = {a: float(lr) for a, lr in zip(chosen.variant, chosen.lr)}
-    settings = {k: v for k, v in plan.settings(plan.rates[0]).record().items() if k != "lr"}  # each arm's own lr: in runs
+    settings = {k: v for k, v in settings_record(plan.settings(plan.rates[0])).items() if k != "lr"}  # each arm's own lr: in runs
     key = dict(runs=[[a, lr] for a, lr in runs.items()], seeds=plan.seeds, settings=settings, ranks=plan.ranks)
     for folder in plan.reads:
         found = _stored_tables(folder, key)
@@ -271,10 +291,10 @@ def delta_tables(plan: AdaptersPlan, chosen: pd.DataFrame) -> tuple[pd.DataFrame
                              "force=True to retrain it")
         return torch.load(path, weights_only=True)
 
-    table = cached_table(plan.results_dir / "deltas.csv", key, lambda: ad.delta_table(
+    table = cached_table(plan.results_dir / "deltas.csv", key, lambda: delta_table(
         {(a, s): load(a, lr, s) for a, lr in pairs for s in plan.seeds}))
     fits = cached_table(plan.results_dir / "best_fits.csv", key, lambda: pd.concat(
-        [ad.best_fit_errors(load("full_fc1", runs["full_fc1"], s), plan.ranks).assign(seed=s) for s in plan.seeds],
+        [best_fit_errors(load("full_fc1", runs["full_fc1"], s), plan.ranks).assign(seed=s) for s in plan.seeds],
         ignore_index=True))
     return table, fits
 
@@ -301,7 +321,7 @@ def _stored_tables(folder: Path, key: dict) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 def timing_table(plan: AdaptersPlan, data_dir: str | Path = "data", force: bool = False) -> pd.DataFrame:
-    """Seconds per epoch of every arm measured side by side (:func:`adapters.epoch_seconds`), stored as
+    """Seconds per epoch of every arm measured side by side (:func:`adapters.arms.epoch_seconds`), stored as
     epoch_seconds.csv in the results folder; measured only when missing (or with ``force``), since timings differ
     from run to run."""
     stored = _first_stored(plan, "epoch_seconds.csv")
@@ -309,9 +329,9 @@ def timing_table(plan: AdaptersPlan, data_dir: str | Path = "data", force: bool 
         table = pd.read_csv(stored)
         if set(plan.names) <= set(table.arm):
             return table
-    base = ku.build_model(ad.BASE_VARIANT)
+    base = ku.build_model(BASE_VARIANT)
     base.load_state_dict(torch.load(base_file(plan.source), weights_only=True))
     x, y = ku.data_splits(plan.settings(plan.rates[0]), data_dir, "cpu")["train"]
-    table = ad.epoch_seconds(plan.arms, base, x, y)
+    table = epoch_seconds(plan.arms, base, x, y)
     atomic_write(check_dir(plan.results_dir, "results_dir") / "epoch_seconds.csv", table.to_csv(index=False).encode())
     return table

@@ -1,24 +1,29 @@
-"""The 'why' page's sentences, and the two it lends to the first page (the fit diagnosis and the tuned gap).
-
-As in :mod:`prose`, every function turns structured results (here of :mod:`why`) into Markdown and computes
-no statistic itself.
+"""The 'why' page's sentences. Every function turns structured results into Markdown and computes no statistic
+itself.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import kron_utils as ku
 import pandas as pd
 
-import kron_utils as ku
+from ..words import (
+    count,
+    epochs_phrase,
+    gap_phrase,
+    interval,
+    join_words,
+    recipe,
+    recipe_name_of,
+    seeds_phrase,
+    seeds_statement,
+    signed,
+)
 
-from .prose import count, epochs_phrase, join_words, recipe, recipe_name_of, seeds_phrase
-from .prose_beyond import interval, seeds_statement
-from .stats import signed
-
-
-def _gap(c: Mapping) -> str:
-    """A Welch comparison of :func:`stats.compare_final` as 'diff pp, 95% CI ..., n and m seeds'."""
-    return interval(c["diff"], c["low"], c["high"], (c["n_a"], c["n_b"]))
+__all__ = ["why_method", "control_sentence", "permutation_note", "permutation_summary", "permutation_caption",
+           "fields_caption", "off_grid_summary", "recipe_intro", "recipe_summary", "recipe_caption",
+           "tuned_gap_sentence", "why_answer_sentence", "misaligned_sentence", "why_lede", "why_conclusion"]
 
 
 def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, recipes: Mapping[str, ku.TrainSettings],
@@ -68,7 +73,7 @@ def permutation_summary(effects: pd.DataFrame, lead: Mapping) -> str:
                 else "**turns into a loss**")
     return ("The other nets, from MNIST to permuted MNIST: " + "; ".join(lines) + ". "
             f"The lead of `{lead['kron']}` over `{lead['dense']}`, the dense net of its budget, is "
-            f"{_gap(before)} on MNIST and {_gap(after)} on permuted MNIST: it {survives}.")
+            f"{gap_phrase(before)} on MNIST and {gap_phrase(after)} on permuted MNIST: it {survives}.")
 
 
 def permutation_caption(effects: pd.DataFrame) -> tuple[str, str]:
@@ -106,20 +111,6 @@ def off_grid_summary(table: pd.DataFrame) -> str:
               + ("in every case." if losses == len(table) else f"in {losses} of {len(table)} cases.")
               if losses else "So misaligned factors cost nothing measurable here.")
     return " ".join(parts) + " " + answer
-
-
-def fit_summary(diagnoses: Sequence[Mapping]) -> str:
-    """Part 2's sentence on fit: for each Kronecker net, whether it underfits or generalises worse than the dense one."""
-    words = {"underfits": "fits the training set less well (it underfits)",
-             "generalises worse": "generalises worse at about the same training loss",
-             "fits better": "fits the training set better yet scores lower on the test set",
-             "no gap": "is not behind on the test set beyond the seed noise"}
-    parts = []
-    for d in diagnoses:
-        loss = d["train_loss"]
-        parts.append(f"`{d['net']}` {words[d['kind']]}: final training loss {loss['mean_a']:.3f} against "
-                     f"{loss['mean_b']:.3f} for `{d['reference']}`, test accuracy {_gap(d['accuracy'])}.")
-    return " ".join(parts)
 
 
 def recipe_intro(recipes: Mapping[str, ku.TrainSettings], tuning_seeds: Sequence[int]) -> str:
@@ -161,7 +152,7 @@ def tuned_gap_sentence(post_gap: Mapping, tuned: pd.DataFrame | None, net: str =
                        reference: str = "original", settings: ku.TrainSettings = ku.TrainSettings()) -> str:
     """Page 1's sentence: the gap ``net`` - ``reference`` under Part 2's recipe (``settings``), and under each net's
     own recipe chosen on held-out data (None: the tuning runs for these settings do not exist yet)."""
-    head = f"The gap `{net}` minus `{reference}` is {_gap(post_gap)} under {recipe_name_of(settings)}"
+    head = f"The gap `{net}` minus `{reference}` is {gap_phrase(post_gap)} under {recipe_name_of(settings)}"
     if tuned is None or net not in set(tuned.variant):
         return head + "; the tuned comparison (the [why page](why.html#recipes)) has not been run for these settings."
     r = tuned[tuned.variant == net].iloc[0]
@@ -172,7 +163,7 @@ def tuned_gap_sentence(post_gap: Mapping, tuned: pd.DataFrame | None, net: str =
 
 
 def why_answer_sentence(w: Mapping) -> str:
-    """The first question's answer in one or two sentences, from :func:`why.why_answer`."""
+    """The first question's answer in one or two sentences, from :func:`why.analysis.why_answer`."""
     net, d = w["net"], w["drop"]
     drop = f"Shuffling the pixels changes the accuracy of `{net}` by {interval(d.change, d.low, d.high, (d.permuted_n, d.n))}"
     lead = (f"it stays {w['lead_after']:.2f} pp ahead of `{w['dense']}`, the dense net of its budget "
@@ -191,7 +182,7 @@ def why_answer_sentence(w: Mapping) -> str:
 
 
 def misaligned_sentence(w: Mapping) -> str:
-    """What factors cut across the image's rows cost, from :func:`why.why_answer`."""
+    """What factors cut across the image's rows cost, from :func:`why.analysis.why_answer`."""
     if not w["misaligned"]:
         return "Factors cut across the image's rows cost nothing measurable."
     r = w["worst"]
@@ -215,7 +206,7 @@ def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: 
 
 
 def why_conclusion(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
-    """The page's two questions answered in plain words, from :func:`why.why_answer` and the tuned gaps."""
+    """The page's two questions answered in plain words, from :func:`why.analysis.why_answer` and the tuned gaps."""
     first = "**Why does it work?** " + why_answer_sentence(w) + " " + misaligned_sentence(w)
     if net not in set(tuned.variant):
         return first

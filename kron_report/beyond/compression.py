@@ -1,125 +1,39 @@
-"""The experiments beyond the post: equal-budget baselines, ranks, tensor-train partners, the t3f
-tutorial's recipe, nearest-Kronecker projection of a trained layer, and the transpose symmetry.
+"""Part 3's experiments on trained layers: the t3f tutorial's recipe, nearest-Kronecker projection of a
+trained dense layer, and tensor-train compression with fine-tuning.
 """
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
+import kron_utils as ku
 import pandas as pd
 import torch
 from torch import nn
 
-import kron_utils as ku
+from ..nets import input_weights
+from ..stats import compare_final, final_epochs, mean_sd, outcome
+from ..words import epochs_phrase
+from .budgets import TT_CORES, TT_GRID, tt_name
 
-from .fetch import verify_dataset
-from .stats import compare_final, epochs_phrase, final_epochs, mean_sd, outcome, signed
-from .store import cached, settings_key
-
-
-def transpose_images(x: torch.Tensor) -> torch.Tensor:
-    """Each flattened 28x28 image of ``x`` (N, 784) transposed (rows become columns)."""
-    side = ku.IMAGE_FACTORS
-    return x.reshape(-1, *side).transpose(-1, -2).reshape(x.shape)
-
-
-def transpose_permutation(factors: Sequence[int] = ku.HIDDEN_FACTORS) -> torch.Tensor:
-    """The index p with h(Xᵀ) = h(X)[p] for a tied Kronecker layer without bias: unit (a, b) -> (b, a)."""
-    a, b = factors
-    return torch.arange(a * b).reshape(a, b).T.reshape(-1)
-
-
-@torch.no_grad()
-def transpose_changes_prediction(model: nn.Module, x: torch.Tensor) -> float:
-    """Fraction of the images in ``x`` whose predicted class changes when the image is transposed."""
-    model.eval()
-    return float((model(x).argmax(-1) != model(transpose_images(x)).argmax(-1)).float().mean())
-
-
-def equal_budget_baselines(variant: str) -> tuple[str, str]:
-    """For a net with a Kronecker input layer: (the low-rank net whose input layer has about as many
-    weights, the dense net of about the same total parameter count)."""
-    model = ku.build_model(variant)
-    per_rank = ku.IMAGE_SIZE + ku.HIDDEN_SIZE                            # P.Q: 1,409 weights per unit of rank
-    per_width = ku.IMAGE_SIZE + 1 + ku.NUM_CLASSES                       # 784-h-10: 795 parameters per unit
-    rank = max(1, round(ku.count_weights(model.fc1) / per_rank))
-    width = max(1, round((ku.count_params(model) - ku.NUM_CLASSES) / per_width))
-    return f"lowrank{rank}", f"width{width}"
-
-
-def input_layer_weight(variant: str, seed: int = 0) -> torch.Tensor:
-    """The input layer's (out, in) matrix of a freshly initialised net, multiplied out in float64 (so that
-    ranks are not blurred by float32 rounding)."""
-    fc1 = copy.deepcopy(ku.seeded_model(variant, seed).fc1).double()
-    with torch.no_grad():
-        if hasattr(fc1, "dense_weight"):
-            return fc1.dense_weight()
-        if isinstance(fc1, nn.Sequential):
-            return fc1[1].weight @ fc1[0].weight
-        return fc1.weight.detach()
-
-
-def input_layer_rank(variant: str, seed: int = 0) -> int:
-    """Matrix rank of the input layer of a freshly initialised net (its rank in general position)."""
-    return int(torch.linalg.matrix_rank(input_layer_weight(variant, seed)))
-
-
-def input_weights(variant: str) -> int:
-    """The number of weights (biases excluded) of the net's input layer."""
-    return ku.count_weights(ku.build_model(variant).fc1)
-
-
-#: A tensor train matches a Kronecker net when their input layers' weights differ by at most this fraction.
-TT_MATCH_TOLERANCE = 0.10
-#: The Pareto figure's zoom: nets up to this many weights within this many points of the best.
-PARETO_ZOOM = dict(weights=30_000, points=1.5)
-
-
-def tt_name(ranks: Sequence[int]) -> str:
-    """The 4-core tensor-train net with these inner TT-ranks: 'tt4_r4' when they are equal, else 'tt4_r2-3-2'."""
-    ranks = [int(r) for r in ranks]
-    return f"tt{TT_CORES}_r" + (str(ranks[0]) if len(set(ranks)) == 1 else "-".join(map(str, ranks)))
-
-
-def tt_shapes(max_rank: int = 64) -> pd.DataFrame:
-    """Every 4-core TT input layer of :data:`TT_GRID` with inner TT-ranks up to their largest possible (and at
-    most ``max_rank``): name, ranks, input-layer weights (sum of r_(j-1) o_j i_j r_j) and spread (max - min rank).
-    TT-rank 1-1-1 is left out: that layer is the 4-factor Kronecker product kron4_r1."""
-    pairs = [o * i for o, i in zip(TT_GRID[1], TT_GRID[0])]
-    bounds = [min(math.prod(pairs[:j]), math.prod(pairs[j:]), max_rank) for j in range(1, TT_CORES)]
-    ranks = np.array(list(itertools.product(*(range(1, b + 1) for b in bounds))))[1:]
-    full = np.column_stack([np.ones(len(ranks), int), ranks, np.ones(len(ranks), int)])
-    weights = sum(full[:, j] * pairs[j] * full[:, j + 1] for j in range(TT_CORES))
-    return pd.DataFrame(dict(net=[tt_name(r) for r in ranks], ranks=[tuple(map(int, r)) for r in ranks],
-                             weights=weights, spread=ranks.max(1) - ranks.min(1)))
-
-
-def tt_matches(variant: str, tolerance: float = TT_MATCH_TOLERANCE) -> list[str]:
-    """The 4-core tensor trains to set beside ``variant`` at its input-layer budget: the one within
-    ±``tolerance`` whose TT-ranks are most nearly equal (then the nearest in weights); where none is that
-    close, the nearest smaller and the nearest larger one (only one where nothing is smaller)."""
-    target = input_weights(variant)
-    shapes = tt_shapes()
-    shapes = shapes.assign(off=(shapes.weights / target - 1).abs())
-    close = shapes[shapes.off <= tolerance]
-    if len(close):
-        return [close.sort_values(["spread", "off"], kind="stable").net.iloc[0]]
-    sides = [shapes[shapes.weights < target], shapes[shapes.weights > target]]
-    return [side.sort_values(["off", "spread"], kind="stable").net.iloc[0] for side in sides if len(side)]
-
-
-TT_CORES = 4  # (7,4,7,4) -> (5,5,5,5), the t3f tutorial's split
+__all__ = ["T3F_COMMIT", "T3F_TUTORIAL", "T3F_COMPRESSION", "T3F_VARIANTS", "t3f_settings", "t3f_table", "kron_projection",
+           "tt_compression", "compress_and_tune", "t3f_compression_settings", "matching_kron_rank",
+           "compression_experiment", "projection_experiment", "compression_findings", "compression_table",
+           "projection_gaps", "projection_name", "projection_rank", "scratch_name", "projection_table",
+           "t3f_comparison", "projection_findings"]
 
 
 #: The t3f "tensor nets" tutorial (Bihaqo/t3f, docs/tutorials/tensor_nets.ipynb at commit abd4f77, the version
 #: quoted here): its net is our tt4_r4, trained with Keras' Adam at 1e-2 and batches of 64; the accuracy is
 #: the one it reports after 3 epochs.
 T3F_COMMIT = "abd4f77"
+
+
 T3F_TUTORIAL = dict(variant="tt4_r4", params=7_985, epochs=3, lr=1e-2, batch_size=64, accuracy=96.38, commit=T3F_COMMIT)
+
+
 #: The same tutorial's second experiment: the dense 784-625-10 net trained with Adam at 1e-3, batches of 64, for
 #: 5 epochs (97.14% reported), its input layer compressed to a TT-matrix of TT-rank 16 by t3f.to_tt_matrix
 #: (64.43% right after), then 2 more epochs of Adam at 1e-3 (97.65%).
@@ -134,91 +48,6 @@ def t3f_settings(epochs: int = T3F_TUTORIAL["epochs"], dataset: str = "mnist") -
     """The t3f tutorial's recipe: Adam at lr 1e-2, batches of 64, ``epochs`` epochs (3 in the tutorial)."""
     return ku.TrainSettings(epochs=epochs, lr=T3F_TUTORIAL["lr"], batch_size=T3F_TUTORIAL["batch_size"],
                             optimizer="adam", dataset=dataset)
-
-
-def budget_table(points: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
-    """Each Kronecker net beside its two equal-budget baselines: input-layer weights (or all parameters, for the
-    narrow net), matrix rank of the input layer, accuracy (mean ± sd) and seeds of each."""
-    def cells(v, budget):
-        count = input_weights(v) if budget == "input weights" else int(points.loc[v, "params"])
-        return [v, count, input_layer_rank(v), f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
-                int(points.loc[v, "seeds"])]
-    table = [cells(v, "input weights") + cells(low, "input weights") + cells(narrow, "params")
-             for v in kron_variants for low, narrow in [equal_budget_baselines(v)]]
-    columns = pd.MultiIndex.from_tuples(
-        [(group, c) for group, budget in [("Kronecker net", "input weights"), ("low-rank, same input weights", "input weights"),
-                                          ("narrow dense, same parameters", "params")]
-         for c in ("net", budget, "matrix rank", "accuracy (%)", "seeds")])
-    return pd.DataFrame(table, columns=columns)
-
-
-def equal_budget_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
-    """Each Kronecker net against each of its equal-budget baselines: difference, interval, outcome, ranks."""
-    out = []
-    for v in kron_variants:
-        for baseline in equal_budget_baselines(v):
-            c = compare_final(rows, v, baseline)
-            out.append(dict(variant=v, baseline=baseline, diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"],
-                            baseline_n=c["n_b"], outcome=outcome(c), rank=input_layer_rank(v),
-                            baseline_rank=input_layer_rank(baseline)))
-    return pd.DataFrame(out)
-
-
-def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
-    """Each Kronecker net against the tensor train(s) of its input-layer budget (:func:`tt_matches`): both
-    nets' input weights and seeds, whether the TT net is within the tolerance, difference Kronecker - TT in
-    final accuracy, 95% Welch interval, outcome. Kronecker nets or TT nets missing from ``rows`` are left out."""
-    out, present = [], set(rows.variant)
-    for v in kron_variants:
-        for tt in tt_matches(v):
-            if v in present and tt in present:
-                c = compare_final(rows, v, tt)
-                out.append(dict(variant=v, baseline=tt, weights=input_weights(v), baseline_weights=input_weights(tt),
-                                within=abs(input_weights(tt) / input_weights(v) - 1) <= TT_MATCH_TOLERANCE,
-                                diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"], baseline_n=c["n_b"],
-                                outcome=outcome(c)))
-    return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "within", "diff", "low",
-                                      "high", "n", "baseline_n", "outcome"])
-
-
-def tt_table(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """:func:`tt_comparisons` for display: both nets with their input-layer weights and seeds, how far the tensor
-    train's budget is off, and the difference Kronecker - TT with its interval and verdict."""
-    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "no different"}
-    return pd.DataFrame({
-        "Kronecker net": comparisons.variant, "input weights": comparisons.weights, "seeds": comparisons.n,
-        "tensor train": comparisons.baseline, "TT input weights": comparisons.baseline_weights,
-        "budget off by": [f"{b / w - 1:+.1%}" + ("" if ok else " (nearest)") for b, w, ok in
-                          zip(comparisons.baseline_weights, comparisons.weights, comparisons.within)],
-        "TT seeds": comparisons.baseline_n,
-        "Kronecker − TT (pp), 95% CI": [f"{signed(r.diff)} [{signed(r.low)}, {signed(r.high)}]"
-                                       for r in comparisons.itertuples()],
-        "verdict": comparisons.outcome.map(verdict)})
-
-
-def tt_partner_nets(kron_variants: Sequence[str]) -> list[str]:
-    """The tensor trains that :func:`tt_comparisons` sets beside ``kron_variants``, each once."""
-    return list(dict.fromkeys(tt for v in kron_variants for tt in tt_matches(v)))
-
-
-#: The 4-core grid of the TT-rank columns: 784 = 7x4x7x4 -> 625 = 5x5x5x5 (the t3f tutorial's split).
-TT_GRID = (ku.factorize(ku.IMAGE_SIZE, TT_CORES), ku.factorize(ku.HIDDEN_SIZE, TT_CORES))
-
-
-def layer_ranks(variant: str) -> dict:
-    """The input layer's weight count, matrix rank and minimal TT-ranks in :data:`TT_GRID` ('a-b-c'), taken
-    on a freshly initialised net (:func:`kron_utils.unfolding_ranks`)."""
-    weight = input_layer_weight(variant)
-    return dict(input_weights=input_weights(variant), matrix_rank=int(torch.linalg.matrix_rank(weight)),
-                tt_ranks="-".join(map(str, ku.unfolding_ranks(weight, *TT_GRID))))
-
-
-def rank_table(points: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
-    """For nets with a 784 -> 625 input layer: :func:`layer_ranks`, family and accuracy."""
-    names = {"input_weights": "input weights", "matrix_rank": "matrix rank", "tt_ranks": "TT-ranks"}
-    return pd.DataFrame([dict(net=v, family=points.loc[v, "family"], **layer_ranks(v),
-                              accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
-                              seeds=int(points.loc[v, "seeds"])) for v in variants]).rename(columns=names)
 
 
 def t3f_table(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> pd.DataFrame:
@@ -243,27 +72,6 @@ def kron_projection(model: nn.Module, rank: int) -> nn.Sequential:
     fc1 = _dense_input_layer(model)
     layer = ku.KronLinear.from_dense(fc1.weight, ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS, rank=rank, bias=fc1.bias)
     return ku.mlp(layer, copy.deepcopy(model.fc2))
-
-
-def trained_models(variant: str, seeds, settings: ku.TrainSettings, cache_dir: str | Path, *,
-                   data_dir: str | Path = "data", device: str = "auto") -> list[nn.Module]:
-    """Nets trained with ``ku.train`` (all seeds together), their weights cached through :func:`cached`
-    in <cache_dir>/<dataset>/<settings key>/<variant>.pt; other settings or seeds are retrained."""
-    seeds = ku.check_seeds(seeds)
-    verify_dataset(data_dir, settings.dataset)
-    path = Path(cache_dir) / settings.dataset / settings_key(settings) / f"{variant}.pt"
-
-    def compute():
-        _, models = ku.train(variant, seeds, settings, data_dir=data_dir, device=device)
-        return [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in models]
-    states = cached(path, dict(variant=variant, seeds=seeds, settings=settings.record()), compute,
-                    save=torch.save, load=lambda p: torch.load(p, map_location="cpu", weights_only=True))
-    models = []
-    for state in states:
-        model = ku.build_model(variant)
-        model.load_state_dict(state)
-        models.append(model)
-    return models
 
 
 def tt_compression(model: nn.Module, rank: int) -> nn.Sequential:
@@ -451,18 +259,6 @@ def projection_table(projected: pd.DataFrame, scratch: pd.DataFrame, finetune_ep
     return pd.DataFrame(table)
 
 
-def rank_contrast(ranks: pd.DataFrame) -> dict:
-    """From :func:`rank_table`: the layer of lowest matrix rank (``lowest``, with its TT-ranks), the layers of
-    full matrix rank (``full``) and the smallest TT-ranks among them (``lowest_tt``)."""
-    table = ranks.set_index("net").rename(columns={"matrix rank": "matrix_rank", "TT-ranks": "tt_ranks"})
-    lowest = table.loc[table.matrix_rank.idxmin()]
-    full = list(table[table.matrix_rank == table.matrix_rank.max()].index)
-    return dict(lowest=lowest.name, lowest_rank=int(lowest.matrix_rank), lowest_tt=lowest.tt_ranks, full=full,
-                full_rank=int(table.matrix_rank.max()), layers=len(table),
-                lowest_tt_of_full=min((table.loc[v, "tt_ranks"] for v in full),
-                                      key=lambda t: sum(map(int, t.split("-")))))
-
-
 def t3f_comparison(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL) -> dict:
     """The t3f net under both recipes: its parameter count, its final accuracies under the tutorial's recipe
     (``adam``) and the post's (``sgd``), their epochs, and its Welch comparison with two_kron under each."""
@@ -492,12 +288,3 @@ def projection_findings(projected: pd.DataFrame, scratch: pd.DataFrame, finetune
                 update_error=float(top.update_error.mean()), moved=float(top.moved.mean()), gains=gains,
                 longer=[r for r in gains if scratch_name(r) in full and full[scratch_name(r)] > after[r]],
                 finetune_epochs=finetune_epochs, epochs=epochs)
-
-
-def unpermute_weight(weight: torch.Tensor, perm: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """The (out, 784) weight a layer trained on permuted images (pixel j the original pixel perm[j]) puts on
-    each *original* pixel: column perm[j] of the result is column j of ``weight``, for display on the image grid."""
-    perm = torch.as_tensor(perm)
-    out = torch.empty_like(weight)
-    out[:, perm] = weight
-    return out

@@ -20,32 +20,61 @@ import copy
 import math
 import re
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
+import kron_utils as ku
 import pandas as pd
 import torch
 from torch import nn
 
-import kron_utils as ku
+from ..recipes import VALIDATION_IMAGES
 
-from .stats import compare_final, final_epochs, half_interval
+__all__ = ["SOURCE", "TARGET", "BASE_VARIANT", "BASE_SEED", "ADAPTER_SEEDS", "ADAPTER_EPOCHS", "ADAPTER_BATCH",
+           "ADAPTER_RATES", "BUDGET_RANKS", "LOKR_CONFIGS", "HEAD_PARAMS", "BUDGET_TOLERANCE", "KINDS",
+           "ADAPTER_KINDS", "KIND_TEXT", "Arm", "ARM_NAME", "parse_arm", "budget_arms", "lokr_shapes",
+           "adapter_weights", "factorisation_text", "level_members", "check_budgets", "adapter_settings",
+           "base_settings", "adapted_net", "delta_weight", "epoch_seconds"]
+
 
 SOURCE, TARGET = "mnist", "fashion-mnist"
+
+
 BASE_VARIANT, BASE_SEED = "original", 1         # the post's dense net, seed 1, the post's recipe on MNIST
+
+
 ADAPTER_SEEDS = (1, 2, 3)
+
+
 ADAPTER_EPOCHS = 10
+
+
 ADAPTER_BATCH = 64
+
+
 ADAPTER_RATES = (3e-4, 1e-3, 3e-3, 1e-2)        # Adam; each arm's rate is chosen on validation (seed 1)
-VALIDATION_IMAGES = 10_000
+
+
 #: The budget levels: ranks of LoRA and of the Kronecker-sum adapter (≈ 1,400 r weights each).
 BUDGET_RANKS = (1, 4, 8, 16, 32)
+
+
 #: peft LoKr (decompose_factor, r) at each budget level; -1 is peft's default factorisation (784 = 28·28,
 #: 625 = 25·25), where LoKr cannot exceed 1,400 weights. Others split 625 = 5·125 (or 1·625) and 784 = f·(784/f).
 LOKR_CONFIGS = ((-1, 14), (16, 32), (5, 35), (5, 70), (4, 55))
+
+
 HEAD_PARAMS = ku.HIDDEN_SIZE * ku.NUM_CLASSES + ku.NUM_CLASSES  # the new head: 6,250 weights and 10 biases
+
+
 BUDGET_TOLERANCE = 0.10                          # adapters at one level differ by at most 10%
+
+
 KINDS = ("head", "lora", "lokr", "kronsum", "full", "scratch")
+
+
 ADAPTER_KINDS = ("lora", "lokr", "kronsum")
+
+
 KIND_TEXT = {"head": "head only (linear probe)", "lora": "LoRA (peft)", "lokr": "LoKr (peft)",
              "kronsum": "Kronecker sum (KronAdapter)", "full": "full fine-tuning of fc1", "scratch": "from scratch"}
 
@@ -215,105 +244,6 @@ def delta_weight(arm: Arm, net: nn.Module, base: nn.Module) -> torch.Tensor | No
         return net.base_model.model.fc1.get_delta_weight("default").detach()
 
 
-def effective_rank(matrix: torch.Tensor) -> float:
-    """exp of the entropy of the normalised singular values (Roy and Vetterli, 2007): 1 for a rank-1 matrix,
-    k for k equal singular values; 0 for the zero matrix."""
-    s = torch.linalg.svdvals(matrix.double())
-    if s.sum() == 0:
-        return 0.0
-    p = s / s.sum()
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
-
-
-def relative_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """‖a - b‖_F / ‖b‖_F."""
-    return float(torch.linalg.norm((a - b).double()) / torch.linalg.norm(b.double()))
-
-
-def delta_table(deltas: Mapping[tuple[str, int], torch.Tensor], reference: str = "full_fc1") -> pd.DataFrame:
-    """One row per (arm, seed): ΔW's matrix rank (at float32's tolerance: the ΔW are float32 products), effective rank, Frobenius norm, and its distance to the
-    ``reference`` arm's ΔW of the same seed (:func:`relative_distance`), and the cosine between the two."""
-    rows = []
-    for (arm, seed), delta in deltas.items():
-        target = deltas[(reference, seed)]
-        norm = float(torch.linalg.norm(delta.double()))
-        cosine = float((delta.double() * target.double()).sum() / (norm * torch.linalg.norm(target.double())))
-        rows.append(dict(arm=arm, seed=seed, rank=int(torch.linalg.matrix_rank(delta.float())),
-                         effective_rank=effective_rank(delta), norm=norm,
-                         distance_to_full=relative_distance(delta, target), cosine_to_full=cosine if norm else 0.0))
-    return pd.DataFrame(rows)
-
-
-def best_fit_errors(delta: torch.Tensor, ranks: Sequence[int]) -> pd.DataFrame:
-    """How closely the best update of each structure could match ``delta`` (full fine-tuning's ΔW): the relative
-    error of its truncated SVD at rank r (the best LoRA of rank r, Eckart-Young) and of its nearest Kronecker sum
-    of r terms on the image grid (the best Kronecker-sum adapter of rank r, Van Loan-Pitsianis), with each
-    one's weights."""
-    s = torch.linalg.svdvals(delta.double())
-    total = float((s ** 2).sum())
-    rows = []
-    for r in ranks:
-        rows.append(dict(structure="LoRA", rank=r, weights=adapter_weights(Arm("lora", r)),
-                         error=math.sqrt(float((s[r:] ** 2).sum()) / total)))
-        rows.append(dict(structure="Kronecker sum", rank=r, weights=adapter_weights(Arm("kronsum", r)),
-                         error=float(ku.relative_error(delta, r, ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS))))
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------
-# Choosing on validation, then reporting on test
-# ---------------------------------------------------------------------------
-
-def validation_choice(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each arm's learning rate: the highest final validation accuracy (mean over the seeds given, usually seed 1
-    alone), ties to the smaller rate. ``runs`` has an ``lr`` column; the test columns are never read."""
-    last = runs.groupby(["variant", "lr", "seed"]).epoch.transform("max")  # each run's last epoch (or divergence)
-    final = runs[runs.epoch == last]
-    scores = final.groupby(["variant", "lr"], sort=False).validation_accuracy.mean().reset_index()
-    scores = scores.sort_values(["variant", "validation_accuracy", "lr"], ascending=[True, False, True])
-    chosen = scores.groupby("variant", sort=False).head(1).rename(columns={"validation_accuracy": "validation"})
-    return chosen.set_index("variant").reindex(list(dict.fromkeys(runs.variant))).reset_index()
-
-
-def arm_results(runs: pd.DataFrame, arms: Sequence[Arm]) -> pd.DataFrame:
-    """One row per arm (at its chosen rate): kind, budget level, adapter weights, final test accuracy mean, sd,
-    95% t-interval half-width and seeds. ``runs`` holds only the chosen rate's runs."""
-    final = final_epochs(runs)
-    rows = []
-    for arm in arms:
-        acc = final.loc[final.variant == arm.name, "test_accuracy"].to_numpy(float)
-        n = len(acc)
-        half = half_interval(acc)
-        rows.append(dict(arm=arm.name, kind=arm.kind, rank=arm.rank, adapter_weights=adapter_weights(arm),
-                         mean=acc.mean() if n else float("nan"), sd=acc.std(ddof=1) if n > 1 else float("nan"),
-                         half_width=half, seeds=n))
-    return pd.DataFrame(rows)
-
-
-def level_winners(runs: pd.DataFrame, arms: Sequence[Arm], ranks: Sequence[int] = BUDGET_RANKS) -> pd.DataFrame:
-    """At each budget level: the adapter with the best mean test accuracy, the runner-up, and the difference with
-    its Welch 95% interval (:func:`stats.compare_final`)."""
-    final = final_epochs(runs).groupby("variant").test_accuracy.mean()
-    rows = []
-    for level in range(len(ranks)):
-        ordered = sorted(level_members(arms, level), key=lambda a: -final[a.name])
-        c = compare_final(runs, ordered[0].name, ordered[1].name)
-        rows.append(dict(level=level + 1, budget=adapter_weights(Arm("kronsum", ranks[level])),
-                         best=ordered[0].name, best_kind=ordered[0].kind, best_mean=c["mean_a"],
-                         runner_up=ordered[1].name, runner_up_kind=ordered[1].kind, diff=c["diff"], low=c["low"],
-                         high=c["high"], last=ordered[-1].name, last_mean=final[ordered[-1].name]))
-    return pd.DataFrame(rows)
-
-
-def twin_comparison(runs: pd.DataFrame, ours: str = "kronsum_r1", peft: str = "lokr_r14") -> dict:
-    """The Kronecker-sum adapter of rank 1 against peft's LoKr at its default factorisation without rank
-    decomposition: the same ΔW = A ⊗ B, trained with the same seeds. Welch difference (ours - peft) and whether
-    its 95% interval contains zero."""
-    c = compare_final(runs, ours, peft)
-    return dict(c, within_noise=bool(c["low"] <= 0 <= c["high"]))
-
-
 def epoch_seconds(arms: Sequence[Arm], base: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 100,
                   rounds: int = 3, batch_size: int = ADAPTER_BATCH, warmup: int = 5) -> pd.DataFrame:
     """Seconds per training epoch of each arm, measured side by side in this process: ``rounds`` rounds, each
@@ -339,97 +269,3 @@ def epoch_seconds(arms: Sequence[Arm], base: nn.Module, x: torch.Tensor, y: torc
             rows.append(dict(arm=arm.name, kind=arm.kind, round=round_ + 1, seconds_per_epoch=seconds,
                              threads=torch.get_num_threads()))
     return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------
-# What the page shows
-# ---------------------------------------------------------------------------
-
-def gap_closed(results: pd.DataFrame, arm: str) -> float:
-    """The share of the gap between head only and full fine-tuning that ``arm`` closes (mean accuracies):
-    0 at the linear probe, 1 at full fine-tuning."""
-    mean = results.set_index("arm")["mean"]
-    head, full = mean[results.arm[results.kind == "head"].iloc[0]], mean[results.arm[results.kind == "full"].iloc[0]]
-    return float((mean[arm] - head) / (full - head))
-
-
-def kind_gaps(results: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[Arm], a: str = "kronsum",
-              b: str = "lora", ranks: Sequence[int] = BUDGET_RANKS) -> pd.DataFrame:
-    """At each budget level, adapter kind ``a`` minus kind ``b`` (mean test accuracy, Welch 95% interval)."""
-    rows = []
-    for level in range(len(ranks)):
-        members = {arm.kind: arm for arm in level_members(arms, level)}
-        c = compare_final(runs, members[a].name, members[b].name)
-        rows.append(dict(level=level + 1, a=members[a].name, b=members[b].name, a_weights=adapter_weights(members[a]),
-                         diff=c["diff"], low=c["low"], high=c["high"],
-                         outcome="ahead" if c["low"] > 0 else "behind" if c["high"] < 0 else "level"))
-    return pd.DataFrame(rows)
-
-
-def level_table(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> pd.DataFrame:
-    """One row per budget level: each adapter kind's test accuracy (mean ± sd) with its weights, and the Kronecker
-    sum's and LoKr's difference to LoRA with its Welch 95% interval (:func:`kind_gaps`)."""
-    by_arm = results.set_index("arm")
-
-    def cell(arm):
-        r = by_arm.loc[arm]
-        return f"{r['mean']:.2f} ± {r.sd:.2f} ({int(r.adapter_weights):,})"
-
-    def gap(g):
-        return f"{g['diff']:+.2f} ({g.low:+.2f} to {g.high:+.2f})"
-    return pd.DataFrame([{"level": k.level, "LoRA (weights)": cell(k.b), "LoKr (weights)": cell(l.a),
-                          "Kronecker sum (weights)": cell(k.a), "Kron. sum − LoRA": gap(k), "LoKr − LoRA": gap(l)}
-                         for (_, k), (_, l) in zip(kron_gaps.iterrows(), lokr_gaps.iterrows())])
-
-
-def lokr_default_ceiling() -> int:
-    """The most weights peft's LoKr can have at its default factorisation on the 784 -> 625 layer (any r)."""
-    return adapter_weights(Arm("lokr", ku.IMAGE_SIZE, -1))
-
-
-def arms_table(arms: Sequence[Arm], chosen: pd.DataFrame) -> pd.DataFrame:
-    """The arms as the page lists them: how ΔW is written, adapter weights, the learning rate chosen on
-    validation and the validation accuracy that chose it."""
-    choice = chosen.set_index("variant")
-    return pd.DataFrame({
-        "arm": [a.name for a in arms], "ΔW": [factorisation_text(a) for a in arms], "weights": [f"{adapter_weights(a):,}" for a in arms],
-        "lr (chosen)": [f"{choice.lr[a.name]:g}" for a in arms],
-        "validation (%)": [f"{choice.validation[a.name]:.2f}" for a in arms]})
-
-
-def results_table(results: pd.DataFrame, deltas: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
-    """One row per arm: adapter weights, test accuracy (mean ± sd), the gap to full fine-tuning it closes,
-    ΔW's rank and effective rank, the cosine between it and full fine-tuning's ΔW (means over seeds), and the median
-    seconds per epoch measured side by side."""
-    d = deltas.groupby("arm").agg(rank=("rank", "median"), eff=("effective_rank", "mean"),
-                                  cosine=("cosine_to_full", "mean"))
-    seconds = timing.groupby("arm").seconds_per_epoch.median()
-    rows = []
-    for r in results.itertuples():
-        has_delta = r.arm in d.index and r.kind not in ("head", "full")
-        rows.append({"arm": r.arm, "weights": f"{r.adapter_weights:,}", "test acc. (%)": f"{r.mean:.2f} ± {r.sd:.2f}",
-                     "gap closed": f"{gap_closed(results, r.arm):.0%}" if r.kind != "scratch" else "–",
-                     "rank of ΔW": f"{d['rank'][r.arm]:.0f}" if has_delta or r.kind == "full" else "–",
-                     "effective rank": f"{d.eff[r.arm]:.0f}" if has_delta or r.kind == "full" else "–",
-                     "cosine to full ΔW": f"{d.cosine[r.arm]:.2f}" if has_delta else "–",
-                     "s / epoch": f"{seconds[r.arm]:.1f}" if r.arm in seconds.index else "–"})
-    return pd.DataFrame(rows)
-
-
-def twin_check(seed: int = 0) -> dict:
-    """Our rank-1 Kronecker sum and peft's LoKr at its default factors, given the same two factors (drawn from
-    ``seed``) on the same base: the largest differences of their ΔW and of their forward on random inputs, and
-    both trainable counts (peft's own for LoKr). The page runs it; the tests check the same against torch.kron."""
-    torch.manual_seed(seed)
-    base = ku.build_model(BASE_VARIANT)
-    ours, theirs = adapted_net(Arm("kronsum", 1), base, seed), adapted_net(Arm("lokr", 14, -1), base, seed)
-    lokr = theirs.base_model.model.fc1
-    with torch.no_grad():
-        lokr.lokr_w1["default"].normal_(0, 0.05)  # peft starts w1 at zero: draw it so that ΔW is not trivially 0
-        ours.fc1.delta.factors[0][0].copy_(lokr.lokr_w1["default"])
-        ours.fc1.delta.factors[1][0].copy_(lokr.lokr_w2["default"])
-        x = torch.randn(64, ku.IMAGE_SIZE)
-        delta_gap = (delta_weight(Arm("kronsum", 1), ours, base) - lokr.get_delta_weight("default")).abs().max()
-        forward_gap = (ours.fc1(x) - lokr(x)).abs().max()
-    return dict(delta_max_diff=float(delta_gap), forward_max_diff=float(forward_gap),
-                ours_trainable=ku.count_trainable(ours), peft_trainable=theirs.get_nb_trainable_parameters()[0])

@@ -1,0 +1,272 @@
+"""Part 3 at equal budgets: each Kronecker net's equal-weight baselines, tensor-train partners, ranks,
+Pareto fronts, the leaders per budget, and the harder dataset.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Mapping, Sequence
+
+import kron_utils as ku
+import numpy as np
+import pandas as pd
+import torch
+
+from ..nets import input_layer_rank, input_layer_weight, input_weights
+from ..stats import compare_final, final_epochs, half_interval, judge_no_loss, outcome, summary_table, variant_family
+from ..words import signed
+
+__all__ = ["net_points", "pareto_front", "best_by_budget", "kronecker_margins", "tied_untied_gaps", "budget_leaders",
+           "harder_dataset", "dataset_comparison", "equal_budget_baselines", "TT_MATCH_TOLERANCE", "PARETO_ZOOM",
+           "tt_name", "tt_shapes", "tt_matches", "TT_CORES", "budget_table", "equal_budget_comparisons",
+           "tt_comparisons", "tt_table", "tt_partner_nets", "TT_GRID", "layer_ranks", "rank_table", "rank_contrast"]
+
+
+def net_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant: weights, params, mean, std and 95% half-interval (``half``, :func:`half_interval`) of the
+    final accuracy over all its seeds, their number, family."""
+    finals = final_epochs(rows)
+    points = finals.groupby("variant", sort=False).agg(weights=("weights", "first"), params=("params", "first"),
+                                                      mean=("test_accuracy", "mean"), std=("test_accuracy", "std"),
+                                                      half=("test_accuracy", half_interval), seeds=("seed", "nunique"))
+    points["family"] = [variant_family(v) for v in points.index]
+    return points
+
+
+def pareto_front(points: pd.DataFrame, x: str = "weights", y: str = "mean") -> pd.DataFrame:
+    """The points no other point beats: fewer-or-equal ``x`` and higher ``y``. Sorted by ``x``."""
+    ordered = points.sort_values([x, y], ascending=[True, False])
+    best = ordered[y].cummax().shift(fill_value=-math.inf)
+    return ordered[ordered[y] > best]
+
+
+def best_by_budget(points: pd.DataFrame, budgets: Sequence[int]) -> pd.DataFrame:
+    """For each budget: the best mean accuracy each family reaches with at most that many weights,
+    its best member, and the winning family. Families with no member that small are absent (NaN)."""
+    table = {}
+    for b in budgets:
+        within = points[points.weights <= b]
+        if len(within):
+            table[b] = within.groupby("family")["mean"].max()
+    best = pd.DataFrame(table).T
+    best.index.name = "budget"
+    best["winner"] = best.idxmax(axis=1)
+    return best
+
+
+def kronecker_margins(best: pd.DataFrame) -> pd.Series:
+    """Per budget of :func:`best_by_budget`: the best Kronecker family's accuracy minus the best of every other
+    family (dense, low-rank and tensor train); budgets where either side is absent are left out."""
+    families = [c for c in best.columns if c != "winner"]
+    kron = [f for f in families if f.startswith("Kronecker")]
+    other = [f for f in families if f not in kron]
+    if not kron or not other:
+        return pd.Series(dtype=float, name="lead")
+    return (best[kron].max(axis=1) - best[other].max(axis=1)).dropna().rename("lead")
+
+
+def tied_untied_gaps(rows: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Each (tied, untied) pair present in ``rows``: difference tied - untied, Welch 95% interval, outcome."""
+    present = set(rows.variant)
+    return pd.DataFrame([dict(tied=t, untied=u, **{k: c[k] for k in ("diff", "low", "high")}, n=c["n_a"],
+                              untied_n=c["n_b"], outcome=outcome(c))
+                         for t, u in pairs if t in present and u in present
+                         for c in [compare_final(rows, t, u)]],
+                        columns=["tied", "untied", "diff", "low", "high", "n", "untied_n", "outcome"])
+
+
+def budget_leaders(rows: pd.DataFrame, points: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """Runs of consecutive budgets of :func:`best_by_budget` with the same leading and second nets: the budget
+    span (``low``, ``high``), the leading family and net with its mean accuracy, and, where there is a second
+    family, its net and the Welch comparison leader - second (``diff``, ``ci_low``, ``ci_high``, ``outcome``)."""
+    entries = []
+    for b, row in best.iterrows():
+        scores = row.drop("winner").dropna().astype(float).sort_values(ascending=False)
+        within = points[points.weights <= b]
+        members = tuple(within[within.family == f]["mean"].idxmax() for f in scores.index[:2])
+        if entries and entries[-1]["members"] == members:
+            entries[-1]["high"] = b
+            continue
+        entry = dict(low=b, high=b, members=members, family=scores.index[0], net=members[0], mean=scores.iloc[0],
+                     second_family=None, second=None, diff=math.nan, ci_low=math.nan, ci_high=math.nan, outcome=None,
+                     n=None, second_n=None)
+        if len(members) > 1:
+            c = compare_final(rows, members[0], members[1])
+            entry.update(second_family=scores.index[1], second=members[1], n=c["n_a"], second_n=c["n_b"],
+                         diff=c["diff"], ci_low=c["low"], ci_high=c["high"], outcome=outcome(c))
+        entries.append(entry)
+    return pd.DataFrame(entries).drop(columns="members")
+
+
+def harder_dataset(easy: pd.DataFrame, hard: pd.DataFrame, tolerance: float = 0.5) -> dict:
+    """The Kronecker input layer's cost on two datasets: per dataset (``easy``, ``hard``) the comparisons
+    two_kron - original and width10 - two_kron, and ``verdict``: :func:`judge_no_loss` of the cost on the hard one."""
+    out = {name: dict(cost=compare_final(rows, "two_kron", "original"),
+                      narrow=compare_final(rows, "width10", "two_kron")) for name, rows in (("easy", easy), ("hard", hard))}
+    out["verdict"] = judge_no_loss(out["hard"]["cost"], tolerance)
+    return out
+
+
+def dataset_comparison(rows_by_dataset: Mapping[str, pd.DataFrame], variants: Sequence[str]) -> pd.DataFrame:
+    """Per dataset and variant: final accuracy (mean ± sd) and the difference to the original with its interval."""
+    out = []
+    for name, rows in rows_by_dataset.items():
+        table = summary_table(rows, order=list(variants)).set_index("variant")
+        for v in variants:
+            c = compare_final(rows, v, "original") if v != "original" else None
+            out.append({"dataset": name, "variant": v, "final test acc. (%)": table.loc[v, "final test acc. (%)"],
+                        "vs original (pp)": "-" if c is None else
+                        f"{signed(c['diff'])} [{signed(c['low'])}, {signed(c['high'])}]"})
+    return pd.DataFrame(out).pivot(index="variant", columns="dataset").reindex(list(variants))
+
+
+def equal_budget_baselines(variant: str) -> tuple[str, str]:
+    """For a net with a Kronecker input layer: (the low-rank net whose input layer has about as many
+    weights, the dense net of about the same total parameter count)."""
+    model = ku.build_model(variant)
+    per_rank = ku.IMAGE_SIZE + ku.HIDDEN_SIZE                            # P.Q: 1,409 weights per unit of rank
+    per_width = ku.IMAGE_SIZE + 1 + ku.NUM_CLASSES                       # 784-h-10: 795 parameters per unit
+    rank = max(1, round(ku.count_weights(model.fc1) / per_rank))
+    width = max(1, round((ku.count_params(model) - ku.NUM_CLASSES) / per_width))
+    return f"lowrank{rank}", f"width{width}"
+
+
+#: A tensor train matches a Kronecker net when their input layers' weights differ by at most this fraction.
+TT_MATCH_TOLERANCE = 0.10
+
+
+#: The Pareto figure's zoom: nets up to this many weights within this many points of the best.
+PARETO_ZOOM = dict(weights=30_000, points=1.5)
+
+
+def tt_name(ranks: Sequence[int]) -> str:
+    """The 4-core tensor-train net with these inner TT-ranks: 'tt4_r4' when they are equal, else 'tt4_r2-3-2'."""
+    ranks = [int(r) for r in ranks]
+    return f"tt{TT_CORES}_r" + (str(ranks[0]) if len(set(ranks)) == 1 else "-".join(map(str, ranks)))
+
+
+def tt_shapes(max_rank: int = 64) -> pd.DataFrame:
+    """Every 4-core TT input layer of :data:`TT_GRID` with inner TT-ranks up to their largest possible (and at
+    most ``max_rank``): name, ranks, input-layer weights (sum of r_(j-1) o_j i_j r_j) and spread (max - min rank).
+    TT-rank 1-1-1 is left out: that layer is the 4-factor Kronecker product kron4_r1."""
+    pairs = [o * i for o, i in zip(TT_GRID[1], TT_GRID[0])]
+    bounds = [min(math.prod(pairs[:j]), math.prod(pairs[j:]), max_rank) for j in range(1, TT_CORES)]
+    ranks = np.array(list(itertools.product(*(range(1, b + 1) for b in bounds))))[1:]
+    full = np.column_stack([np.ones(len(ranks), int), ranks, np.ones(len(ranks), int)])
+    weights = sum(full[:, j] * pairs[j] * full[:, j + 1] for j in range(TT_CORES))
+    return pd.DataFrame(dict(net=[tt_name(r) for r in ranks], ranks=[tuple(map(int, r)) for r in ranks],
+                             weights=weights, spread=ranks.max(1) - ranks.min(1)))
+
+
+def tt_matches(variant: str, tolerance: float = TT_MATCH_TOLERANCE) -> list[str]:
+    """The 4-core tensor trains to set beside ``variant`` at its input-layer budget: the one within
+    ±``tolerance`` whose TT-ranks are most nearly equal (then the nearest in weights); where none is that
+    close, the nearest smaller and the nearest larger one (only one where nothing is smaller)."""
+    target = input_weights(variant)
+    shapes = tt_shapes()
+    shapes = shapes.assign(off=(shapes.weights / target - 1).abs())
+    close = shapes[shapes.off <= tolerance]
+    if len(close):
+        return [close.sort_values(["spread", "off"], kind="stable").net.iloc[0]]
+    sides = [shapes[shapes.weights < target], shapes[shapes.weights > target]]
+    return [side.sort_values(["off", "spread"], kind="stable").net.iloc[0] for side in sides if len(side)]
+
+
+TT_CORES = 4  # (7,4,7,4) -> (5,5,5,5), the t3f tutorial's split
+
+
+def budget_table(points: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker net beside its two equal-budget baselines: input-layer weights (or all parameters, for the
+    narrow net), matrix rank of the input layer, accuracy (mean ± sd) and seeds of each."""
+    def cells(v, budget):
+        count = input_weights(v) if budget == "input weights" else int(points.loc[v, "params"])
+        return [v, count, input_layer_rank(v), f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
+                int(points.loc[v, "seeds"])]
+    table = [cells(v, "input weights") + cells(low, "input weights") + cells(narrow, "params")
+             for v in kron_variants for low, narrow in [equal_budget_baselines(v)]]
+    columns = pd.MultiIndex.from_tuples(
+        [(group, c) for group, budget in [("Kronecker net", "input weights"), ("low-rank, same input weights", "input weights"),
+                                          ("narrow dense, same parameters", "params")]
+         for c in ("net", budget, "matrix rank", "accuracy (%)", "seeds")])
+    return pd.DataFrame(table, columns=columns)
+
+
+def equal_budget_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker net against each of its equal-budget baselines: difference, interval, outcome, ranks."""
+    out = []
+    for v in kron_variants:
+        for baseline in equal_budget_baselines(v):
+            c = compare_final(rows, v, baseline)
+            out.append(dict(variant=v, baseline=baseline, diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"],
+                            baseline_n=c["n_b"], outcome=outcome(c), rank=input_layer_rank(v),
+                            baseline_rank=input_layer_rank(baseline)))
+    return pd.DataFrame(out)
+
+
+def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker net against the tensor train(s) of its input-layer budget (:func:`tt_matches`): both
+    nets' input weights and seeds, whether the TT net is within the tolerance, difference Kronecker - TT in
+    final accuracy, 95% Welch interval, outcome. Kronecker nets or TT nets missing from ``rows`` are left out."""
+    out, present = [], set(rows.variant)
+    for v in kron_variants:
+        for tt in tt_matches(v):
+            if v in present and tt in present:
+                c = compare_final(rows, v, tt)
+                out.append(dict(variant=v, baseline=tt, weights=input_weights(v), baseline_weights=input_weights(tt),
+                                within=abs(input_weights(tt) / input_weights(v) - 1) <= TT_MATCH_TOLERANCE,
+                                diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"], baseline_n=c["n_b"],
+                                outcome=outcome(c)))
+    return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "within", "diff", "low",
+                                      "high", "n", "baseline_n", "outcome"])
+
+
+def tt_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """:func:`tt_comparisons` for display: both nets with their input-layer weights and seeds, how far the tensor
+    train's budget is off, and the difference Kronecker - TT with its interval and verdict."""
+    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "no different"}
+    return pd.DataFrame({
+        "Kronecker net": comparisons.variant, "input weights": comparisons.weights, "seeds": comparisons.n,
+        "tensor train": comparisons.baseline, "TT input weights": comparisons.baseline_weights,
+        "budget off by": [f"{b / w - 1:+.1%}" + ("" if ok else " (nearest)") for b, w, ok in
+                          zip(comparisons.baseline_weights, comparisons.weights, comparisons.within)],
+        "TT seeds": comparisons.baseline_n,
+        "Kronecker − TT (pp), 95% CI": [f"{signed(r.diff)} [{signed(r.low)}, {signed(r.high)}]"
+                                       for r in comparisons.itertuples()],
+        "verdict": comparisons.outcome.map(verdict)})
+
+
+def tt_partner_nets(kron_variants: Sequence[str]) -> list[str]:
+    """The tensor trains that :func:`tt_comparisons` sets beside ``kron_variants``, each once."""
+    return list(dict.fromkeys(tt for v in kron_variants for tt in tt_matches(v)))
+
+
+#: The 4-core grid of the TT-rank columns: 784 = 7x4x7x4 -> 625 = 5x5x5x5 (the t3f tutorial's split).
+TT_GRID = (ku.factorize(ku.IMAGE_SIZE, TT_CORES), ku.factorize(ku.HIDDEN_SIZE, TT_CORES))
+
+
+def layer_ranks(variant: str) -> dict:
+    """The input layer's weight count, matrix rank and minimal TT-ranks in :data:`TT_GRID` ('a-b-c'), taken
+    on a freshly initialised net (:func:`kron_utils.unfolding_ranks`)."""
+    weight = input_layer_weight(variant)
+    return dict(input_weights=input_weights(variant), matrix_rank=int(torch.linalg.matrix_rank(weight)),
+                tt_ranks="-".join(map(str, ku.unfolding_ranks(weight, *TT_GRID))))
+
+
+def rank_table(points: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
+    """For nets with a 784 -> 625 input layer: :func:`layer_ranks`, family and accuracy."""
+    names = {"input_weights": "input weights", "matrix_rank": "matrix rank", "tt_ranks": "TT-ranks"}
+    return pd.DataFrame([dict(net=v, family=points.loc[v, "family"], **layer_ranks(v),
+                              accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
+                              seeds=int(points.loc[v, "seeds"])) for v in variants]).rename(columns=names)
+
+
+def rank_contrast(ranks: pd.DataFrame) -> dict:
+    """From :func:`rank_table`: the layer of lowest matrix rank (``lowest``, with its TT-ranks), the layers of
+    full matrix rank (``full``) and the smallest TT-ranks among them (``lowest_tt``)."""
+    table = ranks.set_index("net").rename(columns={"matrix rank": "matrix_rank", "TT-ranks": "tt_ranks"})
+    lowest = table.loc[table.matrix_rank.idxmin()]
+    full = list(table[table.matrix_rank == table.matrix_rank.max()].index)
+    return dict(lowest=lowest.name, lowest_rank=int(lowest.matrix_rank), lowest_tt=lowest.tt_ranks, full=full,
+                full_rank=int(table.matrix_rank.max()), layers=len(table),
+                lowest_tt_of_full=min((table.loc[v, "tt_ranks"] for v in full),
+                                      key=lambda t: sum(map(int, t.split("-")))))

@@ -1,0 +1,96 @@
+"""What Part 3 ('beyond the post') runs, checked before any work: its grid of nets and its settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import kron_utils as ku
+import pandas as pd
+
+from ..params import check_positive_ints, check_sweep, check_tolerance, check_variants
+from ..paths import notebook_parameters, output_dirs
+from ..store import load_runs, reading
+from .budgets import TT_CORES, equal_budget_baselines, tt_partner_nets
+from .compression import T3F_VARIANTS, t3f_compression_settings, t3f_settings
+
+__all__ = ['BEYOND_SEEDS', 'BEYOND_GRID', 'BeyondPlan', 'beyond_grid']
+
+
+BEYOND_SEEDS = (1, 2, 3, 4, 5)
+
+
+#: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original), low ranks, and
+#: the TT-ranks of 4-core tensor-train input layers (TT-rank 1 is kron4_r1 itself; ranks above 4 cost more
+#: training time than ``make beyond``'s 45-minute budget leaves).
+BEYOND_GRID = dict(kron_variants=["two_kron", "kron2_r2", "kron2_r4", "kron2_r8", "one_kron", "tiedkron2_r2",
+                                  "tiedkron2_r4", "kron4_r1", "kron4_r4"],
+                   dense_widths=[10, 32, 64, 128, 625], low_ranks=[1, 2, 4, 8, 16], tt_ranks=[2, 3, 4])
+
+
+@dataclass(frozen=True)
+class BeyondPlan:
+    """What Part 3 runs, validated as one object before any work (see :meth:`from_parameters`)."""
+    settings: ku.TrainSettings
+    finetune: ku.TrainSettings
+    harder: ku.TrainSettings | None
+    t3f: ku.TrainSettings
+    compression: ku.TrainSettings
+    compression_finetune: ku.TrainSettings
+    compression_rank: int
+    kron_variants: list[str]
+    tt_variants: list[str]
+    grid: list[str]
+    seeds: list[int]
+    projection_ranks: list[int]
+    results_dir: Path
+    figures_dir: Path
+    reads: list[Path]
+    full: bool
+    tolerance: float
+
+    @classmethod
+    def from_parameters(cls, p: Mapping) -> "BeyondPlan":
+        """From the notebook's parameters; a grid entry of None takes its value from :data:`BEYOND_GRID`.
+        Only the full grid with the default recipe and seeds writes to results/ and figures/."""
+        p = notebook_parameters("04_beyond", p)  # every value of its declared type first
+        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
+        finetune = ku.TrainSettings(epochs=p["finetune_epochs"], dataset=p["dataset"])
+        harder = ku.TrainSettings(epochs=p["epochs"], dataset=p["harder_dataset"]) if p["harder_dataset"] else None
+        t3f = t3f_settings(p["t3f_epochs"], p["dataset"])
+        compression, compression_finetune = (t3f_compression_settings(p["dataset"], ku.check_positive_int(p[k], k))
+                                             for k in ("compression_epochs", "compression_finetune_epochs"))
+        compression_rank = ku.check_positive_int(p["compression_tt_rank"], "compression_tt_rank")
+        grid = {k: BEYOND_GRID[k] if p[k] is None else p[k] for k in BEYOND_GRID}
+        names, seeds = check_sweep(list(dict.fromkeys(beyond_grid(**grid) + list(T3F_VARIANTS))),  # t3f: SGD too
+                                   p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS, minimum_seeds=2)
+        ranks = check_positive_ints(p["projection_ranks"], "projection_ranks")
+        tolerance = check_tolerance(p["tolerance_pp"])
+        results_dir, figures_dir, full = output_dirs("04_beyond", p)
+        kron_variants = check_variants(grid["kron_variants"])
+        tt_variants = list(dict.fromkeys([f"tt{TT_CORES}_r{r}" for r in check_positive_ints(grid["tt_ranks"], "tt_ranks", True)]
+                                         + tt_partner_nets(kron_variants)))
+        return cls(settings, finetune, harder, t3f, compression, compression_finetune, compression_rank, kron_variants,
+                   tt_variants, names,
+                   seeds, ranks, results_dir, figures_dir, reading(results_dir), full, tolerance)
+
+    def load(self, settings: ku.TrainSettings | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """:func:`load_runs` of this plan's folders and seeds (its settings and grid unless given)."""
+        return load_runs(self.reads, settings or self.settings, variants or self.grid, self.seeds)
+
+
+def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str]:
+    """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
+    widths (625 is the post's ``original``, which is always in the grid), the low-rank nets and the
+    4-core tensor trains of the given TT-ranks and those at the Kronecker nets' budgets
+    (:func:`beyond.budgets.tt_partner_nets`), each once, in that order."""
+    names = list(check_variants(kron_variants))
+    for variant in names[:]:
+        names += equal_budget_baselines(variant)
+    names += ["original" if h == ku.HIDDEN_SIZE else f"width{h}" for h in check_positive_ints(dense_widths, "dense_widths")]
+    names += ["original"]  # the dense reference of the page (and the source of the projection), always trained
+    names += [f"lowrank{r}" for r in check_positive_ints(low_ranks, "low_ranks")]
+    names += [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(tt_ranks, "tt_ranks", allow_empty=True)]
+    names += tt_partner_nets(kron_variants)  # a tensor train at each Kronecker net's input-layer budget
+    return list(dict.fromkeys(names))
