@@ -17,6 +17,7 @@ from .beyond.plan import BeyondPlan
 from .nets import input_weights
 from .paths import NOTEBOOK_PARAMETERS
 from .stats import compare_final, error_change, final_epochs, outcome, variant_family
+from .store import MissingRuns
 from .why.analysis import control_verdict, lead_over_dense, off_grid_comparison, permutation_effects, why_answer
 from .why.plan import ALIGNED_NET, WhyPlan
 from .words import interval, mistakes_phrase, signed
@@ -160,7 +161,7 @@ def page_results(dataset: str) -> dict:
         return found
     try:
         found["compact"] = compact_findings(BeyondPlan.from_parameters(NOTEBOOK_PARAMETERS["04_beyond"]).load())
-    except ValueError:
+    except MissingRuns:  # that page has not been run; a damaged record still fails the page
         pass
     try:
         plan = WhyPlan.from_parameters(NOTEBOOK_PARAMETERS["05_why"])
@@ -169,12 +170,12 @@ def page_results(dataset: str) -> dict:
         found["why"] = why_answer(effects, lead_over_dense(mnist, permuted),
                                       off_grid_comparison(mnist, ALIGNED_NET, plan.off_grid_variants),
                                       control_verdict(effects, plan.tolerance))
-    except ValueError:
+    except MissingRuns:  # that page has not been run; a damaged record still fails the page
         pass
     try:
         plan = AdaptersPlan.from_parameters(NOTEBOOK_PARAMETERS["06_adapters"])
         runs = plan.final_runs(plan.chosen())
         found["adapters"] = kind_gaps(arm_results(runs, plan.arms), runs, plan.arms, "kronsum", "lora", plan.ranks)
-    except ValueError:
+    except MissingRuns:  # that page has not been run; a damaged record still fails the page
         pass
     return found

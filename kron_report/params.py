@@ -1,83 +1,206 @@
 """Notebook parameters, read and checked before any work; every page's plan builds on these checks.
 
-Papermill passes ``-p`` values as strings: :func:`parse_list` reads '[1, 2]' and '1,2' alike. Each check raises
-one ValueError naming the parameter.
+:func:`read_parameters` is the one checker: it takes a notebook's declared parameters (:data:`paths.NOTEBOOK_PARAMETERS`,
+each of its default's type), then checks each value by its name's rule in :data:`RULES` (type and range *before*
+anything is converted: 1.5 is not a whole number, True is not a number), then the rules across parameters. Every
+error is one ValueError that starts with the notebook and names the parameter the user set.
+
+Papermill passes ``-p`` values as strings: :func:`parse_list` reads '[1, 2]' and '1,2' alike, each item as JSON
+where it reads as JSON ('0.01' is a number, 'fast' stays a string, for the rule to refuse).
 """
 from __future__ import annotations
 
 import json
+import numbers
+from typing import Callable, Mapping
 
 import kron_utils as ku
-import numpy as np
 import pandas as pd
 
+from .paths import notebook_parameters
+
 __all__ = ["parse_list", "check_variants", "check_seeds", "check_positive_ints", "check_tolerance", "check_sweep",
-           "divergence_lines"]
+           "check_rates", "check_whole", "check_dataset", "check_lokr_configs", "MIN_TRAIN_IMAGES", "RULES",
+           "read_parameters", "divergence_lines"]
 
 
-def parse_list(value):
-    """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists, a scalar a 1-list."""
+def parse_list(value, name: str = "the value"):
+    """A papermill-friendly list: '[1, 2]' (JSON) or '1,2' become lists (each item read as JSON where it can be),
+    a scalar a 1-list; anything else is returned as it is, for the caller's rule to refuse."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             try:
                 return json.loads(text)
             except json.JSONDecodeError:
-                raise ValueError(f"cannot read a list from {value!r}; write it like [1, 2, 3]") from None
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        return [int(t) if t.lstrip("-").isdigit() else t for t in items]
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                raise ValueError(f"{name}: cannot read a list from {value!r}; write it like [1, 2, 3]") from None
+        return [_item(t.strip()) for t in text.split(",") if t.strip()]
+    if _is_whole(value):
         return [value]
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def check_variants(variants) -> list[str]:
+def _item(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _is_whole(value) -> bool:
+    """An integer, not a bool and not a float (1.0 and 1.5 alike are refused where a whole number is asked for)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_whole(value, name: str, minimum: int = 1) -> int:
+    """A whole number >= ``minimum`` (not a bool, not a float); else one ValueError naming ``name``."""
+    if not _is_whole(value) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_variants(variants, name: str = "variants") -> list[str]:
     """A non-empty list of distinct variant names that all build (papermill strings are read too)."""
-    variants = parse_list(variants)
-    if not isinstance(variants, list) or not variants:
-        raise ValueError(f"variants must be a non-empty list of names, got {variants!r}")
+    variants = parse_list(variants, name)
+    if not isinstance(variants, list) or not variants or not all(isinstance(v, str) for v in variants):
+        raise ValueError(f"{name} must be a non-empty list of names, got {variants!r}")
     unknown = []
-    for name in variants:
+    for variant in variants:
         try:
-            ku.build_model(name)
+            ku.build_model(variant)
         except ValueError:
-            unknown.append(name)
+            unknown.append(variant)
     if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; valid names: {', '.join(ku.VARIANTS)} "
+        raise ValueError(f"{name}: unknown variant(s) {unknown}; valid names: {', '.join(ku.VARIANTS)} "
                          "or a family member such as width32, lowrank2, kron2_r4, tiedkron2_r1, tt4_r4")
     if len(set(variants)) != len(variants):
-        raise ValueError(f"variants must be distinct, got {variants}")
+        raise ValueError(f"{name} must be distinct, got {variants}")
     return variants
 
 
-def check_seeds(seeds, minimum: int = 1) -> list[int]:
-    """:func:`kron_utils.check_seeds` of a list or a papermill string, with at least ``minimum`` seeds."""
-    seeds = ku.check_seeds(parse_list(seeds))
-    if len(seeds) < minimum:
-        raise ValueError(f"seeds: this notebook reports 95% intervals over seeds, so it needs at least {minimum} "
-                         f"seeds, got {seeds}; give e.g. [1, 2, 3]")
-    return seeds
+def check_seeds(seeds, minimum: int = 1, name: str = "seeds") -> list[int]:
+    """A list of at least ``minimum`` distinct non-negative whole numbers (a papermill string is read too)."""
+    values = parse_list(seeds, name)
+    if not isinstance(values, list) or not values or not all(_is_whole(s) and s >= 0 for s in values):
+        raise ValueError(f"{name} must be a non-empty list of non-negative whole numbers, got {seeds!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must be distinct, got {values!r}")
+    if len(values) < minimum:
+        raise ValueError(f"{name}: this notebook reports 95% intervals over seeds, so it needs at least {minimum} "
+                         f"seeds, got {values}; give e.g. [1, 2, 3]")
+    return [int(s) for s in values]
 
 
 def check_positive_ints(values, name: str, allow_empty: bool = False) -> list[int]:
-    """A list of positive integers (papermill strings such as '[1, 2]' are read too); non-empty unless allowed."""
-    values = parse_list(values)
-    if not isinstance(values, list) or not (values or allow_empty):
-        raise ValueError(f"{name} must be a {'' if allow_empty else 'non-empty '}list of positive integers, "
-                         f"got {values!r}")
-    return [ku.check_positive_int(v, f"each of {name}") for v in values]
+    """A list of distinct positive whole numbers (papermill strings such as '[1, 2]' are read too); non-empty unless
+    allowed."""
+    items = parse_list(values, name)
+    if (not isinstance(items, list) or not (items or allow_empty) or not all(_is_whole(v) and v >= 1 for v in items)
+            or len(set(items)) != len(items)):
+        raise ValueError(f"{name} must be a {'' if allow_empty else 'non-empty '}list of distinct positive whole "
+                         f"numbers, got {values!r}")
+    return [int(v) for v in items]
 
 
-def check_tolerance(value) -> float:
-    """``tolerance_pp``: a finite number >= 0 (percentage points)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ValueError(f"tolerance_pp must be a number of percentage points >= 0, got {value!r}")
+def check_rates(values, name: str, upper: float) -> list[float]:
+    """A non-empty list of distinct learning rates in (0, ``upper``); numbers only (no bool, no string)."""
+    items = parse_list(values, name)
+    if (not isinstance(items, list) or not items or not all(_is_number(v) and 0 < v < upper for v in items)
+            or len(set(items)) != len(items)):
+        raise ValueError(f"{name} must be a non-empty list of distinct numbers in (0, {upper:g}), got {values!r}")
+    return [float(v) for v in items]
+
+
+def check_tolerance(value, name: str = "tolerance_pp") -> float:
+    """A finite number >= 0 (percentage points)."""
+    if not _is_number(value) or not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a number of percentage points >= 0, got {value!r}")
     return float(value)
+
+
+def check_dataset(value, name: str, allow_empty: bool = False) -> str:
+    """A dataset the project knows (mnist, fashion-mnist, or the synthetic stand-in); '' where allowed."""
+    if allow_empty and value == "":
+        return value
+    if value != ku.SYNTHETIC and value not in ku.DATASETS:
+        raise ValueError(f"{name} must be one of {', '.join([*ku.DATASETS, ku.SYNTHETIC])}"
+                         f"{' or empty' if allow_empty else ''}, got {value!r}")
+    return value
+
+
+def check_lokr_configs(value, name: str = "lokr_configs") -> list[tuple[int, int]]:
+    """[decompose_factor, r] pairs of whole numbers: the factor -1 (peft's default) or >= 1, r >= 1."""
+    items = parse_list(value, name)
+    good = isinstance(items, list) and items and all(
+        isinstance(c, (list, tuple)) and len(c) == 2 and all(_is_whole(v) for v in c) and (c[0] == -1 or c[0] >= 1)
+        and c[1] >= 1 for c in items)
+    if not good:
+        raise ValueError(f"{name} must list [decompose_factor, r] pairs of whole numbers (decompose_factor -1 or "
+                         f">= 1, r >= 1), got {value!r}")
+    return [(int(f), int(r)) for f, r in items]
 
 
 def check_sweep(variants, seeds, minimum_seeds: int = 1) -> tuple[list[str], list[int]]:
     """Validate a whole sweep up front: every variant name and the seeds (settings validate themselves)."""
     return check_variants(variants), check_seeds(seeds, minimum_seeds)
+
+
+#: The fewest training images a validation split may leave (half the set, where that is fewer).
+MIN_TRAIN_IMAGES = 1_000
+
+_seed = lambda v, n: check_whole(v, n, minimum=0)  # noqa: E731
+_seeds = lambda v, n: check_seeds(v, 2, n)  # noqa: E731 - every page reports intervals over seeds
+#: Each parameter's rule, by name (the same name means the same thing in every notebook): a function of
+#: (value, name) that returns the checked value or raises one ValueError naming it. None values (take the
+#: committed grid) are not checked here.
+RULES: dict[str, Callable] = {
+    "epochs": check_whole, "train_epochs": check_whole, "t3f_epochs": check_whole,
+    "compression_epochs": check_whole, "compression_finetune_epochs": check_whole, "finetune_epochs": check_whole,
+    "compression_tt_rank": check_whole, "validation_images": check_whole,
+    "seed": _seed, "permutation_seed": _seed, "fields_seed": _seed,
+    "seeds": _seeds, "tuning_seeds": _seeds,
+    "dataset": check_dataset, "source": check_dataset, "target": check_dataset,
+    "harder_dataset": lambda v, n: check_dataset(v, n, allow_empty=True),
+    "variants": check_variants, "kron_variants": check_variants, "permuted_variants": check_variants,
+    "off_grid_variants": check_variants, "tuning_variants": check_variants,
+    "dense_widths": check_positive_ints, "low_ranks": check_positive_ints, "projection_ranks": check_positive_ints,
+    "budget_ranks": check_positive_ints,
+    "tt_ranks": lambda v, n: check_positive_ints(v, n, allow_empty=True),
+    "sgd_learning_rates": lambda v, n: check_rates(v, n, 10), "learning_rates": lambda v, n: check_rates(v, n, 1),
+    "adam_learning_rate": lambda v, n: check_rates([v], n, 10)[0],
+    "tolerance_pp": check_tolerance, "lokr_configs": check_lokr_configs,
+}
+
+
+def read_parameters(notebook: str, parameters: Mapping) -> dict:
+    """The declared parameters of ``notebook``, each checked by its rule (:data:`RULES`) and the rules across them;
+    one ValueError '<notebook>: <what is wrong>' naming the parameter the user set, before any work."""
+    values = notebook_parameters(notebook, parameters)
+    try:
+        checked = {name: value if value is None or name not in RULES else RULES[name](value, name)
+                   for name, value in values.items()}
+        _across(notebook, checked)
+    except ValueError as error:
+        raise ValueError(f"{notebook}: {error}") from None
+    return checked
+
+
+def _across(notebook: str, p: dict) -> None:
+    """The rules that tie two parameters together; each message names both."""
+    if "validation_images" in p:
+        other = "target" if "target" in p else "dataset"
+        size = ku.train_size(p[other])
+        keep = min(MIN_TRAIN_IMAGES, size // 2)  # the synthetic stand-in has 512 training images
+        if p["validation_images"] > size - keep:
+            raise ValueError(f"validation_images must leave at least {keep:,} of the {size:,} training images of "
+                             f"{p[other]} ({other}) to train on, so at most {size - keep:,}, got "
+                             f"{p['validation_images']:,}")
+    if "source" in p and p["source"] == p["target"] != ku.SYNTHETIC:
+        raise ValueError(f"source and target must differ, got {p['source']!r} for both")
 
 
 def divergence_lines(rows: pd.DataFrame) -> list[str]:

@@ -12,7 +12,7 @@ import kron_utils as ku
 import pandas as pd
 
 from .stats import compare_final, final_epochs, half_interval, mean_sd, outcome
-from .store import load_runs
+from .store import MissingRuns, load_runs
 
 __all__ = ["SGD_RATES", "ADAM_RATE", "TUNED_NETS", "TUNING_SEEDS", "VALIDATION_IMAGES", "recipe_grid", "recipe_name",
            "SELECTION_COLUMNS", "recipe_runs", "validation_scores", "select_recipes", "tuned_results",
@@ -122,6 +122,6 @@ def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.Dat
     recipes = {recipe_name(s): s for s in recipe_grid(epochs, dataset)}
     try:
         runs = load_tuning_runs(reads, recipes, TUNED_NETS, TUNING_SEEDS)
-    except ValueError:  # runs without results: the why page has not been run for these settings
+    except MissingRuns:  # the why page has not been run for these settings (a damaged record still fails)
         return None
     return tuned_results(runs, select_recipes(runs))

@@ -23,7 +23,7 @@ import pandas as pd
 from .paths import committed_results, project_path
 
 __all__ = ["OPTIONAL_SETTINGS", "settings_record", "TEMP_SUFFIX", "STALE_TEMP_SECONDS", "atomic_write", "remove_stale_temp_files", "settings_key", "settings_folder",
-           "run_file", "PERMUTATION_FILE", "save_runs", "stored_permutation", "BadRecord", "NUMERIC_COLUMNS",
+           "run_file", "PERMUTATION_FILE", "save_runs", "stored_permutation", "BadRecord", "MissingRuns", "NUMERIC_COLUMNS",
            "read_record", "run_is_done", "quarantine", "load_results", "require_runs", "cached", "cached_table",
            "bench_file", "save_bench", "bench_record", "machine_name", "load_runs", "reading"]
 
@@ -133,6 +133,12 @@ class BadRecord(ValueError):
     def __init__(self, path: Path, check: str):
         super().__init__(f"{path}: {check}")
         self.path, self.check = Path(path), check
+
+
+class MissingRuns(LookupError):
+    """These runs do not exist for these settings (a page not yet run, or an exploratory run on other data): a
+    page may say so. Never raised for a record that exists but fails a check, which is a :class:`BadRecord` and
+    always fails the page."""
 
 
 NUMERIC_COLUMNS = ["seed", "epoch", "weights", "params", "train_loss", "test_loss", "test_accuracy", "seconds"]
@@ -250,10 +256,11 @@ def _as_list(folders) -> list[Path]:
 
 
 def require_runs(rows: pd.DataFrame, variants: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
-    """``rows`` unchanged if every (variant, seed) run is in it; else one error listing the missing ones."""
+    """``rows`` unchanged if every (variant, seed) run is in it; else one :class:`MissingRuns` listing the missing
+    ones."""
     missing = sorted({(v, s) for v in variants for s in seeds} - set(zip(rows.variant, rows.seed)))
     if missing:
-        raise ValueError(f"runs without results: {missing}")
+        raise MissingRuns(f"runs without results: {missing}")
     return rows
 
 

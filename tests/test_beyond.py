@@ -112,7 +112,7 @@ BEYOND_DEFAULTS = dict(dataset="synthetic", harder_dataset="", seeds=None, epoch
                                             (dict(kron_variants=["kron2_r0"]), "unknown variant"),
                                             (dict(low_ranks="[]"), "low_ranks"), (dict(epochs=0), "epochs"),
                                             (dict(tt_ranks=[0]), "tt_ranks"), (dict(t3f_epochs=0), "epochs"),
-                                            (dict(harder_dataset="cifar"), "unknown dataset"),
+                                            (dict(harder_dataset="cifar"), "04_beyond: harder_dataset must be one of"),
                                             (dict(tolerance_pp=-1), "tolerance_pp"),
                                             (dict(compression_tt_rank=0), "compression_tt_rank"),
                                             (dict(compression_epochs=0), "compression_epochs"),

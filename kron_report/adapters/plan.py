@@ -28,9 +28,18 @@ from tqdm import tqdm
 
 from ..fetch import verify_dataset
 from ..nets import trained_models
-from ..params import check_seeds, divergence_lines, parse_list
-from ..paths import ROOT, SCRATCH, check_dir, committed_results, notebook_parameters, output_dirs, project_path
-from ..store import atomic_write, cached_table, load_results, run_file, save_runs, settings_folder, settings_record
+from ..params import divergence_lines, read_parameters
+from ..paths import ROOT, SCRATCH, check_dir, committed_results, output_dirs, project_path
+from ..store import (
+    MissingRuns,
+    atomic_write,
+    cached_table,
+    load_results,
+    run_file,
+    save_runs,
+    settings_folder,
+    settings_record,
+)
 from ..sweep import _execute_calls, check_scheduler, missing_seeds
 from .arms import (
     ADAPTER_SEEDS,
@@ -78,31 +87,20 @@ class AdaptersPlan:
     @classmethod
     def from_parameters(cls, p: Mapping) -> "AdaptersPlan":
         """From the notebook's parameters; None takes the committed grid of :mod:`adapters.arms`."""
-        p = notebook_parameters("06_adapters", p)
-        for name in ("source", "target"):
-            if p[name] != ku.SYNTHETIC:
-                ku.dataset_info(p[name])
-        if p["source"] == p["target"] != ku.SYNTHETIC:  # the synthetic stand-in may play both parts (tests)
-            raise ValueError(f"source and target must differ, got {p['source']!r} for both")
-        ranks = [int(r) for r in parse_list(p["budget_ranks"])] if p["budget_ranks"] is not None else list(BUDGET_RANKS)
-        if not ranks or any(r < 1 for r in ranks) or len(set(ranks)) != len(ranks):
-            raise ValueError(f"budget_ranks must be distinct positive whole numbers, got {p['budget_ranks']!r}")
-        lokr = (parse_list(p["lokr_configs"]) if p["lokr_configs"] is not None else [list(c) for c in LOKR_CONFIGS])
-        if any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in lokr):
-            raise ValueError(f"lokr_configs must list [decompose_factor, r] pairs, got {p['lokr_configs']!r}")
-        arms = budget_arms(ranks, [tuple(int(v) for v in c) for c in lokr])
-        check_budgets(arms, ranks)
-        rates = [float(r) for r in parse_list(p["learning_rates"])]
-        if not rates or len(set(rates)) != len(rates) or any(isinstance(r, bool) or not 0 < r < 1 for r in rates):
-            raise ValueError(f"learning_rates must be distinct numbers in (0, 1), got {p['learning_rates']!r}")
-        seeds = check_seeds(p["seeds"] if p["seeds"] is not None else list(ADAPTER_SEEDS), minimum=2)
-        epochs = ku.check_positive_int(p["epochs"], "epochs")
-        validation = ku.check_positive_int(p["validation_images"], "validation_images")
-        adapter_settings(rates[0], epochs, p["target"], validation)  # TrainSettings checks the split's size
+        v = read_parameters("06_adapters", p)  # every value checked by its rule, before any work
+        ranks = v["budget_ranks"] if v["budget_ranks"] is not None else list(BUDGET_RANKS)
+        lokr = v["lokr_configs"] if v["lokr_configs"] is not None else [tuple(c) for c in LOKR_CONFIGS]
+        try:
+            arms = budget_arms(ranks, lokr)
+            check_budgets(arms, ranks)
+        except ValueError as error:
+            raise ValueError(f"06_adapters: {error}") from None
+        rates, epochs, validation = v["learning_rates"], v["epochs"], v["validation_images"]
+        seeds = v["seeds"] if v["seeds"] is not None else list(ADAPTER_SEEDS)
         results_dir, figures_dir, full = output_dirs("06_adapters", p)
-        results_dir = results_dir / "adapters" / f"from-{p['source']}"
-        reads = list(dict.fromkeys([results_dir, committed_results() / "adapters" / f"from-{p['source']}"]))
-        return cls(p["source"], p["target"], arms, ranks, rates, seeds, epochs, validation, results_dir, figures_dir,
+        results_dir = results_dir / "adapters" / f"from-{v['source']}"
+        reads = list(dict.fromkeys([results_dir, committed_results() / "adapters" / f"from-{v['source']}"]))
+        return cls(v["source"], v["target"], arms, ranks, rates, seeds, epochs, validation, results_dir, figures_dir,
                    reads, full)
 
     def settings(self, lr: float) -> ku.TrainSettings:
@@ -137,7 +135,7 @@ class AdaptersPlan:
         runs = self.stage_one()
         missing = sorted({(a, lr) for a in self.names for lr in self.rates} - set(zip(runs.variant, runs.lr)))
         if missing:
-            raise ValueError(f"adapter runs without results (seed {self.seeds[0]}): {missing}")
+            raise MissingRuns(f"adapter runs without results (seed {self.seeds[0]}): {missing}")
         return validation_choice(runs)
 
     def final_runs(self, chosen: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +144,7 @@ class AdaptersPlan:
         runs = pd.concat(frames, ignore_index=True)
         missing = sorted({(a, s) for a in self.names for s in self.seeds} - set(zip(runs.variant, runs.seed)))
         if missing:
-            raise ValueError(f"adapter runs without results: {missing}")
+            raise MissingRuns(f"adapter runs without results: {missing}")
         return runs.sort_values("variant", key=lambda v: v.map(self.names.index), kind="stable", ignore_index=True)
 
     def delta_file(self, arm: str, lr: float, seed: int) -> Path:

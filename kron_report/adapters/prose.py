@@ -274,10 +274,13 @@ def lokr_advice(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame, twin: Mapping,
         f"; peft leaves its {ku.HIDDEN_SIZE} outputs unsplit, so only the input side is Kronecker-factored."
         if a in unsplit else ".") for a, d in zip(behind.a, behind["diff"]))
     others = [a for a in arms if a.kind == "lokr" and a.factor != -1]
-    return (f"{claim[0].upper() + claim[1:]}.{_cost_note(kron_gaps, timing)} The shape of the factors matters: at peft's default factorisation LoKr cannot grow past {lokr_default_ceiling():,} weights on "
-            f"this layer, and larger budgets through `decompose_factor` get a w1 of "
-            f"{join_words(list(dict.fromkeys(_w1(a) for a in others)))}, so what the library calls LoKr "
-            f"at a given budget can be a very different update.{design} Our rank-1 adapter and peft's LoKr "
+    shape = (f"The shape of the factors matters: at peft's default factorisation LoKr cannot grow past "
+             f"{lokr_default_ceiling():,} weights on this layer, and larger budgets through `decompose_factor` get a "
+             f"w1 of {join_words(list(dict.fromkeys(_w1(a) for a in others)))}, so what the library calls LoKr at a "
+             f"given budget can be a very different update." if others else
+             f"Every LoKr here keeps peft's default factorisation, which cannot grow past {lokr_default_ceiling():,} "
+             f"weights on this layer; other factor shapes were not run.")
+    return (f"{claim[0].upper() + claim[1:]}.{_cost_note(kron_gaps, timing)} {shape}{design} Our rank-1 adapter and peft's LoKr "
             + ("agree" if twin["within_noise"] else "do not agree")
             + " at the one budget where they are the same update, so the implementation is not the story.\n\n"
             f"**What this setting cannot tell.** One small MLP, one base, one pair of datasets ({_name(source)} to "

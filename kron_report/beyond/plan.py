@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
-from ..params import check_positive_ints, check_sweep, check_tolerance, check_variants
-from ..paths import notebook_parameters, output_dirs
+from ..params import read_parameters
+from ..paths import output_dirs
 from ..store import load_runs, reading
 from .budgets import TT_CORES, equal_budget_baselines, tt_partner_nets
 from .compression import T3F_VARIANTS, t3f_compression_settings, t3f_settings
@@ -54,23 +54,21 @@ class BeyondPlan:
     def from_parameters(cls, p: Mapping) -> "BeyondPlan":
         """From the notebook's parameters; a grid entry of None takes its value from :data:`BEYOND_GRID`.
         Only the full grid with the default recipe and seeds writes to results/ and figures/."""
-        p = notebook_parameters("04_beyond", p)  # every value of its declared type first
-        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
-        finetune = ku.TrainSettings(epochs=p["finetune_epochs"], dataset=p["dataset"])
-        harder = ku.TrainSettings(epochs=p["epochs"], dataset=p["harder_dataset"]) if p["harder_dataset"] else None
-        t3f = t3f_settings(p["t3f_epochs"], p["dataset"])
-        compression, compression_finetune = (t3f_compression_settings(p["dataset"], ku.check_positive_int(p[k], k))
+        v = read_parameters("04_beyond", p)  # every value checked by its rule, before any work
+        settings = ku.TrainSettings(epochs=v["epochs"], dataset=v["dataset"])
+        finetune = ku.TrainSettings(epochs=v["finetune_epochs"], dataset=v["dataset"])
+        harder = ku.TrainSettings(epochs=v["epochs"], dataset=v["harder_dataset"]) if v["harder_dataset"] else None
+        t3f = t3f_settings(v["t3f_epochs"], v["dataset"])
+        compression, compression_finetune = (t3f_compression_settings(v["dataset"], v[k])
                                              for k in ("compression_epochs", "compression_finetune_epochs"))
-        compression_rank = ku.check_positive_int(p["compression_tt_rank"], "compression_tt_rank")
-        grid = {k: BEYOND_GRID[k] if p[k] is None else p[k] for k in BEYOND_GRID}
-        names, seeds = check_sweep(list(dict.fromkeys(beyond_grid(**grid) + list(T3F_VARIANTS))),  # t3f: SGD too
-                                   p["seeds"] if p["seeds"] is not None else BEYOND_SEEDS, minimum_seeds=2)
-        ranks = check_positive_ints(p["projection_ranks"], "projection_ranks")
-        tolerance = check_tolerance(p["tolerance_pp"])
+        compression_rank = v["compression_tt_rank"]
+        grid = {k: list(BEYOND_GRID[k]) if v[k] is None else v[k] for k in BEYOND_GRID}
+        names = list(dict.fromkeys(beyond_grid(**grid) + list(T3F_VARIANTS)))  # t3f: SGD too
+        seeds = v["seeds"] if v["seeds"] is not None else list(BEYOND_SEEDS)
+        ranks, tolerance = v["projection_ranks"], v["tolerance_pp"]
         results_dir, figures_dir, full = output_dirs("04_beyond", p)
-        kron_variants = check_variants(grid["kron_variants"])
-        tt_variants = list(dict.fromkeys([f"tt{TT_CORES}_r{r}" for r in check_positive_ints(grid["tt_ranks"], "tt_ranks", True)]
-                                         + tt_partner_nets(kron_variants)))
+        kron_variants = grid["kron_variants"]
+        tt_variants = list(dict.fromkeys([f"tt{TT_CORES}_r{r}" for r in grid["tt_ranks"]] + tt_partner_nets(kron_variants)))
         return cls(settings, finetune, harder, t3f, compression, compression_finetune, compression_rank, kron_variants,
                    tt_variants, names,
                    seeds, ranks, results_dir, figures_dir, reading(results_dir), full, tolerance)
@@ -85,12 +83,12 @@ def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str
     widths (625 is the post's ``original``, which is always in the grid), the low-rank nets and the
     4-core tensor trains of the given TT-ranks and those at the Kronecker nets' budgets
     (:func:`beyond.budgets.tt_partner_nets`), each once, in that order."""
-    names = list(check_variants(kron_variants))
+    names = list(kron_variants)   # checked by the plan (params.RULES)
     for variant in names[:]:
         names += equal_budget_baselines(variant)
-    names += ["original" if h == ku.HIDDEN_SIZE else f"width{h}" for h in check_positive_ints(dense_widths, "dense_widths")]
+    names += ["original" if h == ku.HIDDEN_SIZE else f"width{h}" for h in dense_widths]
     names += ["original"]  # the dense reference of the page (and the source of the projection), always trained
-    names += [f"lowrank{r}" for r in check_positive_ints(low_ranks, "low_ranks")]
-    names += [f"tt{TT_CORES}_r{r}" for r in check_positive_ints(tt_ranks, "tt_ranks", allow_empty=True)]
+    names += [f"lowrank{r}" for r in low_ranks]
+    names += [f"tt{TT_CORES}_r{r}" for r in tt_ranks]
     names += tt_partner_nets(kron_variants)  # a tensor train at each Kronecker net's input-layer budget
     return list(dict.fromkeys(names))

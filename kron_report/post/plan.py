@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
-from ..params import check_sweep, check_tolerance
-from ..paths import notebook_parameters, output_dirs
+from ..params import read_parameters
+from ..paths import output_dirs
 from ..store import load_runs, reading
 
 __all__ = ['REPORT_SEEDS', 'GAUSS_VARIANTS', 'REPORT_VARIANTS', 'ReportPlan']
@@ -42,11 +42,11 @@ class ReportPlan:
     @classmethod
     def from_parameters(cls, notebook: str, p: Mapping) -> "ReportPlan":
         """From the parameters of ``notebook`` ('00_article' or '03_report'); None takes the committed grid."""
-        p = notebook_parameters(notebook, p)  # every value of its declared type first
-        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
-        variants, seeds = check_sweep(p["variants"] if p["variants"] is not None else list(REPORT_VARIANTS),
-                                      p["seeds"] if p["seeds"] is not None else list(REPORT_SEEDS), minimum_seeds=2)
-        tolerance = check_tolerance(p["tolerance_pp"])
+        v = read_parameters(notebook, p)  # every value checked by its rule, before any work
+        settings = ku.TrainSettings(epochs=v["epochs"], dataset=v["dataset"])
+        variants = v["variants"] if v["variants"] is not None else list(REPORT_VARIANTS)
+        seeds = v["seeds"] if v["seeds"] is not None else list(REPORT_SEEDS)
+        tolerance = v["tolerance_pp"]
         results_dir, figures_dir, full = output_dirs(notebook, p)
         return cls(settings, variants, seeds, tolerance, results_dir, figures_dir, reading(results_dir), full)
 

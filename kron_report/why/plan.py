@@ -10,8 +10,8 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
-from ..params import check_seeds, check_tolerance, check_variants, parse_list
-from ..paths import notebook_parameters, output_dirs
+from ..params import read_parameters
+from ..paths import output_dirs
 from ..recipes import TUNED_NETS, TUNING_SEEDS, load_tuning_runs, recipe_grid, recipe_name
 from ..store import PERMUTATION_FILE, load_runs, reading, settings_folder, stored_permutation
 
@@ -68,35 +68,28 @@ class WhyPlan:
     def from_parameters(cls, p: Mapping) -> "WhyPlan":
         """From the notebook's parameters; None takes the committed nets and seeds of this module. Only the
         defaults write to results/ and figures/."""
-        p = notebook_parameters("05_why", p)
-        settings = ku.TrainSettings(epochs=p["epochs"], dataset=p["dataset"])
-        permuted = permuted_settings(settings, p["permutation_seed"])  # TrainSettings checks the seed
-        rates = [float(r) for r in parse_list(p["sgd_learning_rates"])] if p["sgd_learning_rates"] else []
-        for value in rates + [p["adam_learning_rate"]]:
-            if isinstance(value, bool) or not 0 < value < 10:
-                raise ValueError(f"learning rates must be numbers in (0, 10), got {value!r} "
-                                 "(sgd_learning_rates or adam_learning_rate)")
-        if not rates:
-            raise ValueError("sgd_learning_rates must list at least one learning rate, e.g. [0.01]")
-        validation = ku.check_positive_int(p["validation_images"], "validation_images")
-        recipes = {recipe_name(s): s for s in recipe_grid(p["epochs"], p["dataset"], rates,
-                                                                  p["adam_learning_rate"], validation)}
-        if len(recipes) != len(rates) + 1:
-            raise ValueError(f"sgd_learning_rates must be distinct, got {rates}")
-        grid = {name: check_variants(list(default) if p[name] is None else p[name]) for name, default in (
+        v = read_parameters("05_why", p)  # every value checked by its rule, before any work
+        settings = ku.TrainSettings(epochs=v["epochs"], dataset=v["dataset"])
+        permuted = permuted_settings(settings, v["permutation_seed"])
+        rates = v["sgd_learning_rates"]
+        recipes = {recipe_name(s): s for s in recipe_grid(v["epochs"], v["dataset"], rates, v["adam_learning_rate"],
+                                                          v["validation_images"])}
+        grid = {name: list(default) if v[name] is None else v[name] for name, default in (
             ("permuted_variants", PERMUTED_NETS), ("off_grid_variants", OFF_GRID_NETS),
             ("tuning_variants", TUNED_NETS))}
         for name in ("permuted_variants", "tuning_variants"):
             if "original" not in grid[name]:
-                raise ValueError(f"{name} must include original, the dense reference, got {grid[name]}")
+                raise ValueError(f"05_why: {name} must include original, the dense reference, got {grid[name]}")
         if "two_kron" not in grid["permuted_variants"] or "width10" not in grid["permuted_variants"]:
-            raise ValueError("permuted_variants must include two_kron and width10 (the lead that may or may not "
-                             f"survive), got {grid['permuted_variants']}")
-        seeds = check_seeds(p["seeds"] if p["seeds"] is not None else list(WHY_SEEDS), minimum=2)
-        tuning_seeds = check_seeds(p["tuning_seeds"] if p["tuning_seeds"] is not None else list(TUNING_SEEDS),
-                                   minimum=2)
-        fields_seed = ku.check_seeds([p["fields_seed"]])[0]
-        tolerance = check_tolerance(p["tolerance_pp"])
+            raise ValueError("05_why: permuted_variants must include two_kron and width10 (the lead that may or may "
+                             f"not survive), got {grid['permuted_variants']}")
+        seeds = v["seeds"] if v["seeds"] is not None else list(WHY_SEEDS)
+        tuning_seeds = v["tuning_seeds"] if v["tuning_seeds"] is not None else list(TUNING_SEEDS)
+        fields_seed = v["fields_seed"]
+        if fields_seed not in seeds:
+            raise ValueError(f"05_why: fields_seed must be one of seeds {seeds} (its receptive fields are drawn "
+                             f"from that run), got {fields_seed}")
+        tolerance = v["tolerance_pp"]
         results_dir, figures_dir, full = output_dirs("05_why", p)
         return cls(settings, permuted, recipes, grid["permuted_variants"], grid["off_grid_variants"],
                    grid["tuning_variants"], seeds, tuning_seeds, fields_seed, results_dir, figures_dir,
