@@ -14,7 +14,8 @@ from torch import nn
 from .fetch import verify_dataset
 from .store import cached, settings_key, settings_record
 
-__all__ = ["input_layer_weight", "input_layer_rank", "input_weights", "trained_models", "unpermute_weight", "receptive_fields"]
+__all__ = ["input_layer_weight", "input_layer_rank", "input_weights", "trained_models", "unpermute_weight",
+           "receptive_fields"]
 
 
 def input_layer_weight(variant: str, seed: int = 0) -> torch.Tensor:

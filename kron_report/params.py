@@ -15,13 +15,12 @@ import numbers
 from typing import Callable, Mapping
 
 import kron_utils as ku
-import pandas as pd
 
 from .paths import notebook_parameters
 
 __all__ = ["parse_list", "check_variants", "check_seeds", "check_positive_ints", "check_tolerance", "check_sweep",
            "check_rates", "check_whole", "check_dataset", "check_lokr_configs", "MIN_TRAIN_IMAGES", "RULES",
-           "read_parameters", "divergence_lines"]
+           "read_parameters"]
 
 
 def parse_list(value, name: str = "the value"):
@@ -201,10 +200,3 @@ def _across(notebook: str, p: dict) -> None:
                              f"{p['validation_images']:,}")
     if "source" in p and p["source"] == p["target"] != ku.SYNTHETIC:
         raise ValueError(f"source and target must differ, got {p['source']!r} for both")
-
-
-def divergence_lines(rows: pd.DataFrame) -> list[str]:
-    """One 'WARNING: ... diverged' line per run whose training loss became non-finite."""
-    diverged = rows[rows.status == "diverged"]
-    return [f"WARNING: {r.dataset} {r.variant} seed {r.seed} diverged in epoch {r.epoch} "
-            f"(training loss {r.train_loss}); its run stopped there" for r in diverged.itertuples()]

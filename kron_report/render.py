@@ -11,8 +11,8 @@ from typing import Mapping, Sequence
 from .paths import NOTEBOOK_PARAMETERS, NOTEBOOKS, ROOT, is_full_run, project_path
 from .store import atomic_write
 
-__all__ = ["execute_notebook", "normalize_notebook", "ARTICLE_TEMPLATE", "FIGURE_NUMBER", "number_figures", "render_html",
-           "PAGES", "render_page"]
+__all__ = ["execute_notebook", "normalize_notebook", "ARTICLE_TEMPLATE", "FIGURE_NUMBER", "number_figures",
+           "render_html", "PAGES", "render_page"]
 
 
 def execute_notebook(notebook: str | Path, parameters: Mapping | None = None, output: str | Path | None = None) -> Path:

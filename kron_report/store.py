@@ -1,4 +1,5 @@
-"""Results on disk: one CSV per run under a hash of its settings, written atomically; a small cache.
+"""Results on disk: one CSV per run under a hash of its settings, written atomically, checked whenever read; the
+stored pixel permutation; a small cache of computed tables; the bench record.
 
 A run's rows are one CSV: <results_dir>/<dataset>/<key>/<variant>/seed-<k>.csv, where <key> is a
 short hash of the settings, described by <results_dir>/<dataset>/<key>/settings.json. Runs made
@@ -22,9 +23,10 @@ import pandas as pd
 
 from .paths import committed_results, project_path
 
-__all__ = ["OPTIONAL_SETTINGS", "settings_record", "TEMP_SUFFIX", "STALE_TEMP_SECONDS", "atomic_write", "remove_stale_temp_files", "settings_key", "settings_folder",
-           "run_file", "PERMUTATION_FILE", "save_runs", "stored_permutation", "BadRecord", "MissingRuns", "NUMERIC_COLUMNS",
-           "read_record", "run_is_done", "quarantine", "load_results", "require_runs", "cached", "cached_table",
+__all__ = ["OPTIONAL_SETTINGS", "settings_record", "TEMP_SUFFIX", "STALE_TEMP_SECONDS", "atomic_write",
+           "remove_stale_temp_files", "settings_key", "settings_folder", "run_file", "PERMUTATION_FILE",
+           "save_runs", "stored_permutation", "BadRecord", "MissingRuns", "NUMERIC_COLUMNS", "read_record",
+           "run_is_done", "quarantine", "load_results", "require_runs", "cached", "cached_table",
            "bench_file", "save_bench", "bench_record", "machine_name", "load_runs", "reading"]
 
 

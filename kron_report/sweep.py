@@ -1,4 +1,6 @@
-"""The sweep: every (variant, seeds) task of a grid, trained on Dask, each run written atomically where it belongs.
+"""The sweep: every (variant, seeds) task of a grid, trained on Dask, each run written atomically where it belongs;
+and the one-variant request of notebook 02 (:class:`TrainRequest`, :func:`train_and_save`), and the warning lines of
+runs that diverged (:func:`divergence_lines`).
 
 A task is one variant's missing seeds, trained together by ``kron_utils.train`` and saved by
 :func:`store.save_runs` under a file lock, as the train notebook does. Where the tasks run is ``scheduler``:
@@ -33,12 +35,13 @@ from torch import nn
 from tqdm import tqdm
 
 from .fetch import verify_dataset
-from .params import check_seeds, check_variants, divergence_lines
+from .params import check_seeds, check_variants
 from .paths import check_dir, project_path
 from .store import BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, save_runs, settings_folder
 
-__all__ = ["TrainRequest", "train_and_record", "train_and_save", "SCHEDULERS", "sweep_record_path", "sweep_device",
-           "check_scheduler", "missing_seeds", "train_variant", "is_big", "run_sweep", "worker_environ"]
+__all__ = ["divergence_lines", "TrainRequest", "train_and_record", "train_and_save", "SCHEDULERS", "sweep_record_path",
+           "sweep_device", "check_scheduler", "missing_seeds", "train_variant", "is_big", "run_sweep",
+           "worker_environ"]
 
 
 @dataclass(frozen=True)
@@ -295,3 +298,10 @@ def _outcome(call):
         return call()
     except Exception as error:  # noqa: BLE001 - every failure is reported, none stops the sweep
         return error
+
+
+def divergence_lines(rows: pd.DataFrame) -> list[str]:
+    """One 'WARNING: ... diverged' line per run whose training loss became non-finite."""
+    diverged = rows[rows.status == "diverged"]
+    return [f"WARNING: {r.dataset} {r.variant} seed {r.seed} diverged in epoch {r.epoch} "
+            f"(training loss {r.train_loss}); its run stopped there" for r in diverged.itertuples()]

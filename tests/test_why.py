@@ -277,7 +277,7 @@ def test_the_first_pages_tuned_comparison_is_none_without_its_runs(tmp_path):
 
 
 def test_the_why_pages_declared_defaults_are_the_modules_constants():
-    """Page 1 reads the why page's recipe search through kron_report.why's constants (tuned_comparison): the
+    """Page 1 reads the why page's recipe search through kron_report.recipes' constants (tuned_comparison): the
     notebook's declared defaults must be the same grid, or page 1 would look for runs that were never made."""
     declared = kr.NOTEBOOK_PARAMETERS["05_why"]
     assert declared["sgd_learning_rates"] == list(kr.recipes.SGD_RATES) and declared["adam_learning_rate"] == kr.recipes.ADAM_RATE

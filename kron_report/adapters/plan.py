@@ -9,7 +9,7 @@ learning rate). Each run's ΔW goes to the git-ignored ``runs/deltas/`` mirror o
 ``epoch_seconds.csv`` holds the side-by-side timing.
 
 The sweep: stage 1 trains every arm at every learning rate with the first seed; each arm's rate is chosen on the
-validation split (:func:`validation_choice`); stage 2 trains the other seeds at the chosen rate.
+validation split (:func:`adapters.results.validation_choice`); stage 2 trains the other seeds at the chosen rate.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..fetch import verify_dataset
 from ..nets import trained_models
-from ..params import divergence_lines, read_parameters
+from ..params import read_parameters
 from ..paths import ROOT, SCRATCH, check_dir, committed_results, output_dirs, project_path
 from ..store import (
     MissingRuns,
@@ -40,7 +40,7 @@ from ..store import (
     settings_folder,
     settings_record,
 )
-from ..sweep import _execute_calls, check_scheduler, missing_seeds
+from ..sweep import _execute_calls, check_scheduler, divergence_lines, missing_seeds
 from .arms import (
     ADAPTER_SEEDS,
     BASE_SEED,
@@ -58,8 +58,8 @@ from .arms import (
 )
 from .results import best_fit_errors, delta_table, validation_choice
 
-__all__ = ["DELTAS", "BASES", "AdaptersPlan", "train_arm", "run_adapter_sweep", "base_file", "base_record", "delta_tables",
-           "timing_table"]
+__all__ = ["DELTAS", "BASES", "AdaptersPlan", "train_arm", "run_adapter_sweep", "base_file", "base_record",
+           "delta_tables", "timing_table"]
 
 
 DELTAS = SCRATCH / "deltas"   # git-ignored: each run's ΔW, from which the committed tables are computed

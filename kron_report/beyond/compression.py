@@ -18,11 +18,11 @@ from ..stats import compare_final, final_epochs, mean_sd, outcome
 from ..words import epochs_phrase
 from .budgets import TT_CORES, TT_GRID, tt_name
 
-__all__ = ["T3F_COMMIT", "T3F_TUTORIAL", "T3F_COMPRESSION", "T3F_VARIANTS", "t3f_settings", "t3f_table", "kron_projection",
-           "tt_compression", "compress_and_tune", "t3f_compression_settings", "matching_kron_rank",
-           "compression_experiment", "projection_experiment", "compression_findings", "compression_table",
-           "projection_gaps", "projection_name", "projection_rank", "scratch_name", "projection_table",
-           "t3f_comparison", "projection_findings"]
+__all__ = ["T3F_COMMIT", "T3F_TUTORIAL", "T3F_COMPRESSION", "T3F_VARIANTS", "t3f_settings", "t3f_table",
+           "kron_projection", "tt_compression", "compress_and_tune", "t3f_compression_settings",
+           "matching_kron_rank", "compression_experiment", "projection_experiment", "compression_findings",
+           "compression_table", "projection_gaps", "projection_name", "projection_rank", "scratch_name",
+           "projection_table", "t3f_comparison", "projection_findings"]
 
 
 #: The t3f "tensor nets" tutorial (Bihaqo/t3f, docs/tutorials/tensor_nets.ipynb at commit abd4f77, the version

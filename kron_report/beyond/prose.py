@@ -23,11 +23,12 @@ from ..words import (
 )
 from .budgets import PARETO_ZOOM, TT_MATCH_TOLERANCE
 
-__all__ = ["seeds_note", "beyond_method", "equal_budget_counts", "equal_budget_summary", "budget_lines", "kronecker_lead",
-           "tied_vs_untied", "tt_budget_counts", "tt_summary", "tt_rank_summary", "against_two_kron", "t3f_intro",
-           "t3f_summary", "t3f_lede", "compression_lede", "beyond_lede", "beyond_conclusion", "projection_summary",
-           "compression_intro", "compression_summary", "compression_story", "dense_before_projection",
-           "harder_dataset_summary", "pareto_caption", "t3f_caption", "projection_caption", "datasets_caption"]
+__all__ = ["seeds_note", "beyond_method", "equal_budget_counts", "equal_budget_summary", "budget_lines",
+           "kronecker_lead", "tied_vs_untied", "tt_budget_counts", "tt_summary", "tt_rank_summary",
+           "against_two_kron", "t3f_intro", "t3f_summary", "t3f_lede", "compression_lede", "beyond_lede",
+           "beyond_conclusion", "projection_summary", "compression_intro", "compression_summary",
+           "compression_story", "dense_before_projection", "harder_dataset_summary", "pareto_caption",
+           "t3f_caption", "projection_caption", "datasets_caption"]
 
 
 def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
@@ -79,7 +80,7 @@ def equal_budget_summary(comparisons: pd.DataFrame) -> str:
 
 
 def budget_lines(leaders: pd.DataFrame) -> list[str]:
-    """One bullet per row of :func:`stats.budget_leaders`: which family leads, by how much, and whether beyond
+    """One bullet per row of :func:`beyond.budgets.budget_leaders`: which family leads, by how much, and whether beyond
     the seed noise ('level with' the runner-up when the interval reaches zero)."""
     lines = []
     for r in leaders.itertuples():
@@ -95,7 +96,7 @@ def budget_lines(leaders: pd.DataFrame) -> list[str]:
 
 def kronecker_lead(lead: pd.Series) -> str:
     """At which budgets the best Kronecker family is above every other family (tensor trains included), from
-    :func:`stats.kronecker_margins`."""
+    :func:`beyond.budgets.kronecker_margins`."""
     if lead.empty:
         return "No budget has both a Kronecker net and a net of another family."
     ahead = lead[lead > 0]
@@ -107,7 +108,7 @@ def kronecker_lead(lead: pd.Series) -> str:
 
 
 def tied_vs_untied(gaps: pd.DataFrame) -> str:
-    """Tied factors (U = V) against untied ones at the same Kronecker rank, from :func:`stats.tied_untied_gaps`."""
+    """Tied factors (U = V) against untied ones at the same Kronecker rank, from :func:`beyond.budgets.tied_untied_gaps`."""
     if gaps.empty:
         return ""
     beyond = int((gaps.outcome != "tie").sum())
@@ -317,7 +318,7 @@ def dense_before_projection(rows: pd.DataFrame) -> str:
 
 
 def harder_dataset_summary(h: Mapping, easy_name: str, hard_name: str) -> str:
-    """Does 'a Kronecker input layer costs almost nothing' hold on the harder dataset? From :func:`stats.harder_dataset`."""
+    """Does 'a Kronecker input layer costs almost nothing' hold on the harder dataset? From :func:`beyond.budgets.harder_dataset`."""
     lines = []
     for name, key in ((easy_name, "easy"), (hard_name, "hard")):
         c, w = h[key]["cost"], h[key]["narrow"]

@@ -1,7 +1,9 @@
-"""Parts 1 and 2: the explainer and the 2018 claims retested (notebooks 01, 02 and 03).
+"""Parts 1 and 2: the explainer and the 2018 claims retested (notebooks 01 and 03; notebook 02, one variant, is
+the core's :class:`sweep.TrainRequest`).
 
-One module a concern: ``plan`` (what the notebook asks for, checked before any work), the experiments,
-``prose`` (its sentences) and ``figures``. This folder imports the shared core, never another page.
+``plan`` (what notebook 03 asks for, checked before any work), ``verdicts`` (the experiments), ``explainer`` (Part 1's
+small experiments, figures and captions together), ``prose`` and ``figures`` (Part 2's sentences and figures). This
+folder imports the shared core, never another page.
 """
 from . import explainer, figures, plan, prose, verdicts
 from .explainer import *  # noqa: F401,F403

@@ -12,9 +12,9 @@ from torch import nn
 from ..style import FIGURE_WIDTH, MIN_FONT_PT
 from ..words import count, epochs_phrase, join_words, number_word
 
-__all__ = ["transpose_images", "transpose_permutation", "transpose_changes_prediction", "source_listing", "bench_sentence",
-           "growth_caption", "receptive_fields_caption", "symmetry_caption", "growth_figure",
-           "receptive_fields_figure", "tied_symmetry_figure"]
+__all__ = ["transpose_images", "transpose_permutation", "transpose_changes_prediction", "source_listing",
+           "bench_sentence", "growth_caption", "receptive_fields_caption", "symmetry_caption",
+           "growth_figure", "receptive_fields_figure", "tied_symmetry_figure"]
 
 
 def transpose_images(x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ def growth_caption(factor: "torch.Tensor", big: "torch.Tensor", copies: int) -> 
 
 
 def receptive_fields_caption(fields: "torch.Tensor", epochs: int, step: int = 5) -> tuple[str, str]:  # noqa: F821
-    """(caption, alt text) of :func:`figures.receptive_fields_figure` of ``fields`` (a, b, rows, columns)."""
+    """(caption, alt text) of :func:`receptive_fields_figure` of ``fields`` (a, b, rows, columns)."""
     side, units = len(range(0, fields.shape[0], step)), fields.shape[0] * fields.shape[1]
     return (f"Receptive fields of {side * side} of the {units} hidden units of two_kron after {epochs_phrase(epochs)} "
             "of training, on one colour scale (red positive, blue negative). Each is the outer product of a row of U "

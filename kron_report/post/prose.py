@@ -70,7 +70,7 @@ def verdict_words(verdict: str, tolerance: float) -> str:
 
 
 def reason(row) -> str:
-    """Why one comparison of :func:`stats.post_verdicts` got its verdict."""
+    """Why one comparison of :func:`post.verdicts.post_verdicts` got its verdict."""
     if row.verdict == "not tested":
         return f"it needs {row.a} and {row.b} with two or more seeds each"
     return REASONS[(row.rule, row.verdict)].format(tol=f"{row.tolerance:g}")

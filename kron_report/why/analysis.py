@@ -1,13 +1,16 @@
 """Why the Kronecker layer works, and whether its gap to the dense net is the recipe (the 'why' page).
 
-Three experiments, each a table computed here from tidy run rows; :mod:`why.prose` turns them into sentences:
+Its experiments as tables computed from tidy run rows (:func:`why_answer` sums them up; :mod:`why.prose` turns
+them into sentences):
 
 - permuted pixels: the same nets on images whose 784 pixels go through one fixed permutation. A dense or low-rank
   first layer absorbs any permutation (its dense matrix's columns permute with the pixels), so those nets are the
   control; a Kronecker layer's factors follow the image's rows and columns, and lose that fit.
 - off-grid factors: a Kronecker layer whose input factors (16 x 49) cut across the image's rows.
-- recipes: each net's learning rate and optimiser chosen on a held-out validation split (the last 10,000
-  training images), never on the test set; then the gap to the dense net under each net's own best recipe.
+- recipes: each net's learning rate and optimiser chosen on a held-out validation split, never on the test set
+  (the search itself is the shared :mod:`recipes`, which the first page reads too); here its display table.
+
+And the trained factors behind the receptive-field figure (:func:`trained_factors`).
 """
 from __future__ import annotations
 
@@ -142,7 +145,7 @@ def off_grid_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def tuned_table(tuned: pd.DataFrame, reference: str = "original") -> pd.DataFrame:
-    """:func:`tuned_results` for display: each net's recipe, validation and test accuracy, gap to the reference."""
+    """:func:`recipes.tuned_results` for display: each net's recipe, validation and test accuracy, gap to the reference."""
     gap = [("–" if r.variant == reference else f"{r.gap:+.2f} [{r.low:+.2f}, {r.high:+.2f}]") for r in tuned.itertuples()]
     return pd.DataFrame({"net": tuned.variant, "recipe": tuned.recipe, "validation (%)": tuned.validation,
                          "test (%)": tuned.test, f"vs {reference} (pp) [95% CI]": gap})
