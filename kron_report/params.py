@@ -18,7 +18,7 @@ import kron_utils as ku
 
 from .paths import notebook_parameters
 
-__all__ = ["parse_list", "check_variants", "check_seeds", "check_positive_ints", "check_tolerance", "check_sweep",
+__all__ = ["parse_list", "check_variants", "check_seeds", "check_positive_ints", "check_tolerance",
            "check_rates", "check_whole", "check_dataset", "check_lokr_configs", "MIN_TRAIN_IMAGES", "RULES",
            "read_parameters"]
 
@@ -83,15 +83,14 @@ def check_variants(variants, name: str = "variants") -> list[str]:
 
 def check_seeds(seeds, minimum: int = 1, name: str = "seeds") -> list[int]:
     """A list of at least ``minimum`` distinct non-negative whole numbers (a papermill string is read too)."""
-    values = parse_list(seeds, name)
-    if not isinstance(values, list) or not values or not all(_is_whole(s) and s >= 0 for s in values):
-        raise ValueError(f"{name} must be a non-empty list of non-negative whole numbers, got {seeds!r}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} must be distinct, got {values!r}")
+    try:
+        values = ku.check_seeds(parse_list(seeds, name))
+    except ValueError as error:  # the library's check, worded for the parameter the user set
+        raise ValueError(str(error).replace("seeds", name, 1)) from None
     if len(values) < minimum:
         raise ValueError(f"{name}: this notebook reports 95% intervals over seeds, so it needs at least {minimum} "
                          f"seeds, got {values}; give e.g. [1, 2, 3]")
-    return [int(s) for s in values]
+    return values
 
 
 def check_positive_ints(values, name: str, allow_empty: bool = False) -> list[int]:
@@ -141,11 +140,6 @@ def check_lokr_configs(value, name: str = "lokr_configs") -> list[tuple[int, int
         raise ValueError(f"{name} must list [decompose_factor, r] pairs of whole numbers (decompose_factor -1 or "
                          f">= 1, r >= 1), got {value!r}")
     return [(int(f), int(r)) for f, r in items]
-
-
-def check_sweep(variants, seeds, minimum_seeds: int = 1) -> tuple[list[str], list[int]]:
-    """Validate a whole sweep up front: every variant name and the seeds (settings validate themselves)."""
-    return check_variants(variants), check_seeds(seeds, minimum_seeds)
 
 
 #: The fewest training images a validation split may leave (half the set, where that is fewer).

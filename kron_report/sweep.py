@@ -163,7 +163,7 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
               record_wall_time: bool = False, scheduler: str = "local") -> pd.DataFrame:
     """Train every (variant, seed) run not yet done, on ``scheduler`` (see the module docstring).
 
-    ``variants`` and ``seeds`` come from a notebook's plan, which checked them (:func:`params.check_sweep`); the
+    ``variants`` and ``seeds`` come from a notebook's plan, which checked them (:func:`params.read_parameters`); the
     folders and the scheduler are checked here before any work, and the data too when anything is to be trained
     (a sweep whose runs all exist needs no data and starts no cluster). A run counts as done when
     :func:`store.run_is_done` finds it in ``results_dir`` or in one of ``reuse_dirs`` (e.g. the committed

@@ -20,7 +20,7 @@ ADAPTERS = "06_adapters"
     (WHY, dict(sgd_learning_rates=[0.01, 0.01]), "05_why: sgd_learning_rates must be a non-empty list of distinct"),
     (WHY, dict(adam_learning_rate=20.0), "05_why: adam_learning_rate must be"),
     (WHY, dict(tuning_seeds=[1]), "05_why: tuning_seeds: this notebook reports 95% intervals"),
-    (WHY, dict(seeds=[1.5, 2]), "05_why: seeds must be a non-empty list of non-negative whole numbers"),
+    (WHY, dict(seeds=[1.5, 2]), "05_why: seeds must be a non-empty list of non-negative integers"),
     (WHY, dict(fields_seed=-1), "05_why: fields_seed must be a whole number >= 0"),
     (WHY, dict(fields_seed=9), r"05_why: fields_seed must be one of seeds \[1, 2, 3, 4, 5\]"),
     (WHY, dict(seeds=[2, 3], fields_seed=1), r"05_why: fields_seed must be one of seeds \[2, 3\]"),
