@@ -63,11 +63,13 @@ test: setup
 execute = $(PY) -c "import kron_report as kr; kr.execute_notebook('$(1)', $(2))"
 render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.render_page('$(1)'))"
 
-# Part 2 runs first: the front matter (00) reads its runs. The page is 00, 01, 03 in that order.
+# Part 2 runs first: the post (00) reads its runs. Three pages: the post (00), the layer (01), every verdict (03).
 report: setup data
 	$(call execute,notebooks/03_report.ipynb,$(SWEEP_PARAMS))
 	$(call execute,notebooks/01_kronecker_product.ipynb,{})
 	$(call execute,notebooks/00_article.ipynb,{})
+	$(call render,retest)
+	$(call render,kronecker)
 	$(call render,kronecker_report)
 
 beyond: setup data

@@ -50,6 +50,17 @@ def kron(*factors: torch.Tensor) -> torch.Tensor:
     return reduce(torch.kron, factors)
 
 
+def kron2_forward(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """(U (x) V) x for a batch of rows x (n, c0*c1), never forming U (x) V: the layer's idea in three lines.
+
+    Entry ((a, b), (i, j)) of U (x) V is U[a, i] * V[b, j], so with each row of x read as a c0 x c1 grid X,
+    y[a, b] = sum_ij U[a, i] X[i, j] V[b, j]: y = U X V^T, two small products (c0*c1*r1 + r0*c0*r1 multiply-adds
+    per row instead of r0*r1*c0*c1). The general layer (:func:`kron_linear`) does the same for sums and more factors.
+    """
+    X = x.reshape(-1, U.shape[1], V.shape[1])  # each image as its c0 x c1 grid
+    return (U @ X @ V.T).flatten(1)            # U mixes the grid's rows, V its columns
+
+
 def factorize(n: int, k: int = 2) -> tuple[int, ...]:
     """Split ``n`` into ``k`` integer factors that are as equal as possible: 784 -> (28, 28); 784, k=4 ->
     (7, 4, 7, 4); 625, k=4 -> (5, 5, 5, 5); 10 -> (5, 2).
@@ -715,7 +726,7 @@ class TrainSettings:
             available = train_size(self.dataset) - self.validation
             if self.train_limit > available:
                 raise ValueError(f"train_limit {self.train_limit} exceeds the {available:,} training images of "
-                                 f"{self.dataset}" + (f" left beside the validation split" if self.validation else "")
+                                 f"{self.dataset}" + (" left beside the validation split" if self.validation else "")
                                  + "; use None for all of them")
         for name, valid, what in (("lr", lambda v: 0 < v < math.inf, "a positive number"),
                                   ("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")):

@@ -7,7 +7,9 @@ The shared core, by kind (each module imports only core modules above it):
 - ``store``    results on disk: settings keys, atomic writes, loading runs, a small cache, the bench record;
 - ``fetch``    fetching and verifying the datasets (`make data`);
 - ``stats``    final epochs, Welch comparisons, the verdict rules, intervals, fit diagnoses;
+- ``claims``   the rules that size a claim to its evidence (within x, shared baselines, ratios, headings);
 - ``words``    the phrasing every page shares, and the references;
+- ``readability`` how a page's prose reads: numbers per sentence, repeated phrases, plumbing;
 - ``style``    the figure style, and showing a figure with its caption and alt text;
 - ``params``   reading and checking notebook parameters, before any work;
 - ``nets``     reading trained nets (input-layer weights, ranks, receptive fields);
@@ -32,12 +34,14 @@ imports this package.
 from . import (  # noqa: F401  # noqa: F401
            adapters,
            beyond,
+           claims,
            fetch,
            front,
            nets,
            params,
            paths,
            post,
+           readability,
            recipes,
            render,
            stats,
@@ -49,12 +53,14 @@ from . import (  # noqa: F401  # noqa: F401
 )
 from .adapters import *  # noqa: F401,F403
 from .beyond import *  # noqa: F401,F403
+from .claims import *  # noqa: F401,F403
 from .fetch import *  # noqa: F401,F403
 from .front import *  # noqa: F401,F403
 from .nets import *  # noqa: F401,F403
 from .params import *  # noqa: F401,F403
 from .paths import *  # noqa: F401,F403
 from .post import *  # noqa: F401,F403
+from .readability import *  # noqa: F401,F403
 from .recipes import *  # noqa: F401,F403
 from .render import *  # noqa: F401,F403
 from .stats import *  # noqa: F401,F403
@@ -65,7 +71,7 @@ from .why import *  # noqa: F401,F403
 from .words import *  # noqa: F401,F403
 
 #: The modules whose names ``kr`` re-exports, core first.
-MODULES = (paths, store, fetch, stats, words, style, params, nets, recipes, sweep, render, post, beyond, why, adapters,
+MODULES = (paths, store, fetch, stats, claims, words, readability, style, params, nets, recipes, sweep, render, post, beyond, why, adapters,
            front)
 #: The page folders; none imports another.
 PAGE_PACKAGES = (post, beyond, why, adapters)

@@ -1,125 +1,76 @@
-"""The first page's front matter, the only code that reads every page: the title, the line under it and the
-key-findings box, one computed number from each page, each linked to its section.
+"""The post (page 1): its findings from every page, and its prose, one authored Jinja template per section filled
+with those findings. This is the only code that reads every page.
 
-Each finder returns a dict of numbers, or None when that page's runs are missing (an exploratory run on other
-data, or a page not yet run); the wording functions word them and compute nothing.
+Each finder returns a dict (or a small table) of numbers, or None when that page's runs are missing (an exploratory
+run on other data, or a page not yet run). The templates in ``templates/post/`` compute nothing: they word the
+findings, and branch only where the data can flip a claim. The rules that size a claim live in :mod:`claims`.
 """
 from __future__ import annotations
 
-from typing import Mapping
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
 
+import kron_utils as ku
 import pandas as pd
 
 from .adapters.plan import AdaptersPlan
-from .adapters.prose import DATASET_TEXT, gap_story
 from .adapters.results import arm_results, kind_gaps
 from .beyond.plan import BeyondPlan
+from .claims import closeness, like_for_like, verdict_heading, weakest_margin, within
 from .nets import input_weights
 from .paths import NOTEBOOK_PARAMETERS
+from .recipes import TUNED_NETS, TUNING_SEEDS, VALIDATION_IMAGES, load_tuning_runs, recipe_grid, recipe_name, select_recipes, tuned_results
 from .stats import compare_final, error_change, final_epochs, outcome, variant_family
-from .store import MissingRuns
-from .why.analysis import control_verdict, lead_over_dense, off_grid_comparison, permutation_effects, why_answer
-from .why.plan import ALIGNED_NET, WhyPlan
-from .words import interval, mistakes_phrase, signed
+from .store import MissingRuns, load_results
+from .why.analysis import lead_over_dense
+from .why.plan import WhyPlan
+from .words import number_word, signed
 
-__all__ = ["key_findings_markdown", "PLAIN_TITLE", "article_title", "article_dek", "part2_finding", "compact_findings",
-           "page_results"]
-
-
-def _effect(c: Mapping, unit: str, whom: str = "") -> str:
-    """'costs 0.40 pp' (or 'costs an MLP on MNIST 0.40 points'), 'gains …' when a is ahead."""
-    verb = "costs" if c["diff"] < 0 else "gains"
-    return f"{verb} {whom + ' ' if whom else ''}{abs(c['diff']):.2f} {unit}"
-
-
-def _magnitudes(c: Mapping) -> str:
-    """A Welch interval's bounds as sizes of the effect: '0.33 to 0.47' for -0.47 to -0.33."""
-    low, high = sorted((abs(c["low"]), abs(c["high"])))  # only for intervals that exclude zero
-    return f"{low:.2f} to {high:.2f}"
-
-
-def _fewer(part2: Mapping) -> str:
-    """'350×': how many times fewer input weights the Kronecker layer has than the dense one."""
-    return f"{part2['reference_weights'] / part2['weights']:,.0f}×"
-
-
-def key_findings_markdown(part2: Mapping | None, pages: Mapping) -> str:
-    """4-6 bullets, findings first: Part 2's effect in error rates and its lead over the equal-budget net, Part 3's
-    most compact nets, the why page's answer and Part 4's adapters; a page without runs gives no bullet."""
-    bullets = []
-    if part2:
-        c, e, lead = part2["loss"], part2["errors"], part2["lead"]
-        effect = (f"**A Kronecker input layer {_effect(c, 'pp')} of test accuracy** (95% CI {_magnitudes(c)})"
-                  if outcome(c) != "tie" else
-                  f"**A Kronecker input layer changes test accuracy by {signed(c['diff'])} pp, within the seed "
-                  f"noise** ({interval(c['diff'], c['low'], c['high'])})")
-        bullets.append(
-            f"{effect} with {_fewer(part2)} "
-            f"fewer input weights ({part2['weights']:,} against {part2['reference_weights']:,}): the test error goes "
-            f"from {e['error_b']:.2f}% to {e['error_a']:.2f}%"
-            + (f", {mistakes_phrase(e['relative'])}" if e["relative"] is not None else "")
-            + " ([the verdicts](#verdicts)).")
-        standing = {"win": f"It stays {lead['diff']:.2f} pp ahead of", "tie": "It is level with",
-                    "loss": f"It falls {-lead['diff']:.2f} pp behind"}[outcome(lead)]
-        bullets.append(f"**{standing} the dense net of its budget** (`{part2['baseline']}`, "
-                       f"{lead['mean_b']:.2f}%; {interval(lead['diff'], lead['low'], lead['high'])}).")
-    compact = pages.get("compact")
-    if compact:
-        c = compact["level_c"]
-        bullets.append(f"**No detectable loss at {compact['reference_weights'] / compact['level_weights']:.0f}× fewer "
-                       f"weights:** `{compact['level']}` ({compact['level_input']:,} input weights) reaches "
-                       f"{c['mean_a']:.2f}% against the dense net's {c['mean_b']:.2f}% "
-                       f"({interval(c['diff'], c['low'], c['high'])}; [Part 3](beyond.html#budgets)).")
-        c = compact["close_c"]
-        bullets.append(f"**{compact['close_input']:,} input weights stay within {compact['margin']:g} point:** "
-                       f"`{compact['close']}` is "
-                       f"{interval(c['diff'], c['low'], c['high'])} from the dense net ([Part 3](beyond.html#budgets)).")
-    w = pages.get("why")
-    if w and w["answer"] == "both":
-        bullets.append(f"**Part of the lead is the image grid, most of it is not:** on shuffled pixels `{w['net']}` "
-                       f"loses {abs(w['drop'].change):.2f} pp but keeps {w['kept']:.0%} of its lead over the dense net "
-                       f"of its budget ([why it works](why.html#permuted)).")
-    gaps = pages.get("adapters")
-    if gaps is not None:
-        bullets.append(f"**As a fine-tuning adapter,** {gap_story(gaps, 'a Kronecker sum')} "
-                       f"([Part 4](adapters.html#budgets)).")
-    if not bullets:
-        return ""
-    return "**Key findings**\n\n" + "\n".join(f"- {b}" for b in bullets)
-
+__all__ = ["PLAIN_TITLE", "HEADLINE_SEEDS", "net_name", "part2_finding", "reach_findings", "why_findings",
+           "recipe_findings", "adapter_findings", "same_budget_findings", "hidden_units", "retest_values", "datasets_phrase", "level_net", "post_findings", "article_title", "post_section", "ci_cell",
+           "retest_table", "reach_table", "why_table", "recipe_table", "adapter_table"]
 
 #: The first page's title without runs to state a finding in it.
 PLAIN_TITLE = "Shrinking an MLP with Kronecker products"
 
+#: A net named in the title, the lede or a headline has this many seeds under each initialisation, as the post's do.
+HEADLINE_SEEDS = 10
 
-def article_title(part2: Mapping | None) -> str:
-    """The first page's title, its finding included: how many times fewer input weights the Kronecker layer has and
-    what that costs in points of test accuracy ('nothing measurable' when the interval contains zero)."""
-    if not part2:
-        return PLAIN_TITLE
-    c = part2["loss"]
-    effect = {"loss": f"for {abs(c['diff']):.1f} points of accuracy", "tie": "at no measurable cost",
-              "win": f"and {c['diff']:.1f} points more accuracy"}[outcome(c)]
-    return f"{PLAIN_TITLE}: {_fewer(part2)} fewer weights {effect}"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
-def article_dek(part2: Mapping | None, pages: Mapping, dataset: str = "mnist") -> str:
-    """The line under the first page's title: Part 2's effect and Part 3's two strongest findings (the most compact
-    net with no measurable loss, the fewest input weights within a point) in one sentence, or '' without runs."""
-    if not part2:
-        return ""
-    c = part2["loss"]
-    data = f"an MLP on {DATASET_TEXT.get(dataset, dataset)}"
-    text = (f"A Kronecker input layer with {_fewer(part2)} fewer weights "
-            + (f"{_effect(c, 'points', data)} of test accuracy" if outcome(c) != "tie" else
-               f"changes the test accuracy of {data} by {signed(c['diff'])} points, within the seed noise"))
-    compact = pages.get("compact")
-    if compact:
-        text += (f"; a sum of Kronecker products {compact['reference_weights'] / compact['level_weights']:.0f}× "
-                 f"smaller than the dense net loses nothing measurable, and {compact['close_input']:,} input weights "
-                 f"stay within {compact['margin']:g} point")
-    return f"*{text}. A 2018 blog post, rerun with error bars.*"
+def net_name(variant: str, prose: bool = False) -> str:
+    """A net in words, for a reader who has not met the code names: 'U⊗V (the post's)' in a table, "the post's U⊗V"
+    in a sentence (``prose``), 'sum of 2 tied Kronecker products'."""
+    named = {"original": "dense (the post's original)", "two_kron": "U⊗V (the post's)",
+             "one_kron": "U⊗U, tied (the post's)", "two_kron_out_kron": "U⊗V, Kronecker output layer",
+             "one_kron_out_kron": "U⊗U, Kronecker output layer"}
+    in_prose = {"original": "the post's dense net", "two_kron": "the post's U⊗V", "one_kron": "the post's tied U⊗U"}
+    base = variant.removesuffix("_gauss")
+    if prose and base in in_prose:
+        return in_prose[base]
+    if base in named:
+        return named[base]
+    if m := re.fullmatch(r"width(\d+)", base):
+        return f"dense, {m[1]} hidden units"
+    if m := re.fullmatch(r"(tied)?kron(\d)_r(\d+)", base):
+        tied, factors, terms = m[1], int(m[2]), int(m[3])
+        kind = "tied " if tied else "" if factors == 2 else f"{number_word(factors)}-factor "
+        return f"sum of {terms} {kind}Kronecker products"
+    if m := re.fullmatch(r"lowrank(\d+)", base):
+        return f"low rank {m[1]}"
+    return variant_family(base)
 
+
+def ci_cell(c: Mapping) -> str:
+    """'−0.40 (−0.47 to −0.33)': a difference and its 95% interval, in a table cell."""
+    return f"{signed(c['diff'])} ({signed(c['low'])} to {signed(c['high'])})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Findings, one finder per section
+# ---------------------------------------------------------------------------------------------------------------
 
 def part2_finding(rows: pd.DataFrame, net: str = "two_kron", reference: str = "original",
                   baseline: str = "width10") -> dict | None:
@@ -130,52 +81,249 @@ def part2_finding(rows: pd.DataFrame, net: str = "two_kron", reference: str = "o
     c, lead = compare_final(rows, net, reference), compare_final(rows, net, baseline)
     return dict(net=net, reference=reference, baseline=baseline, loss=c, lead=lead,
                 errors=error_change(c["mean_a"], c["mean_b"]), weights=input_weights(net),
-                reference_weights=input_weights(reference))
+                reference_weights=input_weights(reference), fewer=input_weights(reference) / input_weights(net),
+                seeds=min(c["n_a"], c["n_b"]))
 
 
-def compact_findings(rows: pd.DataFrame, reference: str = "original", margin_pp: float = 1.0) -> dict | None:
-    """From Part 3's nets: the Kronecker net with the fewest weights whose difference to the dense net has a 95%
-    interval containing zero (no detectable loss), and the one with the fewest weights within ``margin_pp`` of it
-    (mean difference). None when no Kronecker net qualifies or the runs are missing."""
+def reach_findings(rows: pd.DataFrame, reference: str = "original", min_seeds: int = HEADLINE_SEEDS) -> pd.DataFrame | None:
+    """Every Kronecker input layer (dense output) with ``min_seeds`` seeds under both initialisations (uniform factors
+    and ``_gauss``), fewest input weights first, against the dense net under each: the comparisons, ``level`` (the
+    interval contains zero under both), ``split`` (under one only: a claim that must not stand) and ``words``
+    (:func:`claims.closeness` of the weaker of the two). None without such a net."""
     if rows.empty or reference not in set(rows.variant):
         return None
-    final = final_epochs(rows)
-    weights = final.groupby("variant").weights.first()
-    kron = sorted((v for v in weights.index if variant_family(v).startswith("Kronecker")), key=weights.get)
-    comparisons = {v: compare_final(rows, v, reference) for v in kron}
-    level = next((v for v in kron if comparisons[v]["low"] <= 0 <= comparisons[v]["high"]), None)
-    close = next((v for v in kron if comparisons[v]["diff"] > -margin_pp), None)
-    if level is None or close is None:
+    seeds = final_epochs(rows).groupby("variant").seed.nunique()
+    nets = sorted((v for v in seeds.index if variant_family(v).startswith("Kronecker") and not v.endswith("_gauss")
+                   and "out_kron" not in v and seeds[v] >= min_seeds and seeds.get(f"{v}_gauss", 0) >= min_seeds), key=input_weights)
+    out = []
+    for v in nets:
+        uniform, gauss = compare_final(rows, v, reference), compare_final(rows, f"{v}_gauss", reference)
+        weaker = weakest_margin([uniform, gauss]) if outcome(uniform) == outcome(gauss) == "win" else \
+            min((uniform, gauss), key=lambda c: c["low"])
+        out.append(dict(net=v, input_weights=input_weights(v), weights=int(final_epochs(rows[rows.variant == v]).weights.iloc[0]),
+                        uniform=uniform, gauss=gauss, seeds=int(min(seeds[v], seeds[f"{v}_gauss"])),
+                        level=all(c["low"] <= 0 <= c["high"] for c in (uniform, gauss)),
+                        split=(uniform["low"] <= 0 <= uniform["high"]) != (gauss["low"] <= 0 <= gauss["high"]),
+                        words=closeness(weaker)))
+    return pd.DataFrame(out) if out else None
+
+
+def hidden_units(variant: str) -> int:
+    """The hidden width of a net: 10 for width10, 625 for every net with the post's hidden layer."""
+    m = re.fullmatch(r"width(\d+)", variant.removesuffix("_gauss"))
+    return int(m[1]) if m else ku.HIDDEN_SIZE
+
+
+def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: str = "two_kron") -> dict | None:
+    """The Kronecker net of :func:`reach_findings` with the post's input-weight budget that is not the post's net,
+    against the post's net under each initialisation (uniform, and ``_gauss`` against ``<post>_gauss``): ``ahead``
+    when it is ahead beyond the seed noise under both, ``closes`` when it is also level with the dense net under both.
+    None without such a net or without the post's net under both initialisations."""
+    if reach is None or not {post, f"{post}_gauss"} <= set(rows.variant):
         return None
-    return dict(reference=reference, reference_weights=int(weights[reference]), margin=margin_pp,
-                level=level, level_c=comparisons[level], level_weights=int(weights[level]),
-                level_input=input_weights(level),
-                close=close, close_c=comparisons[close], close_input=input_weights(close))
+    same = reach[(reach.input_weights == input_weights(post)) & (reach.net != post)]
+    if same.empty:
+        return None
+    r = same.iloc[0]
+    uniform, gauss = compare_final(rows, r.net, post), compare_final(rows, f"{r.net}_gauss", f"{post}_gauss")
+    return dict(net=r.net, post=post, input_weights=int(r.input_weights), uniform=uniform, gauss=gauss,
+                to_dense=dict(uniform=r.uniform, gauss=r.gauss), closes=bool(r.level),
+                ahead=outcome(uniform) == outcome(gauss) == "win")
 
 
-def page_results(dataset: str) -> dict:
-    """Every finding the other pages can give for ``dataset`` (only MNIST has them all): Part 3's compact nets, the
-    why page's answer and Part 4's adapters; a missing page gives None."""
-    found = dict(compact=None, why=None, adapters=None)
+def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame) -> dict:
+    """U⊗V's lead over the dense net of its budget on MNIST and on shuffled pixels (:func:`why.lead_over_dense`),
+    with both nets' hidden widths (the lead compares them too)."""
+    lead = lead_over_dense(mnist, permuted)
+    return dict(lead, hidden_kron=hidden_units(lead["kron"]), hidden_dense=hidden_units(lead["dense"]))
+
+
+def retest_values(by_init: pd.DataFrame, seeds: Sequence[int], tolerance: float) -> dict:
+    """What the retest section's template needs: the observations, the ones that do not simply hold under both
+    initialisations (with their verdicts, and whether the two agree), and every verdict for the heading rule."""
+    from .post.prose import verdict_words
+    weak = []
+    for number, group in by_init.groupby("observation", sort=True):
+        verdicts = list(group.verdict)
+        if set(verdicts) != {"holds"}:
+            uniform = group[group.init == "uniform"].verdict
+            weak.append(dict(claim=group.claim.iloc[0].rstrip("."), agree=group.groupby("init").verdict.agg(tuple).nunique() == 1,
+                             verdict=" / ".join(dict.fromkeys(verdict_words(v, tolerance) for v in uniform))))
+    return dict(observations=int(by_init.observation.nunique()), weak=weak, verdicts=list(by_init.verdict),
+                seeds=len(seeds), tolerance=f"{tolerance:g}")
+
+
+def datasets_phrase(dataset: str) -> str:
+    """The data the article covers, for its limits."""
+    return "MNIST, with Fashion-MNIST on two of the evidence pages" if dataset == "mnist" else dataset
+
+
+def recipe_findings(reads: Sequence[Path], epochs: int, dataset: str, net: str = "two_kron",
+                    reference: str = "original") -> dict | None:
+    """The gap net - reference on the why page's validation split, like for like: both nets under the post's recipe,
+    and each under its own recipe chosen on validation accuracy (same split, same seeds). None without the runs."""
+    if ku.train_size(dataset) <= VALIDATION_IMAGES:
+        return None
+    recipes = {recipe_name(s): s for s in recipe_grid(epochs, dataset)}
+    post = recipe_name(ku.TrainSettings(epochs=epochs, dataset=dataset))
+    try:
+        runs = load_tuning_runs(reads, recipes, TUNED_NETS, TUNING_SEEDS)
+    except MissingRuns:
+        return None
+    if post not in recipes:
+        return None
+    chosen = select_recipes(runs)
+    tuned = tuned_results(runs, chosen, reference, default_recipe=post).set_index("variant")
+    if net not in tuned.index:
+        return None
+    t = tuned.loc[net]
+    n = int(t.seeds)
+    default = dict(diff=t.default_gap, low=t.default_low, high=t.default_high, split="validation", seeds=n)
+    own = dict(diff=t.gap, low=t.low, high=t.high, split="validation", seeds=n)
+    assert like_for_like(default, own), "two gaps shown side by side must share the split and the seeds"
+    return dict(net=net, reference=reference, post_recipe=post, default=default, own=own, seeds=n,
+                recipe_net=chosen[net], recipe_reference=chosen[reference],
+                widens=own["high"] < default["low"], narrows=own["low"] > default["high"])
+
+
+def adapter_findings(runs: pd.DataFrame, arms, ranks) -> dict:
+    """Part 4 for the post: the Kronecker sum minus LoRA at each budget, and what pre-training is worth at all
+    (full fine-tuning minus training from scratch): without that gain, adapters are compared on a random start."""
+    results = arm_results(runs, arms)
+    gaps = kind_gaps(results, runs, arms, "kronsum", "lora", ranks)
+    transfer = compare_final(runs, "full_fc1", "scratch")
+    return dict(gaps=gaps, transfer=transfer, helps=outcome(transfer) == "win",
+                ahead=int((gaps.outcome == "ahead").sum()), level=int((gaps.outcome == "level").sum()),
+                behind=int((gaps.outcome == "behind").sum()), seeds=int(runs.seed.nunique()))
+
+
+def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Sequence[Path] | None = None) -> dict:
+    """Every finding the post states, from every page (only MNIST has them all; a missing page gives None). The
+    recipe search is read from ``reads`` (the post's own folders, the committed results last) when given."""
+    found = dict(part2=part2_finding(post_rows), reach=None, same=None, why=None, recipe=None, adapters=None)
     if dataset != "mnist":
         return found
     try:
-        found["compact"] = compact_findings(BeyondPlan.from_parameters(NOTEBOOK_PARAMETERS["04_beyond"]).load())
+        plan = BeyondPlan.from_parameters(NOTEBOOK_PARAMETERS["04_beyond"])
+        rows = load_results(plan.reads, plan.settings)
+        found["reach"] = reach_findings(rows)
+        found["same"] = same_budget_findings(rows, found["reach"])
     except MissingRuns:  # that page has not been run; a damaged record still fails the page
         pass
     try:
         plan = WhyPlan.from_parameters(NOTEBOOK_PARAMETERS["05_why"])
-        mnist, permuted = plan.load(plan.settings, plan.mnist_variants), plan.load(plan.permuted, plan.permuted_variants)
-        effects = permutation_effects(mnist, permuted, plan.permuted_variants)
-        found["why"] = why_answer(effects, lead_over_dense(mnist, permuted),
-                                      off_grid_comparison(mnist, ALIGNED_NET, plan.off_grid_variants),
-                                      control_verdict(effects, plan.tolerance))
-    except MissingRuns:  # that page has not been run; a damaged record still fails the page
+        found["why"] = why_findings(plan.load(plan.settings, plan.mnist_variants),
+                                    plan.load(plan.permuted, plan.permuted_variants))
+        found["recipe"] = recipe_findings(reads if reads is not None else plan.reads, epochs, dataset)
+    except MissingRuns:
         pass
     try:
         plan = AdaptersPlan.from_parameters(NOTEBOOK_PARAMETERS["06_adapters"])
-        runs = plan.final_runs(plan.chosen())
-        found["adapters"] = kind_gaps(arm_results(runs, plan.arms), runs, plan.arms, "kronsum", "lora", plan.ranks)
-    except MissingRuns:  # that page has not been run; a damaged record still fails the page
+        found["adapters"] = adapter_findings(plan.final_runs(plan.chosen()), plan.arms, plan.ranks)
+    except MissingRuns:
         pass
     return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Words: the title, and one template per section
+# ---------------------------------------------------------------------------------------------------------------
+
+def article_title(part2: Mapping | None, reach: pd.DataFrame | None = None) -> str:
+    """The title states what was measured: how many times fewer *input* weights U⊗V has and what that costs, and
+    (when a Kronecker sum with ten seeds under both initialisations is level with the dense net) that net."""
+    if not part2:
+        return PLAIN_TITLE
+    c = part2["loss"]
+    effect = {"loss": f"cost {abs(c['diff']):.1f} points of accuracy", "tie": "cost nothing measurable",
+              "win": f"gain {c['diff']:.1f} points of accuracy"}[outcome(c)]
+    title = f"{part2['fewer']:,.0f}× fewer input weights {effect}"
+    level = level_net(reach)
+    if outcome(c) == "loss" and level is not None:
+        title += f"; a {net_name(level['net'])} costs none measurable"
+    return f"{PLAIN_TITLE}: {title}"
+
+
+def level_net(reach: pd.DataFrame | None, column: str = "level"):
+    """The net with the fewest input weights that is level with the dense net under both initialisations (or, with
+    ``column="split"``, under one of them only); None without one."""
+    if reach is None or not reach[column].any():
+        return None
+    return reach[reach[column]].iloc[0]
+
+
+def _environment():
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    env.filters.update(pp=lambda x: signed(x), size=lambda x: f"{abs(x):.2f}", n=lambda x: f"{int(x):,}",
+                       ci=lambda c: f"{signed(c['low'])} to {signed(c['high'])}", name=net_name,
+                       prose=lambda v: net_name(v, prose=True),
+                       side=lambda c: {"win": "ahead", "loss": "behind", "tie": "level"}[outcome(c)],
+                       word=number_word, within=within, closeness=closeness, outcome=outcome,
+                       level=lambda c: c["low"] <= 0 <= c["high"])
+    env.globals.update(verdict_heading=verdict_heading)
+    return env
+
+
+def post_section(name: str, **values) -> str:
+    """The post's section ``name`` (``templates/post/<name>.md.j2``) filled with ``values``, as Markdown."""
+    text = _environment().get_template(f"post/{name}.md.j2").render(**values)
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text)).strip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The post's small tables: flat headers, short cells, nets in words
+# ---------------------------------------------------------------------------------------------------------------
+
+def retest_table(by_init: pd.DataFrame) -> pd.DataFrame:
+    """The post's four observations, one row per comparison: the difference (95% interval) and the verdict under
+    uniform factors, and the verdict with Gaussian factors."""
+    from .post.prose import verdict_words
+    uniform, gauss = (by_init[by_init.init == k].reset_index(drop=True) for k in ("uniform", "gauss"))
+    rows = []
+    for i, r in uniform.iterrows():
+        g = gauss.iloc[i] if i < len(gauss) else None
+        rows.append({"the post's claim": r.claim.rstrip("."), "compared": f"{net_name(r.a)} vs {net_name(r.b)}",
+                     "difference, points (95% CI)": ci_cell(r) if r.verdict != "not tested" else "",
+                     "verdict": verdict_words(r.verdict, r.tolerance),
+                     "Gaussian factors": verdict_words(g.verdict, g.tolerance) if g is not None else "not run"})
+    return pd.DataFrame(rows)
+
+
+def reach_table(reach: pd.DataFrame) -> pd.DataFrame:
+    """How few input weights keep the dense net's accuracy: each Kronecker net with ten seeds under both inits."""
+    return pd.DataFrame({"input layer": reach.net.map(net_name), "net": reach.net,
+                         "input weights": reach.input_weights.map("{:,}".format),
+                         "whole net": reach.weights.map("{:,}".format),
+                         "vs dense, uniform factors": reach.uniform.map(ci_cell),
+                         "vs dense, Gaussian factors": reach.gauss.map(ci_cell), "reading": reach.words})
+
+
+def why_table(lead: Mapping) -> pd.DataFrame:
+    """U⊗V and the dense net of its budget, on MNIST and on shuffled pixels."""
+    rows = []
+    for key, data in (("mnist", "MNIST"), ("permuted", "pixels shuffled")):
+        c = lead[key]
+        rows.append({"pixels": data, net_name(lead["kron"]): f"{c['mean_a']:.2f}%",
+                     net_name(lead["dense"]): f"{c['mean_b']:.2f}%", "lead, points (95% CI)": ci_cell(c),
+                     "seeds": f"{c['n_a']} and {c['n_b']}"})
+    return pd.DataFrame(rows)
+
+
+def recipe_table(recipe: Mapping) -> pd.DataFrame:
+    """The gap under the post's recipe and under each net's own, like for like (validation split, same seeds)."""
+    return pd.DataFrame([
+        {"recipe": "the post's, for both", "gap, points (95% CI)": ci_cell(recipe["default"])},
+        {"recipe": f"each its own: {recipe['recipe_net']} for {net_name(recipe['net'])}, {recipe['recipe_reference']} "
+                   "for the dense net", "gap, points (95% CI)": ci_cell(recipe["own"])}]).assign(seeds=recipe["seeds"])
+
+
+def adapter_table(adapters: Mapping) -> pd.DataFrame:
+    """The Kronecker sum minus LoRA at each budget, and full fine-tuning minus scratch."""
+    g = adapters["gaps"]
+    rows = [{"comparison": f"Kronecker sum − LoRA, {int(w):,} weights", "difference, points (95% CI)": ci_cell(r)}
+            for w, (_, r) in zip(g.a_weights, g.iterrows())]
+    rows.append({"comparison": "full fine-tuning − training from scratch",
+                 "difference, points (95% CI)": ci_cell(adapters["transfer"])})
+    return pd.DataFrame(rows)

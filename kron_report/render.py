@@ -98,8 +98,8 @@ def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str,
     """One self-contained HTML page from executed notebooks, as an article.
 
     The page loads nothing from the network (no MathJax, require.js or widget scripts: it shows no
-    math), images are inline, code of cells tagged ``hide-input`` is hidden and every other code cell
-    is folded into a "Show code" block, cells tagged ``parameters``, ``remove-cell`` or papermill's
+    math), images are inline, code of cells tagged ``hide-input`` is hidden, code of cells tagged ``show-input``
+    is shown (the few cells whose code makes the point), and every other code cell is folded into a "Show code" block, cells tagged ``parameters``, ``remove-cell`` or papermill's
     ``injected-parameters`` are dropped, and both pages share a navigation bar.
     """
     import nbformat
@@ -124,7 +124,9 @@ def render_html(notebooks: Sequence[str | Path], output: str | Path, title: str,
 
 
 #: The article's pages: each page's notebooks in reading order, and its title.
-PAGES = {"kronecker_report": (("00_article", "01_kronecker_product", "03_report"), "Shrinking an MLP with Kronecker products"),
+PAGES = {"kronecker_report": (("00_article",), "Shrinking an MLP with Kronecker products"),
+         "kronecker": (("01_kronecker_product",), "The Kronecker layer, step by step"),
+         "retest": (("03_report",), "The 2018 experiment, retested: every verdict"),
          "beyond": (("04_beyond",), "How far can Kronecker layers go?"),
          "why": (("05_why",), "Why does a Kronecker layer work?"),
          "adapters": (("06_adapters",), "Kronecker adapters against LoRA at equal budgets")}

@@ -14,7 +14,7 @@ from .paths import project_path
 from .stats import variant_family
 
 __all__ = ["METRIC_LABELS", "FIGURE_WIDTH", "MIN_FONT_PT", "KIND_STYLE", "family_style", "set_style", "styled",
-           "legend_below", "PNG_DPI", "save_figure", "show_figure", "min_font_pt", "dot_rows"]
+           "legend_below", "legend_beside", "PNG_DPI", "save_figure", "show_figure", "min_font_pt", "dot_rows"]
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy (%)", "test_loss": "test loss (mean NLL)",
@@ -68,6 +68,22 @@ def legend_below(fig, ax, ncols: int = 2):
     else:
         handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=ncols, frameon=False)
+    return fig
+
+
+def legend_beside(fig, ax):
+    """Move ``ax``'s legend to the right of ``ax``, outside it and level with its top: beside the first panel of a
+    stacked figure, where the reader looks first, and never on the data. The axes shrink to make room, so the figure
+    keeps its width (and its text its size on a phone). Call after the layout is done. Returns ``fig``."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        legend = ax.get_legend()
+        handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+        legend.remove()
+    legend = ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False, borderaxespad=0)
+    fig.canvas.draw()
+    share = (legend.get_window_extent().width + 0.2 * fig.dpi) / fig.bbox.width
+    fig.tight_layout(rect=(0, 0, 1 - share, 1))
     return fig
 
 

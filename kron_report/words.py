@@ -12,7 +12,7 @@ from .stats import error_change, seed_groups
 
 __all__ = ["signed", "epochs_phrase", "WORDS", "number_word", "count", "seeds_phrase", "recipe", "is_post_recipe",
            "recipe_name_of", "join_words", "ranked_values", "mistakes_phrase", "error_rates", "sweep_sentence",
-           "BIBLIOGRAPHY", "PAGE_REFERENCES", "references", "interval", "seeds_statement", "gap_phrase",
+           "BIBLIOGRAPHY", "PAGE_REFERENCES", "references", "interval", "seeds_statement", "seeds_counts", "gap_phrase",
            "fit_summary"]
 
 
@@ -117,10 +117,10 @@ BIBLIOGRAPHY = {
             "post, 10 May 2018. In English: the author expected the Kronecker product to shrink weight matrices, "
             "found on searching that the idea was already published, and wrote the post anyway. It replaces the "
             "784×625 input weights of an MNIST MLP with U⊗V for two 28×25 matrices (1,400 weights, or 700 with "
-            "U = V), notes that factoring the sizes into primes would shrink them further, and replaces the output "
-            "weights W ∈ ℝ¹⁰ˣ⁶²⁵ with U⊗V for U ∈ ℝ⁵ˣ²⁵ and V ∈ ℝ²ˣ²⁵ (175 weights). It trains the nets with the PyTorch-examples "
-            "MNIST settings for thirty-five epochs, shows accuracy and loss curves without numbers, and makes the four "
-            "observations tested in Part 2. It opens with Jure Leskovec's Kronecker graphs and their use in the "
+            "U = V), and notes that factoring the sizes into primes would shrink them further. It also writes the "
+            "output weights as the product of a 5×25 and a 2×25 matrix (175 weights instead of 6,250). It trains the nets with "
+            "the PyTorch-examples MNIST settings for thirty-five epochs, shows accuracy and loss curves without "
+            "numbers, and makes the four observations retested here. It opens with Jure Leskovec's Kronecker graphs and their use in the "
             "Graph500 benchmark, and closes by pointing to the existing work and to Kronecker-factored "
             "approximations of the natural gradient published at ICML and ICLR.",
     "zhou2015": 'S. Zhou, J.-N. Wu, "Compression of Fully-Connected Layer in Neural Network by Kronecker Product", '
@@ -180,7 +180,9 @@ BIBLIOGRAPHY = {
 
 
 #: Which references each page lists, in order.
-PAGE_REFERENCES = {"kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
+PAGE_REFERENCES = {"retest": ["post", "recipe", "zhou2015"],
+                   "kronecker": ["post", "zhou2015", "vanloan", "recipe"],
+                   "kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
                                         "recipe", "shampoo", "phm", "compacter", "lora", "krona", "lycoris", "monarch"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
                               "oseledets", "t3f", "tensorly"],
@@ -210,6 +212,16 @@ def seeds_statement(rows: pd.DataFrame, variants: Sequence[str] | None = None) -
     rest = max(groups, key=lambda s: len(groups[s])) if max(map(len, groups.values())) > 3 else None
     named = [f"{seeds_phrase(s)} for {join_words([f'`{v}`' for v in nets])}" for s, nets in groups.items() if s != rest]
     return "; ".join(named + ([f"{seeds_phrase(rest)} for the other {count(len(groups[rest]), 'net')}"] if rest else []))
+
+
+def seeds_counts(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
+    """How many nets have which seeds, without naming them: 'ten seeds (1 to 10) for six nets and five seeds (1 to
+    5) for the other 28' (a table names the nets and their seeds)."""
+    groups = seed_groups(rows, variants)
+    if len(groups) == 1:
+        return f"{seeds_phrase(next(iter(groups)))} for every net"
+    parts = [f"{seeds_phrase(s)} for {count(len(nets), 'net')}" for s, nets in groups.items()]
+    return join_words(parts)
 
 
 def gap_phrase(c: Mapping) -> str:

@@ -356,39 +356,147 @@ def gaps_frame(outcomes, diffs, weights=(1400, 5600, 11200, 22400, 44800)):
     return pd.DataFrame(rows)
 
 
-def test_gap_story_names_the_budgets_of_each_outcome():
-    gaps = gaps_frame(["ahead", "ahead", "level", "level", "behind"], [1.32, 1.9, 0.1, -0.2, -0.76])
-    text = kr.gap_story(gaps, "X", describe={"kronsum_r32": "note", "kronsum_r1": "not used: ahead"})
-    assert text == ("X beats LoRA beyond the seed noise at 1,400 and 5,600 weights (+1.32 and +1.90 pp), is level with "
-                    "it at 11,200 and 22,400 weights (+0.10 and -0.20 pp) and trails it beyond the seed noise at "
-                    "44,800 weights (-0.76 pp; `kronsum_r32`: note)")
-    assert kr.smallest_budgets_win(gaps)
-    assert not kr.smallest_budgets_win(gaps_frame(["level", "ahead", "level", "level", "level"], [0] * 5))
+def test_kind_verdict_states_the_narrowest_win_and_each_kinds_other_budgets():
+    kron = gaps_frame(["ahead", "ahead", "level", "level", "level"], [1.32, 1.9, 0.1, -0.2, 0.1])
+    lokr = gaps_frame(["ahead", "ahead", "level", "level", "behind"], [1.4, 1.0, 0.0, -0.1, -0.76])
+    heading, text = kr.kind_verdict(kron, lokr)
+    assert heading == "Kronecker structure paid off only at the smallest budgets."
+    # the two wins share LoRA as their baseline: no count, the narrowest margin (lowest lower bound) instead
+    assert text.startswith("Both Kronecker adapters beat LoRA beyond the seed noise at 1,400 and 5,600 weights "
+                           "(the narrowest margin: +1.00 pp, 95% CI +0.70 to +1.30).")
+    assert "Above that, the Kronecker sum is level with LoRA." in text
+    assert ("LoKr is level with LoRA at 11,200 and 22,400 weights and trails it beyond the seed noise at "
+            "44,800 weights (-0.76 pp, 95% CI -1.06 to -0.46).") in text
+    assert all(kr.numbers_in(s) <= 8 for s in kr.sentences(text))
+    heading, text = kr.kind_verdict(gaps_frame(["level"] * 5, [0] * 5), gaps_frame(["level"] * 5, [0] * 5))
+    assert heading == "Kronecker structure never beat LoRA beyond the seed noise."
+    assert text == "Both are level with LoRA at every budget."
+    mixed = gaps_frame(["level", "ahead", "level", "level", "level"], [0, 1, 0, 0, 0])
+    heading, _ = kr.kind_verdict(mixed, mixed)
+    assert heading == "Kronecker structure paid off at some budgets, not others."
+    heading, _ = kr.kind_verdict(mixed, gaps_frame(["level"] * 5, [0] * 5))
+    assert heading == "Only the Kronecker sum beat LoRA beyond the seed noise."
+    assert kr.smallest_budgets_win(kron)
+    assert not kr.smallest_budgets_win(mixed)
     assert not kr.smallest_budgets_win(gaps_frame(["ahead"] * 5, [1] * 5))   # every budget: not "the smallest"
 
 
-def test_the_advice_follows_the_outcomes():
+def winners_frame(lows):
+    return pd.DataFrame([dict(level=i + 1, budget=w, best="kronsum_r1", best_kind="kronsum", runner_up="lokr_r14",
+                              runner_up_kind="lokr", diff=low + 0.4, low=low, high=low + 0.8)
+                         for i, (low, w) in enumerate(zip(lows, (1400, 5600, 11200)))])
+
+
+def against_frame(outcomes):
+    rows = []
+    for (arm, kind, weights), (low, high) in zip(
+            [("lora_r1", "lora", 1409), ("kronsum_r4", "kronsum", 5600), ("kronsum_r8", "kronsum", 11200)], outcomes):
+        rows.append(dict(arm=arm, kind=kind, adapter_weights=weights, diff=(low + high) / 2, low=low, high=high,
+                         outcome="ahead" if low > 0 else "behind" if high < 0 else "level"))
+    return pd.DataFrame(rows + [dict(arm="head", kind="head", adapter_weights=0, diff=-3, low=-4, high=-2,
+                                     outcome="behind")])
+
+
+def test_best_only_where_the_interval_to_the_runner_up_excludes_zero_and_level_only_with_its_bound():
+    text = kr.top_arms_sentence(winners_frame([-0.2, -0.1, -0.5]), against_frame([(-3, -2), (-1.5, 0.2), (-0.4, 0.3)]))
+    assert "No adapter is best at any budget." in text and "best adapter" not in text.lower().replace("no adapter", "")
+    assert "No adapter beats full fine-tuning" in text
+    assert "the Kronecker sums at 5,600 and 11,200 weights are level with it (each 95% interval within ±2 points)" in text
+    text = kr.top_arms_sentence(winners_frame([0.1, -0.1, -0.5]), against_frame([(-3, -2), (-3, -1), (-0.4, 0.3)]))
+    assert "A best adapter at some budgets only." in text and "The Kronecker sum at 1,400 weights leads" in text
+    assert "the Kronecker sum at 11,200 weights is level with it (each 95% interval within ±0.5 points)" in text
+    text = kr.top_arms_sentence(winners_frame([0.1, 0.2, 0.3]), against_frame([(-3, -2), (0.1, 1), (-3, -1)]))
+    assert "A best adapter at every budget." in text and "beat full fine-tuning of the layer beyond" in text
+    assert "every other adapter trails it" in text
+
+
+def test_against_full_and_the_tables_by_hand():
+    from scipy import stats
+    values = {"full_fc1": [88.0, 88.5, 89.0], "lora_r1": [85.0, 85.5, 86.5], "scratch": [88.2, 88.4, 89.1]}
+    runs = pd.DataFrame([dict(dataset="fashion-mnist", variant=v, seed=s, epoch=1, test_accuracy=a)
+                         for v, accs in values.items() for s, a in enumerate(accs, 1)])
+    results = pd.DataFrame([dict(arm="lora_r1", kind="lora", adapter_weights=1409, mean=85.667, sd=0.76),
+                            dict(arm="full_fc1", kind="full", adapter_weights=490625, mean=88.5, sd=0.5),
+                            dict(arm="scratch", kind="scratch", adapter_weights=490625, mean=88.567, sd=0.47)])
+    against = kr.against_full(runs, results).set_index("arm")
+    assert list(against.index) == ["lora_r1", "scratch"]
+    low, high = stats.ttest_ind(values["lora_r1"], values["full_fc1"], equal_var=False).confidence_interval(0.95)
+    assert (against.loc["lora_r1", "low"], against.loc["lora_r1", "high"]) == pytest.approx((low, high), rel=1e-6)
+    assert against.loc["lora_r1", "outcome"] == ("behind" if high < 0 else "level")
+    assert against.loc["scratch", "outcome"] == "level"
+    deltas = pd.DataFrame([dict(arm=a, seed=1, rank=r, effective_rank=r, cosine_to_full=c)
+                           for a, r, c in (("lora_r1", 1, 0.05), ("full_fc1", 625, 1.0))])
+    timing = pd.DataFrame([dict(arm=a, seconds_per_epoch=t) for a, t in (("lora_r1", 0.8), ("full_fc1", 1.4))])
+    table = kr.results_table(results, deltas, timing, kr.against_full(runs, results)).set_index("arm")
+    assert "gap closed" not in table.columns                           # a ratio of two estimates, without interval
+    assert table.loc["full_fc1", "vs full fine-tuning (pp)"] == "–" and table.loc["full_fc1", "cosine to full ΔW"] == "–"
+    assert table.loc["lora_r1", "vs full fine-tuning (pp)"] == f"{85.667 - 88.5:+.2f} ({low:+.2f} to {high:+.2f})"
+    assert table.loc["scratch", "rank of ΔW"] == "–" and table.loc["lora_r1", "s / epoch"] == "0.8"
+
+
+def test_the_level_table_names_each_budget_once_with_short_cells():
+    results = pd.DataFrame([dict(arm=a, kind=k, adapter_weights=w, mean=m, sd=0.1) for a, k, w, m in (
+        ("lora_r1", "lora", 1409, 85.97), ("lokr_r14", "lokr", 1400, 87.37), ("kronsum_r1", "kronsum", 1400, 87.3))])
+    kron = gaps_frame(["ahead"], [1.32])
+    lokr = kron.assign(a="lokr_r14", diff=1.4, low=1.23, high=1.57)
+    table = kr.level_table(results, kron, lokr)
+    assert list(table.columns) == ["budget", "LoRA", "LoKr", "Kron. sum", "Kron. sum − LoRA", "LoKr − LoRA"]
+    assert table.iloc[0].tolist() == ["≈1,400", "85.97 ± 0.10", "87.37 ± 0.10", "87.30 ± 0.10",
+                                      "+1.32 (+1.02 to +1.62)", "+1.40 (+1.23 to +1.57)"]
+
+
+def test_the_advice_follows_the_outcomes_without_restating_them():
     arms = PAGE_ARMS
     timing = pd.DataFrame([dict(arm=a.name, seconds_per_epoch=2.0 if a.kind != "lora" else 1.0, round=1, threads=2)
                            for a in arms])
-    twin = dict(within_noise=True)
-    none = kr.lokr_advice(gaps_frame(["level"] * 5, [0.1] * 5), gaps_frame(["level"] * 5, [0] * 5), twin, arms,
+    none = kr.lokr_advice(gaps_frame(["level"] * 5, [0.1] * 5), gaps_frame(["level"] * 5, [0] * 5), arms,
                           "mnist", "fashion-mnist", [1, 2, 3], timing)
-    assert none.startswith("Here a Kronecker update never beat a low-rank one") and "three seeds" in none
-    assert "At 1,400, 5,600, 11,200, 22,400 and 44,800 weights it bought no accuracy and cost more" in none
-    some = kr.lokr_advice(gaps_frame(["ahead", "level", "level", "level", "level"], [1, 0, 0, 0, 0]),
-                          gaps_frame(["level"] * 4 + ["behind"], [0, 0, 0, 0, -0.5]).assign(
-                              a=[a.name for a in arms if a.kind == "lokr"]), twin, arms, "mnist",
-                          "fashion-mnist", [1, 2], timing)
-    assert "at 1,400 weights, but not at the other four budgets: higher rank for the same weights paid off" in some
-    assert "trails LoRA by 0.50 pp; peft leaves its 625 outputs unsplit" in some and "two seeds" in some
+    assert none.startswith("If you reach for a Kronecker adapter for its higher rank, nothing here supports it")
+    assert "three seeds" in none and " pp" not in none
+    lokr = gaps_frame(["level"] * 4 + ["behind"], [0, 0, 0, 0, -0.5]).assign(a=[a.name for a in arms if a.kind == "lokr"])
+    some = kr.lokr_advice(gaps_frame(["ahead", "level", "level", "level", "level"], [1, 0, 0, 0, 0]), lokr, arms,
+                          "mnist", "fashion-mnist", [1, 2], timing)
+    assert "held here only where the budget is tiny. Above that, LoRA did as well at less cost" in some
+    assert "The LoKr that trails LoRA has a w1 of 1×4: peft leaves the 625 outputs unsplit" in some
+    assert "two seeds" in some and " pp" not in some
     assert f"cannot grow past {kr.lokr_default_ceiling():,} weights" in some and kr.lokr_default_ceiling() == 1400
+    slow_lora = timing.assign(seconds_per_epoch=3.0 - timing.seconds_per_epoch)
+    assert "at less cost" not in kr.lokr_advice(gaps_frame(["ahead"] + ["level"] * 4, [1, 0, 0, 0, 0]), lokr, arms,
+                                                "mnist", "fashion-mnist", [1, 2], slow_lora)
 
 
-@pytest.mark.parametrize("diff,low,high,phrase", [(-0.07, -0.7, 0.57, "is level with training"),
-                                                 (0.8, 0.3, 1.3, "is better than training"),
-                                                 (-0.8, -1.3, -0.3, "is worse than training")])
-def test_the_reference_sentence(diff, low, high, phrase):
-    c = dict(diff=diff, low=low, high=high, mean_b=88.69)
-    assert phrase in kr.reference_sentence(c, "mnist", "fashion-mnist") and "88.69%" in kr.reference_sentence(
-        c, "mnist", "fashion-mnist")
+def test_the_cost_bullet_follows_the_timings():
+    arms = PAGE_ARMS
+    kron = gaps_frame(["ahead", "ahead", "level", "level", "level"], [1, 1, 0, 0, 0])
+    lokr = kron.assign(a=[a.name for a in arms if a.kind == "lokr"])
+    timing = pd.DataFrame([dict(arm=a.name, seconds_per_epoch=2.0 if a.kind != "lora" else 1.0) for a in arms])
+    text = kr.cost_sentence(timing, kron, lokr)
+    assert "LoRA is the cheapest adapter per epoch at every budget." in text
+    assert "At 11,200, 22,400 and 44,800 weights the Kronecker sum costs more time for no accuracy." in text
+    text = kr.cost_sentence(timing.assign(seconds_per_epoch=3.0 - timing.seconds_per_epoch), kron, lokr)
+    assert "LoRA is never the cheapest adapter per epoch." in text and "costs more time" not in text
+
+
+@pytest.mark.parametrize("diff,low,high,phrase", [(-0.07, -0.7, 0.57, "pre-training buys nothing measurable here"),
+                                                 (0.8, 0.3, 1.3, "Pre-training helps here"),
+                                                 (-0.8, -1.3, -0.3, "pre-training hurts here")])
+def test_the_reference_sentence_frames_the_page_and_says_where_rates_were_chosen(diff, low, high, phrase):
+    text = kr.reference_sentence(dict(diff=diff, low=low, high=high), [1, 2, 3], "mnist", "fashion-mnist")
+    assert phrase in text and "chosen on seed 1's validation accuracy" in text
+    assert ("within 1 point;" in text) == (low <= 0 <= high)              # 'within x' only when the interval fits
+
+
+def test_the_twin_sentences_say_rounding_not_floats():
+    check = dict(delta_max_diff=0.0, forward_max_diff=3.6e-07, ours_trainable=7660, peft_trainable=7660)
+    text = kr.twin_check_sentence(check)
+    assert "ΔW are identical, their outputs agree to float32 rounding, and both train 7,660 parameters" in text
+    assert not kr.prose_problems(text)                                  # no float dump such as 3.6e-07
+    assert "differ by more than float32 rounding" in kr.twin_check_sentence(dict(check, forward_max_diff=0.01))
+    assert "the counts differ" in kr.twin_check_sentence(dict(check, peft_trainable=7661))
+    twin = dict(diff=-0.08, low=-0.41, high=0.26, mean_a=87.3, mean_b=87.37, n_a=3, n_b=3, within_noise=True)
+    assert "no measurable difference, within 0.5 points" in kr.twin_sentence(twin, short=True)
+    assert "no measurable difference (-0.08 pp, 95% CI -0.41 to +0.26, 3 and 3 seeds)." in kr.twin_sentence(twin)
+    wide = dict(twin, low=-3.0, high=2.9)                               # no margin holds it: no 'within'
+    assert "no difference beyond the seed noise, in a wide interval" in kr.twin_sentence(wide, short=True)
+    apart = dict(twin, diff=-0.8, low=-1.2, high=-0.4, within_noise=False)
+    assert "The implementation matters." in kr.twin_sentence(apart, short=True)

@@ -4,6 +4,7 @@ render; a damaged record fails the page naming its file, while missing runs are 
 import shutil
 
 import papermill
+import pandas as pd
 import pytest
 
 import kron_report as kr
@@ -114,14 +115,14 @@ def test_a_damaged_recipe_record_fails_the_first_page_naming_it(tmp_path):
     with pytest.raises(kr.BadRecord, match="seed-1.csv: has no rows"):
         kr.tuned_comparison([overlay, kr.committed_results()], 35, "mnist")
     with pytest.raises(papermill.PapermillExecutionError, match=r"0655a8bf6e/two_kron/seed-1.csv: has no rows"):
-        execute("03_report.ipynb", tmp_path, results_dir=str(overlay), figures_dir=str(tmp_path / "figures"))
+        execute("00_article.ipynb", tmp_path, results_dir=str(overlay), figures_dir=str(tmp_path / "figures"))
     assert kr.tuned_comparison([tmp_path / "empty"], 35, "mnist") is None   # missing: not run, says the page
 
 
 @pytest.mark.parametrize("record", [PERMUTED_RECORD, "adapter"])
 def test_a_damaged_record_fails_the_key_findings_naming_it(tmp_path, monkeypatch, record):
-    """The key findings of 00_article (front.page_results) read the committed runs of every page: here a copy of
-    them, one record damaged."""
+    """The post (00_article, front.post_findings) reads the committed runs of every page: here a copy of them, one
+    record damaged."""
     shutil.copytree(kr.ROOT / "results", tmp_path / "results")
     if record == "adapter":
         record = next((tmp_path / "results" / "adapters").rglob("kronsum_r1/seed-1.csv")).relative_to(
@@ -129,4 +130,4 @@ def test_a_damaged_record_fails_the_key_findings_naming_it(tmp_path, monkeypatch
     damage(tmp_path.joinpath("results", *record))
     monkeypatch.setattr(kr.paths, "ROOT", tmp_path)
     with pytest.raises(kr.BadRecord, match="/".join(record[-3:]) + ": has no rows"):
-        kr.page_results("mnist")
+        kr.post_findings(pd.DataFrame(columns=["variant"]), "mnist", 35)

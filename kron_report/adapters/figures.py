@@ -1,12 +1,14 @@
-"""Part 4's figures: accuracy at each budget, and the ΔW fits.
+"""Part 4's figures and their captions: accuracy at each budget, and the ΔW fits.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from ..style import FIGURE_WIDTH, legend_below
+from .arms import ADAPTER_KINDS, KIND_TEXT
 
-__all__ = ['ADAPTER_STYLE', 'REFERENCE_STYLE', 'budget_figure', 'ADAPTER_DODGE', 'best_fit_figure']
+__all__ = ['ADAPTER_STYLE', 'REFERENCE_STYLE', 'budget_figure', 'ADAPTER_DODGE', 'best_fit_figure', 'budget_caption',
+           'fits_caption']
 
 
 #: Part 4's arms: one colour and marker per kind of adapter; the references as horizontal lines.
@@ -80,3 +82,34 @@ def _log_weights_axes(fig, ax, results: pd.DataFrame, xlabel: str, ylabel: str, 
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     fig.tight_layout()
     return legend_below(fig, ax)
+
+
+def budget_caption(results: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of :func:`figures.budget_figure`."""
+    adapters = results[results.kind.isin(ADAPTER_KINDS)]
+    refs = results[results.kind.isin(["head", "full", "scratch"])]
+    caption = ("Final Fashion-MNIST test accuracy against the adapter's trainable weights on fc1, each arm at the "
+               "learning rate its validation accuracy chose; points are seed means with 95% t-intervals. The three "
+               "adapter kinds sit at matched budgets (within 10% of each other at each level; each arm's exact "
+               "weights are in the table of section 1), drawn slightly apart so that their intervals stay visible. "
+               "Horizontal lines: the head alone, full fine-tuning of fc1 and training from scratch, with their "
+               "intervals as bands.")
+    alt = ("Line plot of accuracy against adapter weights. " + "; ".join(
+        f"{KIND_TEXT[k]}: " + ", ".join(f"{int(r.adapter_weights):,} weights {r.mean:.1f}%"
+                                        for r in adapters[adapters.kind == k].itertuples())
+        for k in ADAPTER_KINDS) + ". References: " + ", ".join(
+        f"{KIND_TEXT[r.kind]} {r.mean:.1f}%" for r in refs.itertuples()) + ".")
+    return caption, alt
+
+
+def fits_caption(fits: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of :func:`figures.best_fit_figure`."""
+    best = fits.groupby(["structure", "rank"], sort=False).agg(weights=("weights", "first"), error=("error", "mean"))
+    caption = ("Relative distance ‖ΔW − ΔW_full‖ / ‖ΔW_full‖ to full fine-tuning's update against weights (1 is the "
+               "distance of the zero update). Dashed: the best any update of that structure could do (LoRA: the "
+               "truncated SVD, Eckart–Young; Kronecker sum: the nearest sum of Kronecker products, Van Loan–Pitsianis), "
+               "mean over seeds. Markers: the adapters as trained, mean over seeds.")
+    alt = "Line plot. Best possible relative error: " + "; ".join(
+        f"{s} " + ", ".join(f"{int(r.weights):,} weights {r.error:.2f}" for r in part.reset_index().itertuples())
+        for s, part in best.groupby(level=0, sort=False)) + "."
+    return caption, alt

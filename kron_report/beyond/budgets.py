@@ -17,7 +17,7 @@ from ..stats import compare_final, final_epochs, half_interval, judge_no_loss, o
 from ..words import signed
 
 __all__ = ["net_points", "pareto_front", "best_by_budget", "kronecker_margins", "tied_untied_gaps", "budget_leaders",
-           "harder_dataset", "dataset_comparison", "equal_budget_baselines", "TT_MATCH_TOLERANCE", "PARETO_ZOOM",
+           "harder_dataset", "dataset_comparison", "equal_budget_baselines", "TT_MATCH_TOLERANCE",
            "tt_name", "tt_shapes", "tt_matches", "TT_CORES", "budget_table", "equal_budget_comparisons",
            "tt_comparisons", "tt_table", "tt_partner_nets", "TT_GRID", "layer_ranks", "rank_table", "rank_contrast"]
 
@@ -108,16 +108,16 @@ def harder_dataset(easy: pd.DataFrame, hard: pd.DataFrame, tolerance: float = 0.
 
 
 def dataset_comparison(rows_by_dataset: Mapping[str, pd.DataFrame], variants: Sequence[str]) -> pd.DataFrame:
-    """Per dataset and variant: final accuracy (mean ± sd) and the difference to the original with its interval."""
-    out = []
+    """Per net, on each dataset: final accuracy (mean ± sd) and the difference to the original with its interval; flat
+    headers, one pair of columns per dataset."""
+    table = pd.DataFrame({"net": list(variants)})
     for name, rows in rows_by_dataset.items():
-        table = summary_table(rows, order=list(variants)).set_index("variant")
-        for v in variants:
-            c = compare_final(rows, v, "original") if v != "original" else None
-            out.append({"dataset": name, "variant": v, "final test acc. (%)": table.loc[v, "final test acc. (%)"],
-                        "vs original (pp)": "-" if c is None else
-                        f"{signed(c['diff'])} [{signed(c['low'])}, {signed(c['high'])}]"})
-    return pd.DataFrame(out).pivot(index="variant", columns="dataset").reindex(list(variants))
+        summary = summary_table(rows, order=list(variants)).set_index("variant")
+        table[f"{name}, %"] = [summary.loc[v, "final test acc. (%)"] for v in variants]
+        table[f"{name}, vs original (pp)"] = ["–" if v == "original" else
+                                              "{} ({} to {})".format(*(signed(c[k]) for k in ("diff", "low", "high")))
+                                              for v in variants for c in [compare_final(rows, v, "original") if v != "original" else {}]]
+    return table
 
 
 def equal_budget_baselines(variant: str) -> tuple[str, str]:
@@ -136,7 +136,6 @@ TT_MATCH_TOLERANCE = 0.10
 
 
 #: The Pareto figure's zoom: nets up to this many weights within this many points of the best.
-PARETO_ZOOM = dict(weights=30_000, points=1.5)
 
 
 def tt_name(ranks: Sequence[int]) -> str:

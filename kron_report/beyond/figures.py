@@ -1,54 +1,48 @@
-"""Part 3's figures: the Pareto plane, the projection, MNIST against Fashion-MNIST, and the t3f curves.
+"""Part 3's figures: the Pareto plane, the projection, and the t3f curves.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import pandas as pd
 
-from ..stats import final_epochs, half_interval, variant_family
-from ..style import FIGURE_WIDTH, dot_rows, family_style, legend_below
-from .budgets import PARETO_ZOOM, pareto_front
+from ..stats import half_interval, variant_family
+from ..style import FIGURE_WIDTH, family_style, legend_below
+from .budgets import pareto_front
 from .compression import T3F_TUTORIAL
 
-__all__ = ['pareto_figure', 'projection_figure', 'dataset_comparison_figure', 't3f_figure']
+__all__ = ['PARETO_SPAN', 'pareto_figure', 'projection_figure', 't3f_figure']
+
+#: How many points below the best net the accuracy-weights plane shows.
+PARETO_SPAN = 6.0
 
 
 def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
-    """All nets on the accuracy-weights plane by family with each family's Pareto frontier (top), and below it the
-    best small nets as a ranked dot plot with their names and weights (names as tick labels never overprint)."""
+    """All nets on the accuracy-weights plane by family, each family's Pareto frontier as a line, the legend below
+    the axes. The axis spans the nets within :data:`PARETO_SPAN` points of the best, so that the close ones do not
+    crowd into one strip; nets below it are named in the title. Hollow markers leave the intervals visible."""
     import matplotlib.pyplot as plt
-    floor = max(points["mean"].min() - 1, 80)
-    small = points[points.weights <= PARETO_ZOOM["weights"]]
-    top_points = small[small["mean"] >= points["mean"].max() - PARETO_ZOOM["points"]]
-    if top_points.empty:  # every small net is far behind the best: zoom on the best small ones instead
-        top_points = small[small["mean"] >= small["mean"].max() - PARETO_ZOOM["points"]]
-    top_points = top_points.sort_values("mean")
-    fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 5 + 0.32 * len(top_points)),
-                             height_ratios=(4.2, 1 + 0.32 * len(top_points)))
-    ax = axes[0]
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.2))
+    best = points["mean"].max()
+    floor = max(points["mean"].min() - 0.3, best - PARETO_SPAN)
     for family, members in points.groupby("family", sort=False):
         color, marker = family_style(family)
-        ax.errorbar(members.weights, members["mean"], yerr=members["half"].fillna(0), fmt=marker, ms=6, capsize=2,
-                    color=color, label=family)
+        shown = members[members["mean"] >= floor]
+        ax.errorbar(shown.weights, shown["mean"], yerr=shown["half"].fillna(0), fmt=marker, ms=5, mfc="white",
+                    mew=1.3, capsize=2, elinewidth=1.1, color=color, label=family)
         front = pareto_front(members)
         ax.plot(front.weights, front["mean"], "-", color=color, alpha=0.45, lw=1)
+    below = points[points["mean"] < floor].sort_values("mean")
     ax.set_xscale("log")
     ax.set_xlabel("weights (log scale, biases excluded)")
     ax.set_ylabel(f"test accuracy (%), epoch {epochs}")
-    below = points[points["mean"] < floor]
     shown = points[points["mean"] >= floor]
-    ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.3)
-    ax.set_title(f"All {len(points)} nets, by family; lines: Pareto frontiers"
-                 + (f"\n({', '.join(below.index)} below {floor:.0f}%, off the axis)" if len(below) else ""))
-    ax = axes[1]
-    dot_rows(ax, top_points.index, top_points["mean"], top_points["half"].fillna(0),
-              [f"{v} ({w:,})" for v, w in zip(top_points.index, top_points.weights)])
-    ax.set_xlabel("test accuracy (%), mean and 95% CI over seeds")
-    ax.set_title(f"Nets up to {PARETO_ZOOM['weights']:,} weights within {PARETO_ZOOM['points']:g} points of the best")
-    ax.grid(axis="y", alpha=0.2)
+    ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.2)
+    ax.grid(alpha=0.25)
+    ax.set_title(f"{len(points)} nets by family; lines: Pareto frontiers"
+                 + (f"\nbelow {floor:.0f}%, off the axis: {', '.join(below.index)}" if len(below) else ""), fontsize=10)
     fig.tight_layout()
-    return legend_below(fig, axes[0], ncols=1)
+    return legend_below(fig, ax, ncols=2)
 
 
 def projection_figure(gaps: pd.DataFrame):
@@ -71,31 +65,13 @@ def projection_figure(gaps: pd.DataFrame):
     return legend_below(fig, ax, ncols=1)
 
 
-def dataset_comparison_figure(finals: pd.DataFrame, datasets: Sequence[str], variants: Sequence[str]):
-    """Final accuracy of each net on each dataset as dots with their 95% t-interval over seeds, dense black and
-    Kronecker blue as on the first page; one panel per dataset, stacked."""
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(FIGURE_WIDTH, 2.6 * len(datasets)), squeeze=False)
-    for ax, name in zip(axes[:, 0], datasets):
-        sub = final_epochs(finals[finals.dataset == name]).groupby("variant").test_accuracy.agg(
-            ["mean", half_interval])
-        sub = sub.reindex([v for v in variants if v in sub.index])
-        dot_rows(ax, sub.index, sub["mean"], sub["half_interval"].fillna(0), sub.index)
-        ax.invert_yaxis()
-        ax.set_title(f"{name}: final test accuracy (mean, 95% CI over seeds)")
-        ax.set_xlabel("test accuracy (%)")
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mapping = T3F_TUTORIAL):
     """Test accuracy per epoch of the tutorial's TT net and two_kron under both recipes on one set of axes
     (mean over seeds, band: its 95% t-interval; log epoch axis so that the 3 Adam epochs are visible), and the
     tutorial's point."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, NullLocator
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.8))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     for rows, recipe, style in [(sgd_rows, "SGD (post)", "-"), (adam_rows, "Adam (t3f)", "--")]:
         for v, run in rows.groupby("variant", sort=False):
             color = family_style(variant_family(v))[0]

@@ -36,11 +36,25 @@ def transpose_changes_prediction(model: nn.Module, x: torch.Tensor) -> float:
     return float((model(x).argmax(-1) != model(transpose_images(x)).argmax(-1)).float().mean())
 
 
-def source_listing(*functions) -> str:
+def source_listing(*functions, docstrings: bool = True) -> str:
     """The source of ``functions``, read from their module now (``inspect.getsource``), as one Markdown code block:
-    code shown on a page can never drift from the code that ran."""
+    code shown on a page can never drift from the code that ran. ``docstrings=False`` leaves out each docstring (the
+    page's prose says it), keeping the signature and the body."""
+    import ast
     import inspect
-    return "```python\n" + "\n\n".join(inspect.getsource(f).rstrip() for f in functions) + "\n```"
+
+    def listing(f) -> str:
+        source = inspect.getsource(f).rstrip()
+        if docstrings:
+            return source
+        node = ast.parse(source).body[0]
+        doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
+            getattr(node.body[0], "value", None), ast.Constant) and isinstance(node.body[0].value.value, str) else None
+        if doc is None:
+            return source
+        lines = source.splitlines()
+        return "\n".join(lines[:doc.lineno - 1] + lines[doc.end_lineno:])
+    return "```python\n" + "\n\n".join(listing(f) for f in functions) + "\n```"
 
 
 def bench_sentence(record: Mapping | None, mac_ratio: float) -> str:
@@ -51,17 +65,17 @@ def bench_sentence(record: Mapping | None, mac_ratio: float) -> str:
     got = {r["name"]: r["value"] for r in record["rows"] if r.get("name")}
     speedups = {b: got[f"layer_vs_dense_{b}"] for b in (64, 1000) if f"layer_vs_dense_{b}" in got}
     parts = [f"{v:.1f}× faster at batch {b}" for b, v in speedups.items()]
-    dense = (f"one forward and backward pass of the Kronecker layer runs {join_words(parts)} than the dense "
-             f"`nn.Linear(784, 625)`" if parts else "")
+    dense = (f"One forward and backward pass of the Kronecker layer runs {join_words(parts)} than the dense layer."
+             if parts else "")
     gains = (", and the clock gains less, because two small products use the processor less efficiently than one "
              "large one" if speedups and max(speedups.values()) < mac_ratio else "")
-    rebuilt = (f"; rebuilding W with `torch.kron` at every step instead, as peft's LoKr does, makes the layer "
-               f"{got['layer_vs_rebuilt_64']:.1f}× slower at batch 64" if "layer_vs_rebuilt_64" in got else "")
-    epoch = (f". A whole training epoch of `two_kron` runs {got['epoch_vs_examples']:.0f}× faster than the "
-             f"pytorch/examples pipeline it reproduces" if "epoch_vs_examples" in got else "")
-    return (f"That is {mac_ratio:.1f}× fewer multiply-adds{gains}. Measured by `make bench` (median of "
-            f"{count(record['repeats'], 'repeat')} on {record['machine']}, {count(record['threads'], 'thread')}, "
-            f"torch {record['torch']}, {record['date']}): {dense}{rebuilt}{epoch}.")
+    rebuilt = (f" Rebuilding W with `torch.kron` at every step instead, as peft's LoKr does, makes the layer "
+               f"{got['layer_vs_rebuilt_64']:.1f}× slower at batch 64." if "layer_vs_rebuilt_64" in got else "")
+    epoch = (f" A whole training epoch of `two_kron` runs {got['epoch_vs_examples']:.0f}× faster than the "
+             f"pytorch/examples pipeline it reproduces." if "epoch_vs_examples" in got else "")
+    return (f"That is {mac_ratio:.1f}× fewer multiply-adds{gains}. {dense}{rebuilt}{epoch} (Measured by `make bench`: "
+            f"the median of {count(record['repeats'], 'repeat')} on {record['machine']} with "
+            f"{count(record['threads'], 'thread')}, torch {record['torch'].split('+')[0]}, {record['date']}.)")
 
 
 def growth_caption(factor: "torch.Tensor", big: "torch.Tensor", copies: int) -> tuple[str, str]:  # noqa: F821
@@ -88,14 +102,13 @@ def symmetry_caption(hidden: "torch.Tensor", hidden_of_transposed: "torch.Tensor
     """(caption, alt text) of the tied-symmetry figure, with the two differences it shows."""
     side = f"{ku.HIDDEN_FACTORS[0]} × {ku.HIDDEN_FACTORS[1]}"
     moved = float((hidden_of_transposed - hidden).abs().max())
-    equivariant = float((hidden_of_transposed - hidden.T).abs().max())
     return (f"A test digit, its transpose, and the {side} maps of hidden pre-activations of a tied layer (bias "
             f"removed). Bottom, on one colour scale: transposing the digit changes the map (largest change "
-            f"{moved:.2f}), but the map of the transposed digit is the transpose of the digit's map (largest "
-            f"difference {equivariant:.1e}, float rounding).",
+            f"{moved:.2f}), but the map of the transposed digit is the transpose of the digit's map (they differ by "
+            f"float rounding only).",
             "Six panels: a handwritten digit, the same digit mirrored in its diagonal, two square colour maps that "
             f"are mirror images of each other in the diagonal, and two difference maps: the first with entries up to "
-            f"{moved:.2f}, the second blank (at most {equivariant:.1e}).")
+            f"{moved:.2f}, the second blank.")
 
 
 def growth_figure(big: torch.Tensor, factors: int):

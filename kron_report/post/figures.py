@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..stats import final_epochs, mean_interval
-from ..style import FIGURE_WIDTH, METRIC_LABELS, dot_rows, legend_below
+from ..style import FIGURE_WIDTH, METRIC_LABELS, dot_rows, legend_beside
 
 __all__ = ['plot_curves', 'headline_figure', 'accuracy_curves_figure', 'loss_panels_figure']
 
@@ -62,9 +62,9 @@ def headline_figure(rows: pd.DataFrame):
 
 
 def accuracy_curves_figure(rows: pd.DataFrame):
-    """Test accuracy by epoch of every variant, and below it a zoom on the top three (stacked for phones)."""
+    """Test accuracy by epoch of every variant, and below it a zoom on the top three (stacked for phones, the legend beside the first panel)."""
     import matplotlib.pyplot as plt
-    fig, (full, zoom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8))
+    fig, (full, zoom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.6))
     plot_curves(rows, "test_accuracy", ax=full, title="Test accuracy by epoch (mean over seeds, band: 95% CI)")
     plot_curves(rows, "test_accuracy", ax=zoom, title="Zoom: the top of the plot above")
     final = final_epochs(rows).groupby("variant").test_accuracy.mean().sort_values()
@@ -73,18 +73,18 @@ def accuracy_curves_figure(rows: pd.DataFrame):
     zoom.set_xlim(max(1, rows.epoch.max() // 7), rows.epoch.max())
     zoom.get_legend().remove()
     fig.tight_layout()
-    return legend_below(fig, full)
+    return legend_beside(fig, full)
 
 
 def loss_panels_figure(rows: pd.DataFrame):
     """Training loss (top) and test loss (bottom) by epoch of every variant, log scale, stacked for phones: where
     the two part, a net fits its training set better than it generalises."""
     import matplotlib.pyplot as plt
-    fig, (train, test) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8.4), sharex=True)
+    fig, (train, test) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.6), sharex=True)
     plot_curves(rows, "train_loss", ax=train, title="Training loss by epoch (mean over seeds, band: 95% CI)")
     plot_curves(rows, "test_loss", ax=test, title="Test loss by epoch")
     for ax in (train, test):
         ax.set_yscale("log")
     test.get_legend().remove()
     fig.tight_layout()
-    return legend_below(fig, train)
+    return legend_beside(fig, train)

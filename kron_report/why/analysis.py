@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import kron_utils as ku
 import pandas as pd
 import torch
 
-from ..nets import input_layer_rank, input_weights
+from ..claims import like_for_like
+from ..nets import input_layer_rank, input_layer_weight, input_weights
 from ..recipes import _labelled
 from ..stats import compare_final, outcome
+from ..words import signed
 from ..store import cached, settings_folder, settings_record
 from .plan import ALIGNED_NET, OFF_GRID_NETS
 
-__all__ = ["absorbs_permutation", "permutation_effects", "control_verdict", "lead_over_dense", "off_grid_comparison",
-           "why_answer", "trained_factors", "permutation_table", "off_grid_table", "tuned_table"]
+__all__ = ["absorbs_permutation", "matched_seeds", "permutation_effects", "control_verdict", "lead_over_dense",
+           "off_grid_comparison", "why_answer", "trained_factors", "permutation_table", "lead_table", "factor_shapes",
+           "off_grid_table", "underfit_table", "tuned_table"]
 
 
 def absorbs_permutation(variant: str) -> bool:
@@ -39,9 +42,23 @@ def absorbs_permutation(variant: str) -> bool:
     return ku.parse_variant(variant)[0].name in ("width", "lowrank")
 
 
+def matched_seeds(rows: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``rows`` whose (variant, seed) also appears in ``other``: the seeds a net has in both tables, so
+    that a change from one table to the other compares the same seeds (like for like)."""
+    pairs = set(zip(other.variant, other.seed))
+    return rows[[(v, s) in pairs for v, s in zip(rows.variant, rows.seed)]]
+
+
+def _cell(c: Mapping, digits: int = 2) -> str:
+    """A difference and its 95% interval for a table cell: '-1.26 [-1.46, -1.05]'."""
+    return f"{signed(c['diff'], digits)} [{signed(c['low'], digits)}, {signed(c['high'], digits)}]"
+
+
 def permutation_effects(mnist: pd.DataFrame, permuted: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
-    """Per net of ``variants``: final test accuracy on MNIST and on permuted MNIST (mean, seeds) and the change
-    permuted - MNIST with its Welch 95% interval and outcome ('loss' when the whole interval lies below zero)."""
+    """Per net of ``variants``, on the seeds it has on both datasets (:func:`matched_seeds`): final test accuracy on
+    MNIST and on permuted MNIST (mean, sd, seeds) and the change permuted - MNIST with its Welch 95% interval and
+    outcome ('loss' when the whole interval lies below zero)."""
+    mnist, permuted = matched_seeds(mnist, permuted), matched_seeds(permuted, mnist)
     out = []
     for v in variants:
         both = pd.concat([mnist[mnist.variant == v], _labelled(permuted[permuted.variant == v], " | permuted")])
@@ -69,9 +86,15 @@ def control_verdict(effects: pd.DataFrame, tolerance: float) -> dict:
 
 def lead_over_dense(mnist: pd.DataFrame, permuted: pd.DataFrame, kron: str = "two_kron",
                     dense: str = "width10") -> dict:
-    """The Kronecker net's lead over the dense net of its budget on MNIST and on permuted MNIST (Welch), and
-    whether it survives the permutation (the interval on permuted MNIST lies wholly above zero)."""
-    before, after = compare_final(mnist, kron, dense), compare_final(permuted, kron, dense)
+    """The Kronecker net's lead over the dense net of its budget on MNIST and on permuted MNIST (Welch), both on
+    the seeds each net has on both datasets (:func:`matched_seeds`), and whether it survives the permutation (the
+    interval on permuted MNIST lies wholly above zero). Each comparison carries its ``split`` and ``seeds``."""
+    mnist, permuted = matched_seeds(mnist, permuted), matched_seeds(permuted, mnist)
+
+    def lead(rows):
+        seeds = tuple(tuple(sorted(int(s) for s in rows[rows.variant == v].seed.unique())) for v in (kron, dense))
+        return compare_final(rows, kron, dense) | dict(split="test", seeds=seeds)
+    before, after = lead(mnist), lead(permuted)
     return dict(kron=kron, dense=dense, mnist=before, permuted=after, survives=outcome(after) == "win")
 
 
@@ -91,8 +114,9 @@ def off_grid_comparison(rows: pd.DataFrame, aligned: str = ALIGNED_NET,
 
 def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, control: dict) -> dict:
     """The first question's answer as numbers: what the image grid is worth to the Kronecker net (its drop on
-    permuted pixels), how much of its lead over the dense net of its budget survives without the grid, and what
-    misaligned factors cost. ``answer`` is 'both' (the net drops, and its lead survives), 'grid' (it drops and its
+    permuted pixels, ``drop``), its lead over the dense net of its budget with and without the grid (``lead``), the
+    two nets' input-layer ranks and hidden widths (the lead compares both at once), and how many misaligned
+    layers lose. ``answer`` is 'both' (the net drops, and its lead survives), 'grid' (it drops and its
     lead does not survive), 'rank' (it does not drop, its lead survives), or 'unsettled' (the control does not
     hold, or neither)."""
     kron = effects[effects.variant == lead["kron"]].iloc[0]
@@ -100,11 +124,11 @@ def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, contro
     answer = ("unsettled" if control["verdict"] != "holds" else "both" if drops and survives else
               "grid" if drops else "rank" if survives else "unsettled")
     misaligned = off_grid[off_grid.outcome == "loss"]
+    nets = (lead["kron"], lead["dense"])
     return dict(answer=answer, net=lead["kron"], weights=input_weights(lead["kron"]), dense=lead["dense"],
-                ranks=(input_layer_rank(lead["kron"]), input_layer_rank(lead["dense"])), drop=kron,
-                lead_before=lead["mnist"]["diff"], lead_after=lead["permuted"]["diff"],
-                kept=lead["permuted"]["diff"] / lead["mnist"]["diff"], misaligned=len(misaligned),
-                off_grid=len(off_grid), worst=misaligned.sort_values("diff").iloc[0] if len(misaligned) else None)
+                ranks=tuple(input_layer_rank(v) for v in nets),
+                hidden=tuple(int(input_layer_weight(v).shape[0]) for v in nets), drop=kron, lead=lead,
+                misaligned=len(misaligned), off_grid=len(off_grid))
 
 
 def trained_factors(settings: ku.TrainSettings, seed: int, results_dir: str | Path, *,
@@ -126,26 +150,72 @@ def trained_factors(settings: ku.TrainSettings, seed: int, results_dir: str | Pa
 
 
 def permutation_table(effects: pd.DataFrame) -> pd.DataFrame:
-    """:func:`permutation_effects` for display: one row per net, accuracies (mean ± sd over its seeds) and the change
-    with its interval."""
+    """:func:`permutation_effects` for display: one row per net, accuracies (mean ± sd over its seeds), the change
+    with its interval, and the seeds behind both datasets."""
     return pd.DataFrame({
         "net": effects.variant, "MNIST (%)": [f"{r.mnist:.2f} ± {r.mnist_sd:.2f}" for r in effects.itertuples()],
         "permuted (%)": [f"{r.permuted:.2f} ± {r.permuted_sd:.2f}" for r in effects.itertuples()],
-        "change (pp) [95% CI]": [f"{r.change:+.2f} [{r.low:+.2f}, {r.high:+.2f}]" for r in effects.itertuples()]})
+        "change (pp) [95% CI]": [_cell(dict(diff=r.change, low=r.low, high=r.high)) for r in effects.itertuples()],
+        "seeds": [f"{r.n}" if r.n == r.permuted_n else f"{r.n}, {r.permuted_n}" for r in effects.itertuples()]})
+
+
+def lead_table(lead: Mapping) -> pd.DataFrame:
+    """:func:`lead_over_dense` for display: the two nets' accuracies and the lead on each dataset. Refuses leads
+    that were not measured alike (:func:`claims.like_for_like`: the same split and seeds), since they sit side by
+    side."""
+    before, after = lead["mnist"], lead["permuted"]
+    if not like_for_like(before, after):
+        raise ValueError(f"the leads on MNIST and on permuted MNIST were not measured alike: {before.get('seeds')} "
+                         f"against {after.get('seeds')}")
+    return pd.DataFrame([{"data": name, f"{lead['kron']} (%)": f"{c['mean_a']:.2f}", f"{lead['dense']} (%)": f"{c['mean_b']:.2f}",
+                          "lead (pp) [95% CI]": _cell(c), "seeds": f"{c['n_a']}"}
+                         for name, c in (("MNIST", before), ("permuted MNIST", after))])
+
+
+def factor_shapes(variant: str) -> str:
+    """The shapes of a Kronecker input layer's factors, as '25×16 ⊗ 25×49' (U first)."""
+    factors = ku.build_model(variant).fc1.factors
+    return " ⊗ ".join("×".join(str(n) for n in f.shape[-2:]) for f in factors)
 
 
 def off_grid_table(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`off_grid_comparison` for display, the aligned net first (the names spell the factor shapes)."""
+    """:func:`off_grid_comparison` for display, the aligned net first: factor shapes, input weights, accuracy, the
+    difference to the aligned net and the seeds."""
     first = table.iloc[0]
-    rows = [{"net": first.aligned, "input weights": f"{first.aligned_weights:,}", "test acc. (%)": f"{first.aligned_mean:.2f}",
-             "vs aligned (pp) [95% CI]": "–"}]
-    rows += [{"net": r.variant, "input weights": f"{r.weights:,}", "test acc. (%)": f"{r.mean:.2f}",
-              "vs aligned (pp) [95% CI]": f"{r.diff:+.2f} [{r.low:+.2f}, {r.high:+.2f}]"} for r in table.itertuples()]
+    rows = [{"net": first.aligned, "factors": factor_shapes(first.aligned), "input weights": f"{first.aligned_weights:,}",
+             "test acc. (%)": f"{first.aligned_mean:.2f}", "vs aligned (pp) [95% CI]": "–", "seeds": f"{first.aligned_n}"}]
+    rows += [{"net": r.variant, "factors": factor_shapes(r.variant), "input weights": f"{r.weights:,}",
+              "test acc. (%)": f"{r.mean:.2f}", "vs aligned (pp) [95% CI]": _cell(dict(diff=r.diff, low=r.low, high=r.high)),
+              "seeds": f"{r.n}"} for r in table.itertuples()]
     return pd.DataFrame(rows)
 
 
-def tuned_table(tuned: pd.DataFrame, reference: str = "original") -> pd.DataFrame:
-    """:func:`recipes.tuned_results` for display: each net's recipe, validation and test accuracy, gap to the reference."""
-    gap = [("–" if r.variant == reference else f"{r.gap:+.2f} [{r.low:+.2f}, {r.high:+.2f}]") for r in tuned.itertuples()]
-    return pd.DataFrame({"net": tuned.variant, "recipe": tuned.recipe, "validation (%)": tuned.validation,
-                         "test (%)": tuned.test, f"vs {reference} (pp) [95% CI]": gap})
+def underfit_table(diagnoses: Sequence[Mapping]) -> pd.DataFrame:
+    """:func:`stats.fit_diagnosis` for display, the reference net first: final training loss (mean), its difference
+    to the reference and the test-accuracy gap, each with its 95% interval, and the seeds."""
+    first = diagnoses[0]
+    loss, accuracy, ref = first["train_loss"], first["accuracy"], first["reference"]
+    if any(d["reference"] != ref for d in diagnoses):
+        raise ValueError("underfit_table shows diagnoses against one reference net")
+    vs_loss, vs_test = f"loss vs {ref} [95% CI]", f"test vs {ref} (pp) [95% CI]"
+    rows = [{"net": ref, "training loss": f"{loss['mean_b']:.3f}", vs_loss: "–", "test acc. (%)": f"{accuracy['mean_b']:.2f}",
+             vs_test: "–", "seeds": f"{loss['n_b']}"}]
+    rows += [{"net": d["net"], "training loss": f"{d['train_loss']['mean_a']:.3f}", vs_loss: _cell(d["train_loss"], 3),
+              "test acc. (%)": f"{d['accuracy']['mean_a']:.2f}", vs_test: _cell(d["accuracy"]),
+              "seeds": f"{d['accuracy']['n_a']}"} for d in diagnoses]
+    return pd.DataFrame(rows)
+
+
+def tuned_table(tuned: pd.DataFrame, reference: str = "original", default_recipe: str | None = None) -> pd.DataFrame:
+    """:func:`recipes.tuned_results` for display: each net's recipe, validation and test accuracy (%), its test gap to
+    the reference (pp) on their own recipes and, with ``default_recipe`` (the one :func:`recipes.tuned_results` was given),
+    on that recipe in the same runs (the same split and seeds)."""
+    def cell(r, prefix=""):
+        if r.variant == reference:
+            return "–"
+        return _cell(dict(diff=getattr(r, f"{prefix}gap"), low=getattr(r, f"{prefix}low"), high=getattr(r, f"{prefix}high")))
+    table = pd.DataFrame({"net": tuned.variant, "recipe": tuned.recipe, "validation (%)": tuned.validation,
+                          "test (%)": tuned.test, f"vs {reference}, own recipes [95% CI]": [cell(r) for r in tuned.itertuples()]})
+    if default_recipe is not None:
+        table[f"both on {default_recipe} [95% CI]"] = [cell(r, "default_") for r in tuned.itertuples()]
+    return table

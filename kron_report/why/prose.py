@@ -1,5 +1,5 @@
 """The 'why' page's sentences. Every function turns structured results into Markdown and computes no statistic
-itself.
+itself. The numbers live in the page's tables; a sentence carries the reasoning and at most a couple of them.
 """
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
+from ..claims import weakest_margin
 from ..words import (
     count,
     epochs_phrase,
@@ -17,63 +18,99 @@ from ..words import (
     recipe,
     recipe_name_of,
     seeds_phrase,
-    seeds_statement,
     signed,
 )
 
-__all__ = ["why_method", "control_sentence", "permutation_note", "permutation_summary", "permutation_caption",
-           "fields_caption", "off_grid_summary", "recipe_intro", "recipe_summary", "recipe_caption",
-           "tuned_gap_sentence", "why_answer_sentence", "misaligned_sentence", "why_lede", "why_conclusion"]
+__all__ = ["why_method", "control_sentence", "permutation_summary", "lead_summary", "permutation_caption",
+           "fields_caption", "off_grid_summary", "underfit_sentence", "recipe_intro", "recipe_summary",
+           "recipe_caption", "tuned_gap_sentence", "why_lede", "why_conclusion"]
 
 
-def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, recipes: Mapping[str, ku.TrainSettings],
-               seeds: Sequence[int], tuning_seeds: Sequence[int]) -> str:
-    """How the page's nets were trained, on which data and seeds."""
-    first = next(iter(recipes.values()))
-    return (f"Sections 1 and 2 train every net with {recipe_name_of(settings)} ({recipe(settings)}) on "
-            f"{seeds_phrase(seeds)}, "
-            f"and reuse the runs of the other pages where the settings are the same (so the post's nets show all "
-            f"their seeds). Section 1 feeds every image through one fixed permutation of its {ku.IMAGE_SIZE} pixels, "
-            f"drawn with `torch.randperm` from seed {permuted.permutation_seed} and stored beside its runs. Section 4 "
-            f"holds out the last {first.validation:,} training images, trains on the other "
-            f"{ku.train_size(first.dataset) - first.validation:,}, and tries {count(len(recipes), 'recipe')} for "
-            f"{epochs_phrase(first.epochs)} each on {seeds_phrase(tuning_seeds)}. Differences are Welch 95% intervals.")
+def _names(nets: Sequence[str]) -> str:
+    """'`a`', '`a` and `b`'."""
+    return join_words([f"`{v}`" for v in nets])
+
+
+def _below(c: Mapping) -> str:
+    """A loss as a positive size with its interval: '1.26 points (95% CI 1.05 to 1.46)'."""
+    return f"{-c['diff']:.2f} points (95% CI {-c['high']:.2f} to {-c['low']:.2f})"
+
+
+def _above(c: Mapping) -> str:
+    """A lead with its interval: '2.48 points (95% CI 2.19 to 2.77)'."""
+    return f"{c['diff']:.2f} points (95% CI {c['low']:.2f} to {c['high']:.2f})"
+
+
+def _comparisons(table: pd.DataFrame, diff: str, low: str = "low", high: str = "high") -> list[dict]:
+    """The rows of ``table`` as comparison dicts (variant, diff, low, high) for :func:`claims.weakest_margin`."""
+    return [dict(variant=r["variant"], diff=r[diff], low=r[low], high=r[high]) for _, r in table.iterrows()]
+
+
+def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, seeds: Sequence[int]) -> str:
+    """How sections 1 to 3 trained their nets, and how the page compares them (section 4 says its own)."""
+    return (f"*Method.* Sections 1 to 3 train every net with {recipe_name_of(settings)} ({recipe(settings)}). "
+            f"They run {seeds_phrase(seeds)} and reuse another page's runs where the settings are the same, so the "
+            f"post's nets bring more seeds; each table gives its seeds. The permutation of section 1 is drawn with "
+            f"`torch.randperm` from seed {permuted.permutation_seed} and stored beside its runs. Differences are "
+            "Welch 95% intervals.")
 
 
 def control_sentence(control: Mapping) -> str:
-    """Whether the nets that absorb any permutation came out level: the experiment's own check."""
-    nets = "; ".join(f"`{r.variant}` {interval(r.change, r.low, r.high, (r.permuted_n, r.n))}"
-                     for r in control["nets"].itertuples())
-    tol = f"±{control['tolerance']:g} pp"
+    """Whether the nets that absorb any permutation came out level: the experiment's own check (numbers in the
+    table under it)."""
+    nets, tol = _names(control["nets"].variant), f"±{control['tolerance']:g} points"
     if control["verdict"] == "holds":
-        return (f"**The control holds.** The nets whose input layer absorbs any permutation come out level with their "
-                f"MNIST numbers, each interval inside {tol}: {nets}.")
+        return (f"**The control holds.** The nets whose input layer absorbs any permutation, {nets}, come out level: "
+                f"each one's whole interval of change lies within {tol}.")
     if control["verdict"] == "fails":
-        return (f"**The control fails.** The nets whose input layer absorbs any permutation should come out level "
-                f"with their MNIST numbers, but one interval lies outside {tol}: {nets}. The comparisons below are "
-                "suspect until this is explained.")
-    return (f"**The control is not settled.** The nets whose input layer absorbs any permutation should come out "
-            f"level; their intervals neither all lie inside {tol} nor outside it: {nets}. More seeds would settle it.")
+        return (f"**The control fails.** The nets whose input layer absorbs any permutation, {nets}, should come out "
+                f"level, but an interval of change lies wholly outside {tol}. The comparisons below are suspect until "
+                "this is explained.")
+    return (f"**The control is not settled.** The nets whose input layer absorbs any permutation, {nets}, should "
+            f"come out level; their intervals of change neither all lie within {tol} nor outside it. More seeds would "
+            "settle it.")
 
 
-def permutation_note(mnist: pd.DataFrame, permuted: pd.DataFrame, variants: Sequence[str]) -> str:
-    """The permutation table's footnote: over which seeds each net's mean ± sd is taken, on each dataset."""
-    return (f"*Mean ± sd over each net's seeds: on MNIST, {seeds_statement(mnist, variants)}; on permuted MNIST, "
-            f"{seeds_statement(permuted, variants)}.*")
+def permutation_summary(effects: pd.DataFrame) -> str:
+    """What shuffled pixels do to the nets whose input layer follows the image's grid: which lose beyond the seed
+    noise, with the weakest of those losses (:func:`claims.weakest_margin`), never a count of them."""
+    grid = effects[~effects.control]
+    losers, rest = grid[grid.outcome == "loss"], grid[grid.outcome != "loss"]
+    if losers.empty:
+        return ("No net whose input layer follows the image's grid loses beyond the seed noise on shuffled pixels: "
+                "the grid is worth nothing measurable to them.")
+    weak = weakest_margin(_comparisons(losers, "change"))
+    text = ("Every net whose input layer follows the image's grid loses accuracy on shuffled pixels" if rest.empty
+            else f"Of the nets whose input layer follows the image's grid, {_names(losers.variant)} lose accuracy on "
+                 "shuffled pixels")
+    text += (f", beyond the seed noise: the loss closest to zero, `{weak['variant']}`'s, is still at least "
+             f"{-weak['high']:.2f} points at the near end of its 95% interval.")
+    if not rest.empty:
+        text += f" For {_names(rest.variant)} the change is within the seed noise."
+    return text
 
 
-def permutation_summary(effects: pd.DataFrame, lead: Mapping) -> str:
-    """Each other net's change from MNIST to permuted MNIST, and whether the Kronecker lead survives."""
-    others = effects[~effects.control].sort_values("change")
-    lines = [f"`{r.variant}` {r.mnist:.2f}% → {r.permuted:.2f}% ({interval(r.change, r.low, r.high, (r.permuted_n, r.n))})"
-             for r in others.itertuples()]
-    before, after = lead["mnist"], lead["permuted"]
-    survives = ("**survives**: it is still ahead beyond the seed noise" if lead["survives"] else
-                "**does not survive**: it is no longer ahead beyond the seed noise" if after["low"] <= 0 < after["high"]
-                else "**turns into a loss**")
-    return ("The other nets, from MNIST to permuted MNIST: " + "; ".join(lines) + ". "
-            f"The lead of `{lead['kron']}` over `{lead['dense']}`, the dense net of its budget, is "
-            f"{gap_phrase(before)} on MNIST and {gap_phrase(after)} on permuted MNIST: it {survives}.")
+def lead_summary(w: Mapping) -> str:
+    """Whether the Kronecker net's lead over the dense net of its budget survives shuffled pixels, from
+    :func:`why.analysis.why_answer`; where it does, what that lead cannot tell apart (hidden width and structure)."""
+    lead = w["lead"]
+    kron, dense, after = lead["kron"], lead["dense"], lead["permuted"]
+    if not lead["survives"]:
+        return (f"On shuffled pixels, `{kron}` is no longer ahead of `{dense}`, the dense net of its budget, beyond the "
+                f"seed noise: the lead's 95% interval runs from {signed(after['low'])} to {signed(after['high'])} "
+                "points. What it had over that net came from the image grid." if after["high"] > 0 else
+                f"On shuffled pixels, `{kron}` falls behind `{dense}`, the dense net of its budget. What it had over "
+                "that net came from the image grid.")
+    (h_kron, h_dense), (r_kron, r_dense) = w["hidden"], w["ranks"]
+    rank = (" (and in both nets the input layer's rank equals its width, so rank cannot be told apart from width "
+            "either)" if (r_kron, r_dense) == (h_kron, h_dense) else
+            f", and input-layer ranks of {r_kron:,} against {r_dense:,}")
+    return (f"On shuffled pixels, `{kron}` is still ahead of `{dense}`, the dense net of its budget: the lead's whole "
+            f"95% interval lies above zero, from {after['low']:.2f} points up. That part of the lead needs no image "
+            f"grid. It does not show that the Kronecker structure is what helps, though: it compares {h_kron:,} hidden "
+            f"units with {h_dense:,}{rank}. A random-feature control (a fixed random input layer of the same width) "
+            "would separate structure from width; this page has none, so it claims only that this part of the lead "
+            "does not come from the image.")
 
 
 def permutation_caption(effects: pd.DataFrame) -> tuple[str, str]:
@@ -89,7 +126,7 @@ def permutation_caption(effects: pd.DataFrame) -> tuple[str, str]:
 
 def fields_caption(units: Sequence[tuple[int, int]], epochs: int, seed: int) -> tuple[str, str]:
     """(caption, alt text) of :func:`figures.permuted_fields_figure`."""
-    return (f"Receptive fields of {count(len(units), 'hidden unit')} of two_kron (seed {seed}, "
+    return (f"Receptive fields of {count(len(units), 'hidden unit')} of <code>two_kron</code> (seed {seed}, "
             f"{epochs_phrase(epochs)}): top, trained on MNIST; bottom, trained on permuted MNIST and put back on the "
             "image grid (red positive, blue negative). Each field is still a rank-1 product of a row of U and a row "
             "of V, but on the permuted grid, so on the image it is scattered.",
@@ -99,42 +136,89 @@ def fields_caption(units: Sequence[tuple[int, int]], epochs: int, seed: int) -> 
 
 
 def off_grid_summary(table: pd.DataFrame) -> str:
-    """The off-grid Kronecker nets against the aligned one."""
-    parts = []
-    for r in table.itertuples():
-        verdict = {"loss": "loses", "win": "wins", "tie": "is level"}[r.outcome]
-        parts.append(f"`{r.variant}` ({r.weights:,} input weights) {verdict} against `{r.aligned}` "
-                     f"({r.aligned_weights:,}): {r.mean:.2f}% against {r.aligned_mean:.2f}%, {interval(r.diff, r.low, r.high, (r.n, r.aligned_n))}.")
-    losses = int((table.outcome == "loss").sum())
-    more = bool((table.weights > table.aligned_weights).all())
-    answer = (f"So a misaligned Kronecker layer {'with more weights ' if more else ''}loses to the aligned one "
-              + ("in every case." if losses == len(table) else f"in {losses} of {len(table)} cases.")
-              if losses else "So misaligned factors cost nothing measurable here.")
-    return " ".join(parts) + " " + answer
+    """What factors that cut across the image's rows cost against the aligned net: which lose beyond the seed noise,
+    with the weakest of those losses (:func:`claims.weakest_margin`), and whether they had more weights."""
+    losers, rest = table[table.outcome == "loss"], table[table.outcome != "loss"]
+    more = " even with more weights" if bool((losers.weights > losers.aligned_weights).all()) else ""
+    if losers.empty:
+        return "Misaligned factors cost nothing measurable here: no off-grid layer is behind the aligned one beyond the seed noise."
+    weak = weakest_margin(_comparisons(losers, "diff"))
+    text = ("Misaligned factors lose" + more + ": every off-grid layer is behind the aligned one beyond the seed noise"
+            if rest.empty else
+            f"Some misaligned factors lose{more}: {_names(losers.variant)} behind the aligned one beyond the seed noise")
+    text += (f"; the closest, `{weak['variant']}`, is behind by at least {-weak['high']:.2f} points across its "
+             "95% interval.")
+    if not rest.empty:
+        text += f" For {_names(rest.variant)} the difference is within the seed noise."
+    return text
+
+
+#: How :func:`stats.fit_diagnosis` reads, for one net and for several.
+_FIT_WORDS = {"underfits": ("underfits: its final training loss is higher than `{ref}`'s beyond the seed noise",
+                            "underfit: their final training loss is higher than `{ref}`'s beyond the seed noise"),
+              "generalises worse": ("generalises worse: it reaches about `{ref}`'s training loss but scores lower",
+                                    "generalise worse: they reach about `{ref}`'s training loss but score lower"),
+              "fits better": ("fits the training set better than `{ref}` yet scores lower on the test set",
+                              "fit the training set better than `{ref}` yet score lower on the test set"),
+              "no gap": ("is not behind `{ref}` on the test set beyond the seed noise",
+                         "are not behind `{ref}` on the test set beyond the seed noise")}
+
+
+def underfit_sentence(fits: Sequence[Mapping]) -> str:
+    """What the fit diagnoses (:func:`stats.fit_diagnosis`) say, grouped by reading; numbers in
+    :func:`why.analysis.underfit_table`."""
+    groups: dict[str, list[str]] = {}
+    for d in fits:
+        groups.setdefault(d["kind"], []).append(d["net"])
+    ref = fits[0]["reference"]
+    parts = [f"{_names(nets)} {_FIT_WORDS[kind][len(nets) > 1].format(ref=ref)}" for kind, nets in groups.items()]
+    text = "By the table, " + "; ".join(parts) + "."
+    if "underfits" in groups:
+        text += " Underfitting is what a better recipe or more capacity could help; section 4 tries the recipe."
+    return text
 
 
 def recipe_intro(recipes: Mapping[str, ku.TrainSettings], tuning_seeds: Sequence[int]) -> str:
-    """What the recipe search tries, and that the test set plays no part in the choice."""
+    """What the recipe search tries, on which images, and that the test set plays no part in the choice."""
     first = next(iter(recipes.values()))
-    return (f"Each net tries {join_words([f'*{name}*' for name in recipes])} (SGD with the post's momentum "
-            f"{first.momentum:g}; Adam with its defaults), for {epochs_phrase(first.epochs)} on "
-            f"{seeds_phrase(tuning_seeds)}, trained on the first {ku.train_size(first.dataset) - first.validation:,} "
-            f"training images. Its recipe is the one with the highest mean final accuracy on the last "
-            f"{first.validation:,} training images, which it never trains on. **The test set plays no part in the "
-            "choice**: the selection function reads only the validation column (a test checks this), and the test "
-            "accuracy of the chosen recipe is read afterwards.")
+    sgd = [s.lr for s in recipes.values() if s.optimizer == "sgd"]
+    adam = [s.lr for s in recipes.values() if s.optimizer == "adam"]
+    tried = ([f"SGD at learning rate{'s' if len(sgd) > 1 else ''} {join_words([f'{lr:g}' for lr in sgd])} (the "
+              f"post's momentum {first.momentum:g})"] if sgd else []) + (
+             [f"Adam at {join_words([f'{lr:g}' for lr in adam])} (its defaults otherwise)"] if adam else [])
+    return (f"Each net tries {count(len(recipes), 'recipe')}: {join_words(tried)}. It trains for "
+            f"{epochs_phrase(first.epochs)} on {seeds_phrase(tuning_seeds)}, on the first "
+            f"{ku.train_size(first.dataset) - first.validation:,} training images, and keeps the recipe with the highest "
+            f"mean final accuracy on the last {first.validation:,}, which it never trains on. **The test set plays no "
+            "part in the choice**: the selection reads only the validation column (a test checks this), and the "
+            "chosen recipe's test accuracy is read afterwards.")
 
 
-def recipe_summary(tuned: pd.DataFrame, reference: str = "original", default_recipe: str | None = None) -> str:
-    """Each net's chosen recipe and, against the reference under its own chosen recipe, the test gap."""
-    ref = tuned[tuned.variant == reference].iloc[0]
-    parts = [f"`{reference}` picks *{ref.recipe}* ({ref.test}% on the test set)."]
-    for r in tuned[tuned.variant != reference].itertuples():
-        text = f"`{r.variant}` picks *{r.recipe}* ({r.test}%): {interval(r.gap, r.low, r.high, (r.seeds, ref.seeds))} against `{reference}`"
-        if default_recipe is not None and not pd.isna(getattr(r, "default_gap", float("nan"))):
-            text += (f", where both on *{default_recipe}* give "
-                     f"{interval(r.default_gap, r.default_low, r.default_high)}")
-        parts.append(text + ".")
+def recipe_summary(tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron",
+                   default_recipe: str | None = None) -> str:
+    """Against ``reference`` on its own chosen recipe: which nets stay behind beyond the seed noise (with the weakest
+    of those gaps, :func:`claims.weakest_margin`), which are level, which ahead; with ``default_recipe``, whether
+    ``net`` is behind on that recipe too, in the same runs."""
+    others = tuned[tuned.variant != reference]
+    losers, ties, wins = (others[others.outcome == o] for o in ("loss", "tie", "win"))
+    parts = []
+    if not losers.empty:
+        weak = weakest_margin(_comparisons(losers, "gap"))
+        parts.append(f"On their own recipes, {_names(losers.variant)} stay{'s' if len(losers) == 1 else ''} behind "
+                     f"`{reference}` (on its own recipe) beyond the seed noise"
+                     + (f"; the closest, `{weak['variant']}`, by at least {-weak['high']:.2f} points."
+                        if len(losers) > 1 else f", by at least {-weak['high']:.2f} points."))
+    if not ties.empty:
+        seeds = count(int(ties.seeds.min()), "seed")
+        parts.append(f"For {_names(ties.variant)} the interval reaches zero, so {seeds} cannot tell whether "
+                     f"{'it is' if len(ties) == 1 else 'they are'} behind.")
+    if not wins.empty:
+        parts.append(f"Ahead of `{reference}` on their own recipes: {_names(wins.variant)}.")
+    if default_recipe is not None and net in set(losers.variant):
+        r = losers[losers.variant == net].iloc[0]
+        if r.default_high < 0:
+            parts.append(f"With both on *{default_recipe}*, in the same runs (last column), `{net}` is behind as well: "
+                         "the gap does not come from the recipe.")
     return " ".join(parts)
 
 
@@ -162,64 +246,81 @@ def tuned_gap_sentence(post_gap: Mapping, tuned: pd.DataFrame | None, net: str =
             "the [why page](why.html#recipes)).")
 
 
-def why_answer_sentence(w: Mapping) -> str:
-    """The first question's answer in one or two sentences, from :func:`why.analysis.why_answer`."""
-    net, d = w["net"], w["drop"]
-    drop = f"Shuffling the pixels changes the accuracy of `{net}` by {interval(d.change, d.low, d.high, (d.permuted_n, d.n))}"
-    lead = (f"it stays {w['lead_after']:.2f} pp ahead of `{w['dense']}`, the dense net of its budget "
-            f"({w['lead_before']:.2f} pp on MNIST), so {w['kept']:.0%} of its lead survives without the image grid")
-    rank = (f"the structure itself, whose input layer has matrix rank {w['ranks'][0]:,} against "
-            f"{w['ranks'][1]:,} for `{w['dense']}`")
+def _answer(w: Mapping) -> str:
+    """The first question's answer with its key numbers, from :func:`why.analysis.why_answer`."""
+    net, dense, after = w["net"], w["dense"], w["lead"]["permuted"]
+    drop = dict(diff=w["drop"].change, low=w["drop"].low, high=w["drop"].high)
     if w["answer"] == "both":
-        return (f"Both the fit to the image and the layer's rank. {drop}: that much is the fit to the image's rows "
-                f"and columns. Yet {lead}: that part owes nothing to the grid; it is {rank}.")
+        return (f"Partly the fit to the image: shuffling the pixels costs `{net}` {_below(drop)}, while the dense nets "
+                f"that cannot see the grid stay level. Partly something that needs no grid: on shuffled pixels it is "
+                f"still {_above(after)} ahead of `{dense}`, the dense net of its budget, though what that part is "
+                "stays open (section 1).")
     if w["answer"] == "grid":
-        return f"The fit to the image. {drop}, and its lead over the dense net of its budget does not survive."
+        return (f"The fit to the image: shuffling the pixels costs `{net}` {_below(drop)}, and its lead over `{dense}`, "
+                "the dense net of its budget, does not survive (section 1).")
     if w["answer"] == "rank":
-        return f"The rank. Shuffling the pixels costs `{net}` nothing measurable, and {lead}."
-    return (f"This run cannot tell: the permutation's control does not hold, or the net neither loses on shuffled "
-            f"pixels nor keeps a clear lead. {drop}.")
+        return (f"Not the fit to the image: shuffling the pixels costs `{net}` nothing measurable, and it stays "
+                f"{_above(after)} ahead of `{dense}`, the dense net of its budget (section 1).")
+    return ("This run cannot tell: the permutation's control does not hold, or the net neither loses on shuffled pixels "
+            "nor keeps a clear lead (section 1).")
 
 
-def misaligned_sentence(w: Mapping) -> str:
-    """What factors cut across the image's rows cost, from :func:`why.analysis.why_answer`."""
+def _misaligned(w: Mapping) -> str:
+    """What factors cut across the image's rows cost, in words (numbers in section 2)."""
     if not w["misaligned"]:
-        return "Factors cut across the image's rows cost nothing measurable."
-    r = w["worst"]
-    return (f"Factors cut across the image's rows lose too, even with more weights: `{r['variant']}` ({r['weights']:,} "
-            f"input weights) is {interval(r['diff'], r['low'], r['high'])} against the aligned "
-            f"{r['aligned_weights']:,}-weight layer"
-            + (f" ({w['misaligned']} of {w['off_grid']} misaligned shapes lose)." if w["off_grid"] > 1 else "."))
+        return "Factors cut across the image's rows cost nothing measurable (section 2)."
+    if w["misaligned"] < w["off_grid"]:
+        return "Some factorings across the image's rows cost accuracy, others nothing measurable (section 2)."
+    return "Factors cut across the image's rows cost accuracy too, even with more weights (section 2)."
 
 
 def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
-    """The page's findings first: what shuffling the pixels and misaligned factors do, then what tuning does."""
-    text = [f"**Why does a {w['weights']:,}-weight Kronecker layer work?** {why_answer_sentence(w)}",
-            misaligned_sentence(w)]
+    """The page's findings first, with their key numbers: what shuffling the pixels and misaligned factors do, then
+    whether each net's own recipe closes the gap."""
+    text = [f"**Why does it work?** {_answer(w)} {_misaligned(w)}"]
     if net in set(tuned.variant):
         r = tuned[tuned.variant == net].iloc[0]
-        text.append(f"**Is its remaining gap to the dense net the recipe?** With each net's learning rate and optimiser "
-                    f"chosen on held-out images, `{net}` is {interval(r.gap, r.low, r.high)} against `{reference}`"
-                    + (", still behind beyond the seed noise." if r.outcome == "loss" else
-                       ", no longer behind beyond the seed noise." if r.outcome == "tie" else ", ahead."))
-    return " ".join(text)
+        gap = dict(diff=r.gap, low=r.low, high=r.high)
+        own = "With each net's learning rate and optimiser chosen on held-out images"
+        text.append("**Is the remaining gap the recipe?** " + (
+            f"No. {own}, `{net}` is still behind `{reference}` by {_below(gap)}; section 4." if r.outcome == "loss" else
+            f"Perhaps. {own}, `{net}` is level with `{reference}` within the seed noise "
+            f"({signed(r.gap)} points, 95% CI {signed(r.low)} to {signed(r.high)}; section 4)." if r.outcome == "tie" else
+            f"It is more than that. {own}, `{net}` comes out ahead of `{reference}` by {_above(gap)}; section 4."))
+    return "\n\n".join(text)
 
 
-def why_conclusion(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
-    """The page's two questions answered in plain words, from :func:`why.analysis.why_answer` and the tuned gaps."""
-    first = "**Why does it work?** " + why_answer_sentence(w) + " " + misaligned_sentence(w)
+def why_conclusion(w: Mapping, tuned: pd.DataFrame, fits: Sequence[Mapping] = (), reference: str = "original",
+                   net: str = "two_kron") -> str:
+    """What the page's findings mean, in words: the numbers are in the lede and the sections' tables."""
+    across = " or cutting its factors across the rows" if w["off_grid"] and w["misaligned"] == w["off_grid"] else ""
+    first = {
+        "both": ("The Kronecker layer works partly because its factors fit the image: they read its rows and columns, "
+                 f"and shuffling the pixels{across} costs it accuracy while the dense nets, which cannot see the grid, "
+                 "stay level. Part of its advantage needs no grid: on shuffled pixels it still beats a dense net with "
+                 "the same weight budget. What that part is, this page cannot say: that net also has far fewer hidden units, and "
+                 "only a random-feature control of the same width would tell the Kronecker structure from width alone."),
+        "grid": ("The Kronecker layer works because its factors fit the image: shuffling the pixels"
+                 f"{across} costs it accuracy and its lead over the dense net of its budget, while the dense nets, "
+                 "which cannot see the grid, stay level."),
+        "rank": ("The Kronecker layer does not lean on the image grid here: shuffling the pixels costs it nothing "
+                 "measurable, and it keeps its lead over the dense net of its budget. Whether that is its structure "
+                 "or only its wider hidden layer needs a random-feature control this page does not have."),
+        "unsettled": ("This page cannot yet say why the Kronecker layer works: the permutation experiment did not "
+                      "separate the fit to the image from the rest."),
+    }[w["answer"]]
     if net not in set(tuned.variant):
         return first
     r = tuned[tuned.variant == net].iloc[0]
-    default = ("" if pd.isna(getattr(r, "default_gap", float("nan"))) else
-               f" (on the post's recipe, in the same runs: {interval(r.default_gap, r.default_low, r.default_high)})")
-    second = (f"**Is the gap the recipe?** With each net's own recipe, chosen on held-out images, `{net}` is "
-              f"{interval(r.gap, r.low, r.high)} against `{reference}`{default}. " + (
-                  "The gap is not the recipe: it stays beyond the seed noise when each net has its own." if r.outcome == "loss"
-                  else "The recipe explains it: with each net's own, the gap is within the seed noise." if r.outcome == "tie"
-                  else "With each net's own recipe the Kronecker net comes out ahead."))
-    if "gain" in tuned:
-        ref = tuned[tuned.variant == reference].iloc[0]
-        second += (f" Its own recipe changes `{reference}`'s test accuracy by {signed(ref.gain)} pp (*{ref.recipe}*) and "
-                   f"`{net}`'s by {signed(r.gain)} pp (*{r.recipe}*), against the post's recipe in the same runs.")
+    underfit = any(d["kind"] == "underfits" for d in fits)
+    second = {
+        "loss": ("Its remaining gap to the full dense net is not the recipe: a recipe chosen on held-out images for "
+                 f"each net still leaves `{net}` behind `{reference}`."
+                 + (" The Kronecker nets also underfit, so capacity is the next suspect; this page does not test it."
+                    if underfit else "")),
+        "tie": ("Its remaining gap to the full dense net may be the recipe: with each net's own recipe, chosen on "
+                f"held-out images, `{net}` is not behind `{reference}` beyond the seed noise."),
+        "win": ("Its remaining gap to the full dense net was the recipe: with each net's own recipe, chosen on held-out "
+                f"images, `{net}` comes out ahead of `{reference}`."),
+    }[r.outcome]
     return first + "\n\n" + second
