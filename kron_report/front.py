@@ -16,14 +16,15 @@ import pandas as pd
 
 from .adapters.plan import AdaptersPlan
 from .adapters.results import arm_results, kind_gaps
-from .beyond.plan import BeyondPlan
+from .beyond.budgets import equal_budget_baselines
+from .beyond.plan import TEN_SEEDS, BeyondPlan
 from .claims import closeness, like_for_like, verdict_heading, weakest_margin, within
 from .nets import input_weights
 from .paths import NOTEBOOK_PARAMETERS
 from .recipes import TUNED_NETS, TUNING_SEEDS, VALIDATION_IMAGES, load_tuning_runs, recipe_grid, recipe_name, select_recipes, tuned_results
 from .stats import compare_final, error_change, final_epochs, outcome, variant_family
 from .store import MissingRuns, load_results
-from .why.analysis import lead_over_dense
+from .why.analysis import lead_over_dense, permutation_effects
 from .why.plan import WhyPlan
 from .words import number_word, signed
 
@@ -35,7 +36,7 @@ __all__ = ["PLAIN_TITLE", "HEADLINE_SEEDS", "net_name", "part2_finding", "reach_
 PLAIN_TITLE = "Shrinking an MLP with Kronecker products"
 
 #: A net named in the title, the lede or a headline has this many seeds under each initialisation, as the post's do.
-HEADLINE_SEEDS = 10
+HEADLINE_SEEDS = len(TEN_SEEDS)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -57,7 +58,7 @@ def net_name(variant: str, prose: bool = False) -> str:
     if m := re.fullmatch(r"(tied)?kron(\d)_r(\d+)", base):
         tied, factors, terms = m[1], int(m[2]), int(m[3])
         kind = "tied " if tied else "" if factors == 2 else f"{number_word(factors)}-factor "
-        return f"sum of {terms} {kind}Kronecker products"
+        return f"{'a ' if prose else ''}sum of {terms} {kind}Kronecker products"
     if m := re.fullmatch(r"lowrank(\d+)", base):
         return f"low rank {m[1]}"
     return variant_family(base)
@@ -126,16 +127,23 @@ def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: s
         return None
     r = same.iloc[0]
     uniform, gauss = compare_final(rows, r.net, post), compare_final(rows, f"{r.net}_gauss", f"{post}_gauss")
+    low_rank = equal_budget_baselines(post)[0]
+    contrast = final_epochs(rows[rows.variant == low_rank]).test_accuracy
     return dict(net=r.net, post=post, input_weights=int(r.input_weights), uniform=uniform, gauss=gauss,
+                low_rank=low_rank, low_rank_weights=input_weights(low_rank),
+                low_rank_accuracy=float(contrast.mean()) if len(contrast) else None,
                 to_dense=dict(uniform=r.uniform, gauss=r.gauss), closes=bool(r.level),
                 ahead=outcome(uniform) == outcome(gauss) == "win")
 
 
 def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame) -> dict:
     """U⊗V's lead over the dense net of its budget on MNIST and on shuffled pixels (:func:`why.lead_over_dense`),
-    with both nets' hidden widths (the lead compares them too)."""
+    with both nets' hidden widths (the lead compares them too), and ``drops``: whether shuffling the pixels costs U⊗V
+    accuracy beyond the seed noise."""
     lead = lead_over_dense(mnist, permuted)
-    return dict(lead, hidden_kron=hidden_units(lead["kron"]), hidden_dense=hidden_units(lead["dense"]))
+    drop = permutation_effects(mnist, permuted, [lead["kron"]]).iloc[0]
+    return dict(lead, hidden_kron=hidden_units(lead["kron"]), hidden_dense=hidden_units(lead["dense"]),
+                drops=drop.outcome == "loss")
 
 
 def retest_values(by_init: pd.DataFrame, seeds: Sequence[int], tolerance: float) -> dict:
@@ -144,11 +152,12 @@ def retest_values(by_init: pd.DataFrame, seeds: Sequence[int], tolerance: float)
     from .post.prose import verdict_words
     weak = []
     for number, group in by_init.groupby("observation", sort=True):
-        verdicts = list(group.verdict)
-        if set(verdicts) != {"holds"}:
-            uniform = group[group.init == "uniform"].verdict
+        if set(group.verdict) != {"holds"}:
+            uniform = group[group.init == "uniform"]
             weak.append(dict(claim=group.claim.iloc[0].rstrip("."), agree=group.groupby("init").verdict.agg(tuple).nunique() == 1,
-                             verdict=" / ".join(dict.fromkeys(verdict_words(v, tolerance) for v in uniform))))
+                             heading=verdict_heading(group.verdict),
+                             verdict="; ".join(f"{verdict_words(r.verdict, tolerance)} for {net_name(r.a, prose=True)}"
+                                               for r in uniform.itertuples())))
     return dict(observations=int(by_init.observation.nunique()), weak=weak, verdicts=list(by_init.verdict),
                 seeds=len(seeds), tolerance=f"{tolerance:g}")
 
@@ -182,6 +191,7 @@ def recipe_findings(reads: Sequence[Path], epochs: int, dataset: str, net: str =
     own = dict(diff=t.gap, low=t.low, high=t.high, split="validation", seeds=n)
     assert like_for_like(default, own), "two gaps shown side by side must share the split and the seeds"
     return dict(net=net, reference=reference, post_recipe=post, default=default, own=own, seeds=n,
+                net_keeps_post=chosen[net] == post, train_images=ku.train_size(dataset) - VALIDATION_IMAGES,
                 recipe_net=chosen[net], recipe_reference=chosen[reference],
                 widens=own["high"] < default["low"], narrows=own["low"] > default["high"])
 
@@ -284,10 +294,14 @@ def retest_table(by_init: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for i, r in uniform.iterrows():
         g = gauss.iloc[i] if i < len(gauss) else None
-        rows.append({"the post's claim": r.claim.rstrip("."), "compared": f"{net_name(r.a)} vs {net_name(r.b)}",
-                     "difference, points (95% CI)": ci_cell(r) if r.verdict != "not tested" else "",
-                     "verdict": verdict_words(r.verdict, r.tolerance),
-                     "Gaussian factors": verdict_words(g.verdict, g.tolerance) if g is not None else "not run"})
+        first = i == 0 or uniform.observation.iloc[i - 1] != r.observation   # each claim once
+        rows.append({"the post's claim": r.claim.rstrip(".") if first else "",
+                     "compared": f"{net_name(r.a)} vs {net_name(r.b)}",
+                     "uniform factors: difference, points (95% CI)": ci_cell(r) if r.verdict != "not tested" else "",
+                     "uniform: verdict": verdict_words(r.verdict, r.tolerance),
+                     "Gaussian factors: difference": ci_cell(g) if g is not None and g.verdict != "not tested" else "",
+                     "Gaussian: verdict": ("the same" if g.verdict == r.verdict else verdict_words(g.verdict, g.tolerance))
+                     if g is not None else "not run"})
     return pd.DataFrame(rows)
 
 
@@ -295,7 +309,7 @@ def reach_table(reach: pd.DataFrame) -> pd.DataFrame:
     """How few input weights keep the dense net's accuracy: each Kronecker net with ten seeds under both inits."""
     return pd.DataFrame({"input layer": reach.net.map(net_name), "net": reach.net,
                          "input weights": reach.input_weights.map("{:,}".format),
-                         "whole net": reach.weights.map("{:,}".format),
+                         "weights, whole net": reach.weights.map("{:,}".format),
                          "vs dense, uniform factors": reach.uniform.map(ci_cell),
                          "vs dense, Gaussian factors": reach.gauss.map(ci_cell), "reading": reach.words})
 
@@ -316,7 +330,7 @@ def recipe_table(recipe: Mapping) -> pd.DataFrame:
     return pd.DataFrame([
         {"recipe": "the post's, for both", "gap, points (95% CI)": ci_cell(recipe["default"])},
         {"recipe": f"each its own: {recipe['recipe_net']} for {net_name(recipe['net'])}, {recipe['recipe_reference']} "
-                   "for the dense net", "gap, points (95% CI)": ci_cell(recipe["own"])}]).assign(seeds=recipe["seeds"])
+                   "for the dense original", "gap, points (95% CI)": ci_cell(recipe["own"])}]).assign(seeds=recipe["seeds"])
 
 
 def adapter_table(adapters: Mapping) -> pd.DataFrame:

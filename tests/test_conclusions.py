@@ -601,14 +601,44 @@ def test_the_lede_never_calls_an_unsettled_effect_a_cost():
         return dict(diff=diff, low=low, high=high)
     part2 = dict(loss=c(-3.52, -13.44, 6.41), lead=c(-1.0, -2.0, -0.5), fewer=350.0, seeds=10)
     text = kr.post_section("lede", part2=part2, level=None, same=None, why=None, recipe=None, headline_seeds=10)
-    assert "costs nothing measurable" in text and "-3.52 points, 95% CI -13.44 to +6.41" in text
+    assert "One product costs nothing measurable" in text and "-3.52 points, 95% CI -13.44 to +6.41" in text
     assert "loses" not in text and "far ahead" not in text        # behind the dense net of its budget: not said to lead
     part2["loss"] = c(-0.40, -0.47, -0.33)
     part2["lead"] = c(3.9, 3.6, 4.1)
-    text = kr.post_section("lede", part2=part2, level=None, same=None, headline_seeds=10, why=dict(survives=True),
+    text = kr.post_section("lede", part2=part2, level=None, same=None, headline_seeds=10, why=dict(survives=True, hidden_kron=625, hidden_dense=10),
                            recipe=dict(widens=True, narrows=False))
     assert "loses 0.40 points of test accuracy (95% CI 0.33 to 0.47)" in text and "ten seeds" in text
-    assert "survives shuffling the pixels" in text and "widens the gap" in text
+    assert "survives shuffling the pixels, though it also compares 625 hidden units with 10" in text
+    assert "widens the gap" in text
     assert kr.prose_problems(text, max_numbers=6) == []
 
 
+
+
+def test_the_post_sections_branch_where_the_data_flip_a_claim():
+    def c(diff, low, high):
+        return dict(diff=diff, low=low, high=high)
+    same = dict(net="tiedkron2_r2", input_weights=1400, uniform=c(0.29, 0.20, 0.38), gauss=c(0.14, -0.05, 0.32),
+                to_dense=dict(uniform=c(-0.11, -0.19, -0.03), gauss=c(-0.24, -0.41, -0.07)), ahead=False,
+                low_rank_accuracy=44.5)
+    smallest = dict(net="kron4_r4", input_weights=440, words="behind, but within 2 points")
+    text = kr.post_section("reach", level=None, same=same, smallest=smallest, seeds=10, post_weights=1400)
+    assert "ahead with uniform factors (+0.20 to +0.38 points) and level with Gaussian ones" in text
+    assert "does not reach the dense net under either initialisation" in text
+    assert "a sum of 4 four-factor Kronecker products with 440 input weights" in text
+    same["to_dense"]["uniform"] = c(-0.05, -0.15, 0.05)         # level under one initialisation only: not "level"
+    assert "level with the dense net only with uniform factors, so we do not call it level" in kr.post_section(
+        "reach", level=None, same=same, smallest=smallest, seeds=10, post_weights=1400)
+    why = dict(drops=True, survives=True)
+    assert "## Why it works: partly the image grid" in kr.post_section("why", lead=why, hidden=625, lead_width=10)
+    assert "## Why it works: not the image grid" in kr.post_section("why", lead=dict(drops=False, survives=True),
+                                                                    hidden=625, lead_width=10)
+    recipe = dict(widens=False, narrows=False, net_keeps_post=True, train_images=50000, seeds=3)
+    text = kr.post_section("recipe", recipe=recipe)
+    assert "not measurably different" in text and "any change comes from what the dense net gains" in text
+    adapters = dict(ahead=2, behind=0, helps=False)
+    text = kr.post_section("adapters", adapters=adapters)
+    assert "## Kronecker adapters, where pre-training does not help" in text and "two smallest budgets" in text
+    adapters.update(helps=True, ahead=0, behind=1)
+    text = kr.post_section("adapters", adapters=adapters)
+    assert "behind LoRA at one of the budgets" in text and "Read this with care" not in text

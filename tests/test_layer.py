@@ -310,3 +310,27 @@ def _nested_kron(matrices):
     for m in matrices[1:]:
         out = torch.kron(out, m)
     return out
+
+
+def test_kron2_forward_is_the_product_never_formed():
+    """The post's two-factor layer as shown on the first page: (U ⊗ V) x by two small products, against torch.kron
+    and against KronLinear holding the same factors."""
+    torch.manual_seed(0)
+    U, V = torch.randn(25, 28), torch.randn(25, 28)
+    x = torch.randn(5, 784)
+    torch.testing.assert_close(ku.kron2_forward(x, U, V), x @ torch.kron(U, V).T, rtol=1e-4, atol=1e-4)
+    layer = ku.KronLinear(ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS, bias=False)
+    U2, V2 = (f.detach()[0] for f in layer.factors)
+    with torch.no_grad():
+        torch.testing.assert_close(ku.kron2_forward(x, U2, V2), layer(x), rtol=1e-5, atol=1e-5)
+    A, B = torch.randn(2, 3), torch.randn(4, 5)            # not square: the shapes must follow U and V
+    y = torch.randn(7, 15)
+    torch.testing.assert_close(ku.kron2_forward(y, A, B), y @ torch.kron(A, B).T, rtol=1e-5, atol=1e-5)
+
+
+def test_source_listing_can_leave_out_the_docstring():
+    import kron_report as kr
+    full, short = kr.source_listing(ku.kron2_forward), kr.source_listing(ku.kron2_forward, docstrings=False)
+    assert '"""' in full and '"""' not in short
+    assert short.splitlines()[1].startswith("def kron2_forward(") and "return (U @ X @ V.T)" in short
+    assert len(short.splitlines()) == 5       # the fence, the signature, two lines of body, the fence

@@ -106,5 +106,5 @@ def readme_layout() -> set[str]:
 def test_the_readme_names_every_module_and_folder_of_the_package():
     listed = readme_layout()
     present = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {
-        p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}   # pages, and the templates
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))}   # pages, templates
     assert listed == present, (sorted(listed - present), sorted(present - listed))

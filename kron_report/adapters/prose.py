@@ -66,7 +66,7 @@ def adapters_method(source: str, target: str, settings: ku.TrainSettings, rates:
             f"{join_words([f'{r:g}' for r in rates])} by its final validation accuracy with seed {seeds[0]}; then "
             f"{seeds_phrase(seeds)} train at that rate, each seed drawing the new head, the adapter and the data "
             f"order. The test set only reports. Full fine-tuning and training from scratch are trained here with this "
-            f"page's recipe, not taken from Part 3. LoRA and LoKr use alpha = r (scale 1), as the Kronecker sum does. "
+            f"page's recipe, not taken from the beyond page. LoRA and LoKr use alpha = r (scale 1), as the Kronecker sum does. "
             f"Differences are Welch 95% intervals over seeds.")
 
 
@@ -334,7 +334,7 @@ def delta_summary(deltas: pd.DataFrame, fits: pd.DataFrame, results: pd.DataFram
     return (f"Full fine-tuning's update has effective rank {full.eff:.0f} of {ku.HIDDEN_SIZE}. The best rank-{top} LoRA "
             f"could reproduce it to a relative error of {best[('LoRA', top)]:.2f}; the best sum of {top} Kronecker "
             f"products, with about as many weights, only to {best[('Kronecker sum', top)]:.2f}. Like the W − W₀ of "
-            f"[Part 3](beyond.html), it has little Kronecker structure on the image grid"
+            f"[the beyond page](beyond.html), it has little Kronecker structure on the image grid"
             + (", and by this measure LoRA is the closer approximation at every budget shown." if lora_closer else ".")
             + f" The trained adapters are {trained}. Each adapter reaches its accuracy with an update of its own, not "
             f"with a compressed copy of full fine-tuning's.")

@@ -15,10 +15,15 @@ from ..store import load_runs, reading
 from .budgets import TT_CORES, equal_budget_baselines, tt_partner_nets
 from .compression import T3F_VARIANTS, t3f_compression_settings, t3f_settings
 
-__all__ = ['BEYOND_SEEDS', 'BEYOND_GRID', 'BeyondPlan', 'beyond_grid']
+__all__ = ['BEYOND_SEEDS', 'BEYOND_GRID', 'TEN_SEED_NETS', 'TEN_SEEDS', 'BeyondPlan', 'beyond_grid']
 
 
 BEYOND_SEEDS = (1, 2, 3, 4, 5)
+
+#: The Kronecker nets the post names beyond the post's own: trained, with their Gaussian-factor twins (``_gauss``), on
+#: TEN_SEEDS as the post's nets are, so that a headline rests on as much evidence under both initialisations.
+TEN_SEED_NETS = ("kron2_r2", "tiedkron2_r2", "kron4_r4")
+TEN_SEEDS = tuple(range(1, 11))
 
 
 #: The default grid of Part 3: the Kronecker nets, dense widths (625 = the post's original), low ranks, and
@@ -43,6 +48,8 @@ class BeyondPlan:
     tt_variants: list[str]
     grid: list[str]
     seeds: list[int]
+    ten_seed_nets: list[str]
+    ten_seeds: list[int]
     projection_ranks: list[int]
     results_dir: Path
     figures_dir: Path
@@ -69,9 +76,11 @@ class BeyondPlan:
         results_dir, figures_dir, full = output_dirs("04_beyond", p)
         kron_variants = grid["kron_variants"]
         tt_variants = list(dict.fromkeys([f"tt{TT_CORES}_r{r}" for r in grid["tt_ranks"]] + tt_partner_nets(kron_variants)))
+        ten = [n for v in TEN_SEED_NETS if v in kron_variants for n in (v, f"{v}_gauss")]
+        ten_seeds = list(TEN_SEEDS) if v["seeds"] is None else seeds   # an exploratory run keeps its own seeds
         return cls(settings, finetune, harder, t3f, compression, compression_finetune, compression_rank, kron_variants,
-                   tt_variants, names,
-                   seeds, ranks, results_dir, figures_dir, reading(results_dir), full, tolerance)
+                   tt_variants, names, seeds, ten, ten_seeds, ranks, results_dir, figures_dir, reading(results_dir), full,
+                   tolerance)
 
     def load(self, settings: ku.TrainSettings | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
         """:func:`load_runs` of this plan's folders and seeds (its settings and grid unless given)."""

@@ -44,8 +44,9 @@ def plot_curves(rows: pd.DataFrame, metric: str = "test_accuracy", ax=None, hue:
     return ax
 
 
-def headline_figure(rows: pd.DataFrame):
-    """Final accuracy of each net as a dot with its 95% t-interval over seeds, nets sorted by accuracy."""
+def headline_figure(rows: pd.DataFrame, name=None):
+    """Final accuracy of each net as a dot with its 95% t-interval over seeds, nets sorted by accuracy; ``name`` maps
+    a net's code name to the label shown (the code name itself by default)."""
     import matplotlib.pyplot as plt
     from scipy import stats
     final = final_epochs(rows).groupby("variant")
@@ -53,7 +54,8 @@ def headline_figure(rows: pd.DataFrame):
                           "n": final.seed.nunique(), "weights": final.weights.first()}).sort_values("mean")
     half = stats.t.ppf(0.975, table.n - 1) * table["sem"]
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.45 * len(table) + 1.2))
-    dot_rows(ax, table.index, table["mean"], half, [f"{v} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
+    label = name or (lambda v: v)
+    dot_rows(ax, table.index, table["mean"], half, [f"{label(v)} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
     ax.set_xlabel(f"final test accuracy (%): mean, 95% CI over {table.n.min()} seeds")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Black squares: dense; blue: with Kronecker layers")
