@@ -23,20 +23,21 @@ DASK_SCHEDULER ?= local
 SWEEP_PARAMS := {'force': $(FORCE_PY), 'scheduler': '$(DASK_SCHEDULER)'}
 
 # DATASET chooses what `make data` fetches; the write-ups are about MNIST (Part 3 adds Fashion-MNIST itself).
-ifneq ($(filter report beyond why adapters,$(MAKECMDGOALS)),)
+ifneq ($(filter all report beyond why adapters,$(MAKECMDGOALS)),)
 ifneq ($(DATASET),mnist)
 $(error make report covers MNIST, and make beyond MNIST plus Fashion-MNIST; DATASET=$(DATASET) applies to make data only)
 endif
 endif
 
-.PHONY: help setup data test report bench beyond why adapters clean
+.PHONY: help setup data test all report bench beyond why adapters clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make setup   create .venv from requirements.txt (idempotent)"
 	@echo "make data    fetch and verify MNIST into data/ (DATASET=fashion-mnist for Fashion-MNIST)"
 	@echo "make test    run the test suite (no network, tiny synthetic data)"
-	@echo "make report  run the notebooks and render report/kronecker_report.html (FORCE=1 retrains all runs;"
+	@echo "make all     every page: report, beyond, why and adapters, from the committed runs (FORCE=1 retrains all)"
+	@echo "make report  run the notebooks and render the post, the layer page and the verdicts page (FORCE=1 retrains;"
 	@echo "             DASK_SCHEDULER=tcp://host:8786 trains on that Dask cluster, serial without Dask)"
 	@echo "make bench   print the speed ratios of the fast paths, measured side by side"
 	@echo "make beyond  run notebooks/04_beyond.ipynb (FORCE=1 retrains) and render its HTML"
@@ -62,6 +63,11 @@ test: setup
 
 execute = $(PY) -c "import kron_report as kr; kr.execute_notebook('$(1)', $(2))"
 render  = $(PY) -c "import kron_report as kr; print('\nThe write-up is at', kr.render_page('$(1)'))"
+
+# Every page; the post (00) reads every page's runs, so it is rendered again last. FORCE=1 retrains everything.
+all: report beyond why adapters
+	$(call execute,notebooks/00_article.ipynb,{})
+	$(call render,kronecker_report)
 
 # Part 2 runs first: the post (00) reads its runs. Three pages: the post (00), the layer (01), every verdict (03).
 report: setup data

@@ -80,7 +80,7 @@ def ratio_interval(x: Sequence[float], y: Sequence[float], seed: int = 0, resamp
 VERDICT_HEADINGS = {"holds": "Where the post was right",
                     "holds, real loss": "Right within the tolerance, with a real loss",
                     "real loss, size unsettled": "A real loss, of unsettled size",
-                    "not settled": "Not settled by ten seeds",
+                    "not settled": "Not settled by these seeds",
                     "fails, real loss": "Where the post was wrong",
                     "fails": "Where the post was wrong",
                     "not tested": "Not tested"}

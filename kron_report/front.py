@@ -29,7 +29,7 @@ from .why.plan import WhyPlan
 from .words import number_word, signed
 
 __all__ = ["PLAIN_TITLE", "HEADLINE_SEEDS", "net_name", "part2_finding", "reach_findings", "why_findings",
-           "recipe_findings", "adapter_findings", "same_budget_findings", "hidden_units", "retest_values", "datasets_phrase", "level_net", "post_findings", "article_title", "post_section", "ci_cell",
+           "recipe_findings", "adapter_findings", "same_budget_findings", "closest_net", "hidden_units", "retest_values", "datasets_phrase", "level_net", "post_findings", "article_title", "post_section", "ci_cell",
            "retest_table", "reach_table", "why_table", "recipe_table", "adapter_table"]
 
 #: The first page's title without runs to state a finding in it.
@@ -113,6 +113,16 @@ def hidden_units(variant: str) -> int:
     """The hidden width of a net: 10 for width10, 625 for every net with the post's hidden layer."""
     m = re.fullmatch(r"width(\d+)", variant.removesuffix("_gauss"))
     return int(m[1]) if m else ku.HIDDEN_SIZE
+
+
+def closest_net(reach: pd.DataFrame | None):
+    """Of :func:`reach_findings`, the net whose weaker initialisation comes closest to the dense net (the larger of
+    its two differences' lesser one), with ``all_behind``: every net is behind under both initialisations."""
+    if reach is None:
+        return None
+    weaker = reach.apply(lambda r: min(r.uniform["diff"], r.gauss["diff"]), axis=1)
+    behind = reach.apply(lambda r: outcome(r.uniform) == outcome(r.gauss) == "loss", axis=1)
+    return dict(reach.loc[weaker.idxmax()].to_dict(), all_behind=bool(behind.all()))
 
 
 def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: str = "two_kron") -> dict | None:

@@ -106,7 +106,7 @@ def test_the_lede_is_the_one_the_committed_runs_give(chrome, pages):
     rows = kr.load_results(kr.ROOT / "results", ku.TrainSettings(), ku.VARIANTS, kr.REPORT_SEEDS)
     found = kr.post_findings(rows, "mnist", 35)
     lede = kr.post_section("lede", part2=found["part2"], level=kr.level_net(found["reach"]), same=found["same"],
-                           headline_seeds=kr.HEADLINE_SEEDS,
+                           headline_seeds=kr.HEADLINE_SEEDS, post_recipe=True, data="MNIST",
                            why=found["why"], recipe=found["recipe"])
     expected = [" ".join(plain(p).split()) for p in lede.split("\n\n")]
     paragraphs = [" ".join(p.text.split()) for p in chrome.find_elements("css selector", "main p")]

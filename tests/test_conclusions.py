@@ -548,6 +548,8 @@ def test_reach_findings_need_ten_seeds_under_both_initialisations():
                           "kron2_r2": (98.2, 0.1, range(1, 6)), "kron2_r2_gauss": (98.2, 0.1, range(1, 6)),
                           "two_kron": (97.76, 0.05), "width10": (93.9, 0.3)})
     reach = kr.reach_findings(rows)
+    closest = kr.closest_net(reach)
+    assert closest["net"] == "tiedkron2_r2" and not closest["all_behind"]      # level with the dense net: not behind
     # kron2_r2 has five seeds: no headline; two_kron has no _gauss runs here; width10 is dense
     assert list(reach.net) == ["kron4_r4", "tiedkron2_r2"] and list(reach.input_weights) == [440, 1400]
     assert list(reach.level) == [False, True]
@@ -600,12 +602,13 @@ def test_the_lede_never_calls_an_unsettled_effect_a_cost():
     def c(diff, low, high):
         return dict(diff=diff, low=low, high=high)
     part2 = dict(loss=c(-3.52, -13.44, 6.41), lead=c(-1.0, -2.0, -0.5), fewer=350.0, seeds=10)
-    text = kr.post_section("lede", part2=part2, level=None, same=None, why=None, recipe=None, headline_seeds=10)
+    text = kr.post_section("lede", part2=part2, level=None, same=None, why=None, recipe=None, headline_seeds=10,
+                           post_recipe=True, data="MNIST")
     assert "One product costs nothing measurable" in text and "-3.52 points, 95% CI -13.44 to +6.41" in text
     assert "loses" not in text and "far ahead" not in text        # behind the dense net of its budget: not said to lead
     part2["loss"] = c(-0.40, -0.47, -0.33)
     part2["lead"] = c(3.9, 3.6, 4.1)
-    text = kr.post_section("lede", part2=part2, level=None, same=None, headline_seeds=10, why=dict(survives=True, hidden_kron=625, hidden_dense=10),
+    text = kr.post_section("lede", part2=part2, level=None, same=None, headline_seeds=10, post_recipe=True, data="MNIST", why=dict(survives=True, hidden_kron=625, hidden_dense=10),
                            recipe=dict(widens=True, narrows=False))
     assert "loses 0.40 points of test accuracy (95% CI 0.33 to 0.47)" in text and "ten seeds" in text
     assert "survives shuffling the pixels, though it also compares 625 hidden units with 10" in text
@@ -622,13 +625,13 @@ def test_the_post_sections_branch_where_the_data_flip_a_claim():
                 to_dense=dict(uniform=c(-0.11, -0.19, -0.03), gauss=c(-0.24, -0.41, -0.07)), ahead=False,
                 low_rank_accuracy=44.5)
     smallest = dict(net="kron4_r4", input_weights=440, words="behind, but within 2 points")
-    text = kr.post_section("reach", level=None, same=same, smallest=smallest, seeds=10, post_weights=1400)
+    text = kr.post_section("reach", level=None, same=same, smallest=smallest, seeds=10, post_weights=1400, closest=None)
     assert "ahead with uniform factors (+0.20 to +0.38 points) and level with Gaussian ones" in text
     assert "does not reach the dense net under either initialisation" in text
     assert "a sum of 4 four-factor Kronecker products with 440 input weights" in text
     same["to_dense"]["uniform"] = c(-0.05, -0.15, 0.05)         # level under one initialisation only: not "level"
     assert "level with the dense net only with uniform factors, so we do not call it level" in kr.post_section(
-        "reach", level=None, same=same, smallest=smallest, seeds=10, post_weights=1400)
+        "reach", level=None, same=same, smallest=smallest, seeds=10, post_weights=1400, closest=None)
     why = dict(drops=True, survives=True)
     assert "## Why it works: partly the image grid" in kr.post_section("why", lead=why, hidden=625, lead_width=10)
     assert "## Why it works: not the image grid" in kr.post_section("why", lead=dict(drops=False, survives=True),
@@ -642,3 +645,12 @@ def test_the_post_sections_branch_where_the_data_flip_a_claim():
     adapters.update(helps=True, ahead=0, behind=1)
     text = kr.post_section("adapters", adapters=adapters)
     assert "behind LoRA at one of the budgets" in text and "Read this with care" not in text
+
+
+def test_the_headline_figure_names_nets_in_words_when_asked():
+    import matplotlib
+    matplotlib.use("Agg")
+    rows = finals({"original": [98.0, 98.2], "two_kron": [97.0, 97.2]}).assign(weights=1)
+    labels = [t.get_text() for t in kr.headline_figure(rows, kr.net_name).axes[0].get_yticklabels()]
+    assert any(label.startswith("U⊗V (the post's)") for label in labels) and not any("two_kron" in x for x in labels)
+    assert any("two_kron" in t.get_text() for t in kr.headline_figure(rows).axes[0].get_yticklabels())
