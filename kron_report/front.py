@@ -30,7 +30,7 @@ from .words import number_word, signed
 
 __all__ = ["PLAIN_TITLE", "HEADLINE_SEEDS", "net_name", "part2_finding", "reach_findings", "why_findings",
            "recipe_findings", "adapter_findings", "same_budget_findings", "closest_net", "hidden_units", "retest_values", "datasets_phrase", "level_net", "post_findings", "article_title", "post_section", "ci_cell",
-           "retest_table", "reach_table", "why_table", "recipe_table", "adapter_table"]
+           "SHORT_NAMES", "retest_table", "reach_table", "why_table", "recipe_table", "adapter_table"]
 
 #: The first page's title without runs to state a finding in it.
 PLAIN_TITLE = "Shrinking an MLP with Kronecker products"
@@ -296,22 +296,27 @@ def post_section(name: str, **values) -> str:
 # The post's small tables: flat headers, short cells, nets in words
 # ---------------------------------------------------------------------------------------------------------------
 
+SHORT_NAMES = {"original": "dense", "two_kron": "U⊗V", "one_kron": "U⊗U", "width10": "dense, width 10",
+               "two_kron_out_kron": "U⊗V, Kron. output", "one_kron_out_kron": "U⊗U, Kron. output"}
+
+
 def retest_table(by_init: pd.DataFrame) -> pd.DataFrame:
-    """The post's four observations, one row per comparison: the difference (95% interval) and the verdict under
-    uniform factors, and the verdict with Gaussian factors."""
+    """The post's four observations, one row per comparison (each claim named once): the difference (95% interval)
+    under uniform and under Gaussian factors, and the verdict ('the same under both', or each)."""
     from .post.prose import verdict_words
     uniform, gauss = (by_init[by_init.init == k].reset_index(drop=True) for k in ("uniform", "gauss"))
     rows = []
     for i, r in uniform.iterrows():
         g = gauss.iloc[i] if i < len(gauss) else None
-        first = i == 0 or uniform.observation.iloc[i - 1] != r.observation   # each claim once
+        first = i == 0 or uniform.observation.iloc[i - 1] != r.observation
+        words = verdict_words(r.verdict, r.tolerance)
+        if g is not None and g.verdict != r.verdict:
+            words = f"uniform: {words}; Gaussian: {verdict_words(g.verdict, g.tolerance)}"
         rows.append({"the post's claim": r.claim.rstrip(".") if first else "",
-                     "compared": f"{net_name(r.a)} vs {net_name(r.b)}",
-                     "uniform factors: difference, points (95% CI)": ci_cell(r) if r.verdict != "not tested" else "",
-                     "uniform: verdict": verdict_words(r.verdict, r.tolerance),
-                     "Gaussian factors: difference": ci_cell(g) if g is not None and g.verdict != "not tested" else "",
-                     "Gaussian: verdict": ("the same" if g.verdict == r.verdict else verdict_words(g.verdict, g.tolerance))
-                     if g is not None else "not run"})
+                     "compared": f"{SHORT_NAMES.get(r.a, r.a)} vs {SHORT_NAMES.get(r.b, r.b)}",
+                     "uniform factors, points": ci_cell(r) if r.verdict != "not tested" else "",
+                     "Gaussian factors, points": ci_cell(g) if g is not None and g.verdict != "not tested" else "",
+                     "verdict": words})
     return pd.DataFrame(rows)
 
 

@@ -351,7 +351,7 @@ def test_tt_comparisons_and_summary_by_hand():
     assert list(table.outcome) == ["win", "tie", "tie"] and table["diff"].iloc[0] == pytest.approx(2.0)
     assert list(table.weights) == [1400, 700, 110] and list(table.baseline_weights) == [1375, 660, 165]
     text = kr.tt_summary(table)
-    assert "ahead in 1 of two pairs, behind in 0 and level in 1." in text
+    assert "ahead in one of two pairs, behind in zero and level in one." in text
     assert "`kron4_r1` has no tensor train within ±10% of its input weights" in text and "nearest one" in text
     shown = kr.tt_table(table)
     assert shown["budget off by"].tolist() == ["-1.8%", "-5.7%", "+50.0% (nearest)"]

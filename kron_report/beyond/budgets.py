@@ -175,19 +175,21 @@ TT_CORES = 4  # (7,4,7,4) -> (5,5,5,5), the t3f tutorial's split
 
 
 def budget_table(points: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
-    """Each Kronecker net beside its two equal-budget baselines: input-layer weights (or all parameters, for the
-    narrow net), matrix rank of the input layer, accuracy (mean ± sd) and seeds of each."""
-    def cells(v, budget):
+    """Each Kronecker net beside its two equal-budget baselines, flat headers: per net its name with the budget that
+    matches (input weights, or all parameters for the narrow net) and matrix rank, then its accuracy (mean ± sd, seeds)."""
+    def name(v, budget):
         count = input_weights(v) if budget == "input weights" else int(points.loc[v, "params"])
-        return [v, count, input_layer_rank(v), f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
-                int(points.loc[v, "seeds"])]
-    table = [cells(v, "input weights") + cells(low, "input weights") + cells(narrow, "params")
-             for v in kron_variants for low, narrow in [equal_budget_baselines(v)]]
-    columns = pd.MultiIndex.from_tuples(
-        [(group, c) for group, budget in [("Kronecker net", "input weights"), ("low-rank, same input weights", "input weights"),
-                                          ("narrow dense, same parameters", "params")]
-         for c in ("net", budget, "matrix rank", "accuracy (%)", "seeds")])
-    return pd.DataFrame(table, columns=columns)
+        return f"{v} ({count:,}; rank {input_layer_rank(v)})"
+
+    def accuracy(v):
+        return f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f} ({int(points.loc[v, 'seeds'])})"
+    rows = []
+    for v in kron_variants:
+        low, narrow = equal_budget_baselines(v)
+        rows.append({"Kronecker net (input weights; rank)": name(v, "input weights"), "Kronecker, % (seeds)": accuracy(v),
+                     "low-rank net, same input weights": name(low, "input weights"), "low-rank, %": accuracy(low),
+                     "narrow dense net, same parameters": name(narrow, "params"), "narrow, %": accuracy(narrow)})
+    return pd.DataFrame(rows)
 
 
 def equal_budget_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from ..words import (
     count,
     epochs_phrase,
     join_words,
+    number_word,
     recipe,
     seeds_phrase,
     seeds_counts,
@@ -100,7 +101,7 @@ def family_summary(leaders: pd.DataFrame) -> str:
     clear = distinct_nets(list(kron.net[kron.outcome == "win"]))
     top = kron.high.max()
     return (f"A Kronecker net has the highest mean at every budget up to {top:,} weights"
-            + ("" if top == leaders.high.max() else ", and a net of another family above it")
+            + ("" if top == leaders.high.max() else "; above that, a net of another family leads")
             + f". The budgets are nested, so this is {count(len(nets), 'net')}: "
             + join_words([f"`{v}`" for v in nets]) + ". "
             + (f"The lead over every other family is beyond the seed noise only for {join_words([f'`{v}`' for v in clear])}."
@@ -141,8 +142,8 @@ def tt_budget_counts(comparisons: pd.DataFrame) -> str:
         return f"No tensor-train net has an input-layer budget within ±{TT_MATCH_TOLERANCE:.0%} of a Kronecker net's"
     counts = matched.outcome.value_counts()
     return (f"Against the tensor train of its input-layer budget (within ±{TT_MATCH_TOLERANCE:.0%}), the Kronecker "
-            f"net is ahead in {int(counts.get('win', 0))} of {count(len(matched), 'pair')}, behind in "
-            f"{int(counts.get('loss', 0))} and level in {int(counts.get('tie', 0))}")
+            f"net is ahead in {number_word(counts.get('win', 0))} of {count(len(matched), 'pair')}, behind in "
+            f"{number_word(counts.get('loss', 0))} and level in {number_word(counts.get('tie', 0))}")
 
 
 def tt_summary(comparisons: pd.DataFrame) -> str:
@@ -171,7 +172,7 @@ def against_two_kron(c: Mapping) -> str:
 
 def t3f_intro(t3f: ku.TrainSettings, seeds: Sequence[int], tutorial: Mapping) -> str:
     """What the t3f tutorial does and how we rerun it."""
-    return (f"The tutorial trains it with Keras' Adam ({recipe(t3f)}) and reports {tutorial['accuracy']:.2f}% test "
+    return (f"The tutorial trains it in Keras ({recipe(t3f)}) and reports {tutorial['accuracy']:.2f}% test "
             f"accuracy after {epochs_phrase(tutorial['epochs'])}. We train it with that recipe in PyTorch on "
             f"{seeds_phrase(seeds)}, and with the post's, and put the post's `two_kron` beside it under both.")
 
@@ -199,7 +200,7 @@ def compression_lede(f: Mapping, tutorial: Mapping) -> str:
     """One sentence: what compressing a trained dense layer costs at once, and what fine-tuning wins back."""
     tt = f["tt"]
     lost = f["dense"].mean() - tt["first"].mean()
-    behind = f["dense"].mean() - max(tt["after"].mean(), f["kron"]["after"].mean())
+    behind = f["dense"].mean() - min(tt["after"].mean(), f["kron"]["after"].mean())   # the worse of the two
     return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {lost:.0f} points at "
             f"once; {epochs_phrase(f['epochs'])} of fine-tuning bring the compressed nets back to within "
             f"{max(behind, 0):.1f} points of the dense net.")
@@ -256,11 +257,9 @@ def compression_summary(f: Mapping, tutorial: Mapping) -> str:
     """The compression experiment in words, from :func:`beyond.compression.compression_findings`."""
     first, after = f["first_gap"], f["after_gap"]
     def side(gap):
-        return {"win": "ahead", "loss": "behind", "tie": "level"}[outcome(gap)]
-    return (f"The tensor train keeps more of the trained layer than the Kronecker sum right after compression "
-            f"({side(first)}, {_margin(first)})" if outcome(first) == "win" else
-            f"Right after compression the tensor train is {side(first)} of the Kronecker sum ({_margin(first)})") + (
-            f"; after fine-tuning it is {side(after)} ({_margin(after)}).")
+        return {"win": "ahead of", "loss": "behind", "tie": "level with"}[outcome(gap)]
+    return (f"Right after compression the tensor train is {side(first)} the Kronecker sum ({_margin(first)}); after "
+            f"fine-tuning it is {side(after)} it ({_margin(after)}).")
 
 
 def compression_story(projection: Mapping, f: Mapping) -> str:
@@ -289,6 +288,7 @@ def harder_answer(h: Mapping, easy_name: str, hard_name: str) -> str:
     hard = h["hard"]["cost"]
     answer = {"fails": "No, not quite.", "holds": "Roughly, yes.",
               "holds, real loss": "Within the tolerance, yes, but the loss is real."}.get(h["verdict"], "Only partly.")
+    hard_name = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}.get(hard_name, hard_name)
     return (f"{answer} On {hard_name} the Kronecker input layer costs {-hard['diff']:.2f} pp "
             f"({-hard['high']:.2f} to {-hard['low']:.2f}); against the equal-budget dense net "
             + ("it still wins beyond the seed noise." if h["hard"]["narrow"]["high"] < 0 else

@@ -53,9 +53,9 @@ def headline_figure(rows: pd.DataFrame, name=None):
     table = pd.DataFrame({"mean": final.test_accuracy.mean(), "sem": final.test_accuracy.sem(),
                           "n": final.seed.nunique(), "weights": final.weights.first()}).sort_values("mean")
     half = stats.t.ppf(0.975, table.n - 1) * table["sem"]
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.45 * len(table) + 1.2))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.55 * len(table) + 1.2))
     label = name or (lambda v: v)
-    dot_rows(ax, table.index, table["mean"], half, [f"{label(v)} ({w:,} weights)" for v, w in zip(table.index, table.weights)])
+    dot_rows(ax, table.index, table["mean"], half, [f"{label(v)}\n{w:,} weights" for v, w in zip(table.index, table.weights)])
     ax.set_xlabel(f"final test accuracy (%): mean, 95% CI over {table.n.min()} seeds")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Black squares: dense; blue: with Kronecker layers")

@@ -200,6 +200,8 @@ def recipe_summary(tuned: pd.DataFrame, reference: str = "original", net: str = 
     of those gaps, :func:`claims.weakest_margin`), which are level, which ahead; with ``default_recipe``, whether
     ``net`` is behind on that recipe too, in the same runs."""
     others = tuned[tuned.variant != reference]
+    if others.empty or "outcome" not in others:
+        return f"Only `{reference}` was tuned: there is no gap to compare."
     losers, ties, wins = (others[others.outcome == o] for o in ("loss", "tie", "win"))
     parts = []
     if not losers.empty:
