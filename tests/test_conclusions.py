@@ -351,8 +351,8 @@ def test_tt_comparisons_and_summary_by_hand():
     assert list(table.outcome) == ["win", "tie", "tie"] and table["diff"].iloc[0] == pytest.approx(2.0)
     assert list(table.weights) == [1400, 700, 110] and list(table.baseline_weights) == [1375, 660, 165]
     text = kr.tt_summary(table)
-    assert "ahead in one of two pairs, behind in zero and level in one." in text
-    assert "`kron4_r1` has no tensor train within ±10% of its input weights" in text and "nearest one" in text
+    assert kr.tt_budget_counts(table).endswith("ahead in one of two pairs, behind in zero and level in one")
+    assert "The Kronecker net `kron4_r1` has no tensor train within ±10% of its input weights" in text and "nearest one" in text
     shown = kr.tt_table(table)
     assert shown["budget off by"].tolist() == ["-1.8%", "-5.7%", "+50.0% (nearest)"]
 
@@ -472,7 +472,7 @@ def test_family_summary_counts_distinct_nets_over_nested_budgets():
     leaders = kr.budget_leaders(rows, points, best)
     text = kr.family_summary(leaders)
     # four nested budgets, two nets: two_kron at 8,000, kron2_r2 from 10,000 up: never "4 of 4 budgets"
-    assert "every budget up to 50,000 weights" in text and "this is two nets: `two_kron` and `kron2_r2`" in text
+    assert "every budget up to 50,000 weights" in text and "these are two nets: `two_kron` and `kron2_r2`" in text
     assert "of 4" not in text
     assert "beyond the seed noise only for `two_kron`" in text     # kron2_r2's runner-up is two_kron, 0.5 pp, tight
     table = kr.leaders_table(leaders)

@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
-from ..claims import distinct_nets, weakest_margin
-from ..stats import final_epochs, mean_sd, outcome
+from ..claims import closeness, distinct_nets, weakest_margin
+from ..stats import compare_final, final_epochs, mean_sd, outcome
 from ..words import (
     count,
     epochs_phrase,
@@ -43,10 +43,16 @@ def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str
 
 def beyond_method(settings: ku.TrainSettings, t3f: ku.TrainSettings, rows: pd.DataFrame) -> str:
     """How every Part 3 net was trained, and on which seeds."""
-    return (f"Every net is trained with the post's recipe ({recipe(settings)}). The t3f tutorial's net is also trained "
-            f"with its own ({recipe(t3f)}). Each net is shown with all the seeds it has: "
+    return (f"Every net is trained with the post's recipe ({recipe(settings)}) unless a section says otherwise. The t3f "
+            f"tutorial's net is also trained with its own ({recipe(t3f)}). Each net is shown with all the seeds it has: "
             f"{seeds_counts(rows)}. Differences between nets are Welch 95% intervals, which allow for unequal "
             "numbers of seeds. The short answers first:")
+
+
+def _floor(value: float) -> str:
+    """A lower bound with two decimals, rounded down, so that 'or more' stays true (0.966 -> '0.96')."""
+    import math
+    return f"{math.floor(value * 100) / 100:.2f}"
 
 
 def _margin(c: Mapping) -> str:
@@ -71,13 +77,16 @@ def equal_budget_counts(comparisons: pd.DataFrame) -> str:
 
 
 def equal_budget_summary(comparisons: pd.DataFrame) -> str:
-    """The equal-budget finding in words: the weakest margin, and whether matrix rank lines up with accuracy."""
+    """Section 1's answer to 'is it the rank?' (the short answers above it give the margins): whether matrix rank and
+    accuracy go together in every pair, said as the correlation it is."""
     wins = int((comparisons.outcome == "win").sum())
     higher = bool((comparisons["rank"] > comparisons.baseline_rank).all())
-    return (f"{equal_budget_counts(comparisons)} "
-            + ("In every pair the Kronecker layer has the higher matrix rank"
-               + (" and the higher accuracy." if wins == len(comparisons) else ", but not always the higher accuracy.")
-               if higher else "The Kronecker layer does not always have the higher matrix rank."))
+    if higher and wins == len(comparisons):
+        return ("In every pair the Kronecker layer has the higher matrix rank and the higher accuracy. That is a "
+                "correlation across these pairs, not proof that rank is the cause: section 3 compares layers of equal "
+                "matrix rank.")
+    return ("In every pair the Kronecker layer has the higher matrix rank, but not always the higher accuracy: rank "
+            "alone does not explain it." if higher else "The Kronecker layer does not always have the higher matrix rank.")
 
 
 def leaders_table(leaders: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +111,7 @@ def family_summary(leaders: pd.DataFrame) -> str:
     top = kron.high.max()
     return (f"A Kronecker net has the highest mean at every budget up to {top:,} weights"
             + ("" if top == leaders.high.max() else "; above that, a net of another family leads")
-            + f". The budgets are nested, so this is {count(len(nets), 'net')}: "
+            + f". The budgets are nested, so {'this is one net' if len(nets) == 1 else 'these are ' + count(len(nets), 'net')}: "
             + join_words([f"`{v}`" for v in nets]) + ". "
             + (f"The lead over every other family is beyond the seed noise only for {join_words([f'`{v}`' for v in clear])}."
                if clear else "None of these leads is beyond the seed noise."))
@@ -141,17 +150,19 @@ def tt_budget_counts(comparisons: pd.DataFrame) -> str:
     if matched.empty:
         return f"No tensor-train net has an input-layer budget within ±{TT_MATCH_TOLERANCE:.0%} of a Kronecker net's"
     counts = matched.outcome.value_counts()
+    shared = matched.baseline.nunique() < len(matched)
     return (f"Against the tensor train of its input-layer budget (within ±{TT_MATCH_TOLERANCE:.0%}), the Kronecker "
             f"net is ahead in {number_word(counts.get('win', 0))} of {count(len(matched), 'pair')}, behind in "
-            f"{number_word(counts.get('loss', 0))} and level in {number_word(counts.get('tie', 0))}")
+            f"{number_word(counts.get('loss', 0))} and level in {number_word(counts.get('tie', 0))}"
+            + (" (some Kronecker nets share a tensor train, so these are not independent tests)" if shared else ""))
 
 
 def tt_summary(comparisons: pd.DataFrame) -> str:
     """The matching-budget comparison in words (the table holds each pair's numbers): the counts, and the Kronecker
     nets without a tensor train within the tolerance."""
-    text = [tt_budget_counts(comparisons) + "."]
+    text = []
     for v, near in comparisons[~comparisons.within].groupby("variant", sort=False):
-        text.append(f"`{v}` has no tensor train within ±{TT_MATCH_TOLERANCE:.0%} of its input weights, so the table "
+        text.append(f"The Kronecker net `{v}` has no tensor train within ±{TT_MATCH_TOLERANCE:.0%} of its input weights, so the table "
                     f"sets it against the nearest {'ones on each side' if len(near) == 2 else 'one'}.")
     return " ".join(text)
 
@@ -159,8 +170,9 @@ def tt_summary(comparisons: pd.DataFrame) -> str:
 def tt_rank_summary(contrast: Mapping) -> str:
     """Matrix rank against TT-rank, from :func:`beyond.budgets.rank_contrast` (the table names the layers)."""
     c = contrast
-    return (f"Matrix rank and TT-rank measure different things. `{c['lowest']}` has matrix rank {c['lowest_rank']} but "
-            f"TT-ranks {c['lowest_tt']}. Yet {len(c['full'])} of the {c['layers']} layers have the full matrix rank "
+    return (f"Matrix rank and TT-rank measure different things. The layer of `{c['lowest']}` has matrix rank "
+            f"{c['lowest_rank']} but TT-ranks {c['lowest_tt']}. By contrast, {len(c['full'])} of the {c['layers']} layers "
+            f"have the full matrix rank "
             f"{c['full_rank']}, at TT-ranks as low as {c['lowest_tt_of_full']}.")
 
 
@@ -196,14 +208,36 @@ def t3f_lede(t: Mapping) -> str:
             f"with the post's recipe it is {against_two_kron(t['vs_two_kron']['sgd'])}.")
 
 
+def _against_dense(f: Mapping, key: str) -> dict:
+    """The compressed ``key`` ('tt' or 'kron') after fine-tuning minus the trained dense nets: a Welch comparison."""
+    rows = pd.concat([pd.DataFrame(dict(dataset="-", variant=name, seed=range(len(values)), epoch=1,
+                                        test_accuracy=list(values)))
+                      for name, values in ((key, f[key]["after"]), ("dense", f["dense"]))])
+    return compare_final(rows, key, "dense")
+
+
 def compression_lede(f: Mapping, tutorial: Mapping) -> str:
-    """One sentence: what compressing a trained dense layer costs at once, and what fine-tuning wins back."""
-    tt = f["tt"]
-    lost = f["dense"].mean() - tt["first"].mean()
-    behind = f["dense"].mean() - min(tt["after"].mean(), f["kron"]["after"].mean())   # the worse of the two
-    return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {lost:.0f} points at "
-            f"once; {epochs_phrase(f['epochs'])} of fine-tuning bring the compressed nets back to within "
-            f"{max(behind, 0):.1f} points of the dense net.")
+    """One or two sentences: what compressing a trained dense layer costs at once, for each structure, and how close
+    fine-tuning brings the worse of the two, worded by :func:`claims.closeness` (the whole interval, not the mean)."""
+    tt, kron = f["tt"], f["kron"]
+    lost = {k: f["dense"].mean() - f[k]["first"].mean() for k in ("tt", "kron")}
+    worse = min(("tt", "kron"), key=lambda k: f[k]["after"].mean())
+    return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {lost['tt']:.0f} points "
+            f"at once with a TT-SVD and {lost['kron']:.0f} with the nearest Kronecker sum. After "
+            f"{epochs_phrase(f['epochs'])} of fine-tuning the worse of the two is "
+            f"{_relative_to(closeness(_against_dense(f, worse)), 'the dense net')}.")
+
+
+def _relative_to(words: str, other: str) -> str:
+    """A :func:`claims.closeness` phrase set against ``other``: 'behind, but within 0.5 points of the dense net',
+    'behind the dense net', 'level with it within the noise' and so on."""
+    if words == "ahead":
+        return f"ahead of {other}"
+    if words == "behind":
+        return f"behind {other}"
+    if words == "not settled":
+        return f"not distinguishable from {other} by these seeds"
+    return f"{words} of {other}"
 
 
 def beyond_lede(comparisons: pd.DataFrame, leaders: pd.DataFrame, tt: pd.DataFrame, t3f: Mapping,
@@ -226,7 +260,7 @@ def projection_summary(f: Mapping, dense_accuracy: float) -> str:
     closer = f["update_error"] < errors.min() - 0.1
     text = [f"Right after projection, with no training, the nets reach {first.min():.0f}% to {first.max():.0f}% "
             f"(chance is 10%): the trained dense layer is {'far from' if errors.min() > 0.5 else 'close to'} every "
-            f"Kronecker sum of these ranks (relative error {errors.min():.2f} or more).",
+            f"Kronecker sum of these ranks (relative error {_floor(errors.min())} or more).",
             f"Training moved the weights by {f['moved']:.0%} of their norm, and the change W − W₀ alone is "
             f"{'much' if closer else 'hardly'} closer to a Kronecker sum of rank {top}, so "
             + ("the random initialisation left in W is a large part of what the projection cannot keep."
@@ -248,7 +282,7 @@ def compression_intro(compression: ku.TrainSettings, finetune: ku.TrainSettings,
     return (f"The same t3f tutorial (commit `{commit}`) has a second experiment that asks this section's question. It "
             f"trains the dense net with Adam for {epochs_phrase(tutorial['epochs'])}, compresses its input layer with "
             f"`t3f.to_tt_matrix` to TT-rank {tutorial['tt_rank']}, and fine-tunes for "
-            f"{epochs_phrase(tutorial['finetune_epochs'])}. We rerun it on {seeds_phrase(seeds)} ({recipe(compression)}). "
+            f"{epochs_phrase(tutorial['finetune_epochs'])}. We rerun it on {seeds_phrase(seeds)}, with {recipe(compression)}. "
             "We compress with a TT-SVD (tensorly's `tensor_train_matrix`, the algorithm of `to_tt_matrix`) and set "
             "beside it the nearest Kronecker sum of about the same input-layer budget.")
 
@@ -270,7 +304,7 @@ def compression_story(projection: Mapping, f: Mapping) -> str:
     behind = max(f["dense"].mean() - c["after"].mean() for c in (tt, kron))
     return ("**One story.** " + ("Neither structure at this budget keeps much of a trained dense layer"
                                   if error > 0.5 else "Both structures keep most of a trained dense layer")
-            + f": the relative error is {error:.2f} or more, for tensor trains and Kronecker sums alike. "
+            + f": the relative error is {_floor(error)} or more, for tensor trains and Kronecker sums alike. "
             + (f"Yet after {epochs_phrase(f['epochs'])} of fine-tuning both are within {behind:.1f} points of the dense "
                "net: what the trained layer gives a compressed net is a head start more than its weights."
                if error > 0.5 and behind < 1 else ""))

@@ -196,8 +196,8 @@ def fit_table(diagnoses: Sequence[Mapping]) -> pd.DataFrame:
     words = {"underfits": "underfits: fits the training set less well",
              "generalises worse": "generalises worse at the same training loss",
              "fits better": "fits better, scores lower", "no gap": "not behind"}
-    return pd.DataFrame([{"net": d["net"], "training loss": f"{d['train_loss']['mean_a']:.3f}",
-                          f"{d['reference']}'s": f"{d['train_loss']['mean_b']:.3f}",
-                          "test accuracy, pp (95% CI)": f"{signed(d['accuracy']['diff'])} ({signed(d['accuracy']['low'])} "
+    return pd.DataFrame([{"net": d["net"], "final training loss": f"{d['train_loss']['mean_a']:.3f}",
+                          f"{d['reference']}'s training loss": f"{d['train_loss']['mean_b']:.3f}",
+                          f"test accuracy vs {d['reference']}, pp (95% CI)": f"{signed(d['accuracy']['diff'])} ({signed(d['accuracy']['low'])} "
                                                         f"to {signed(d['accuracy']['high'])})",
                           "reading": words[d["kind"]]} for d in diagnoses])
