@@ -18,7 +18,7 @@ from .adapters.plan import AdaptersPlan
 from .adapters.results import arm_results, kind_gaps
 from .beyond.budgets import equal_budget_baselines
 from .beyond.plan import TEN_SEEDS, BeyondPlan
-from .claims import closeness, like_for_like, verdict_heading, weakest_margin, within
+from .claims import closeness, verdict_heading, within
 from .nets import input_weights
 from .paths import NOTEBOOK_PARAMETERS
 from .recipes import TUNED_NETS, TUNING_SEEDS, VALIDATION_IMAGES, load_tuning_runs, recipe_grid, recipe_name, select_recipes, tuned_results
@@ -26,10 +26,10 @@ from .stats import compare_final, error_change, final_epochs, outcome, variant_f
 from .store import MissingRuns, load_results
 from .why.analysis import lead_over_dense, permutation_effects
 from .why.plan import WhyPlan
-from .words import number_word, signed
+from .words import ci_cell, number_word, signed
 
 __all__ = ["PLAIN_TITLE", "HEADLINE_SEEDS", "net_name", "part2_finding", "reach_findings", "why_findings",
-           "recipe_findings", "adapter_findings", "same_budget_findings", "closest_net", "hidden_units", "retest_values", "datasets_phrase", "level_net", "post_findings", "article_title", "post_section", "ci_cell",
+           "recipe_findings", "adapter_findings", "same_budget_findings", "closest_net", "hidden_units", "retest_values", "datasets_phrase", "level_net", "post_findings", "article_title", "post_section",
            "SHORT_NAMES", "retest_table", "reach_table", "why_table", "recipe_table", "adapter_table"]
 
 #: The first page's title without runs to state a finding in it.
@@ -64,11 +64,6 @@ def net_name(variant: str, prose: bool = False) -> str:
     return variant_family(base)
 
 
-def ci_cell(c: Mapping) -> str:
-    """'−0.40 (−0.47 to −0.33)': a difference and its 95% interval, in a table cell."""
-    return f"{signed(c['diff'])} ({signed(c['low'])} to {signed(c['high'])})"
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Findings, one finder per section
 # ---------------------------------------------------------------------------------------------------------------
@@ -89,8 +84,7 @@ def part2_finding(rows: pd.DataFrame, net: str = "two_kron", reference: str = "o
 def reach_findings(rows: pd.DataFrame, reference: str = "original", min_seeds: int = HEADLINE_SEEDS) -> pd.DataFrame | None:
     """Every Kronecker input layer (dense output) with ``min_seeds`` seeds under both initialisations (uniform factors
     and ``_gauss``), fewest input weights first, against the dense net under each: the comparisons, ``level`` (the
-    interval contains zero under both), ``split`` (under one only: a claim that must not stand) and ``words``
-    (:func:`claims.closeness` of the weaker of the two). None without such a net."""
+    interval contains zero under both) and ``words`` (:func:`claims.closeness` of the weaker of the two). None without such a net."""
     if rows.empty or reference not in set(rows.variant):
         return None
     seeds = final_epochs(rows).groupby("variant").seed.nunique()
@@ -99,13 +93,10 @@ def reach_findings(rows: pd.DataFrame, reference: str = "original", min_seeds: i
     out = []
     for v in nets:
         uniform, gauss = compare_final(rows, v, reference), compare_final(rows, f"{v}_gauss", reference)
-        weaker = weakest_margin([uniform, gauss]) if outcome(uniform) == outcome(gauss) == "win" else \
-            min((uniform, gauss), key=lambda c: c["low"])
+        weaker = min((uniform, gauss), key=lambda c: c["low"])   # the interval reaching furthest below zero
         out.append(dict(net=v, input_weights=input_weights(v), weights=int(final_epochs(rows[rows.variant == v]).weights.iloc[0]),
                         uniform=uniform, gauss=gauss, seeds=int(min(seeds[v], seeds[f"{v}_gauss"])),
-                        level=all(c["low"] <= 0 <= c["high"] for c in (uniform, gauss)),
-                        split=(uniform["low"] <= 0 <= uniform["high"]) != (gauss["low"] <= 0 <= gauss["high"]),
-                        words=closeness(weaker)))
+                        level=all(c["low"] <= 0 <= c["high"] for c in (uniform, gauss)), words=closeness(weaker)))
     return pd.DataFrame(out) if out else None
 
 
@@ -127,8 +118,8 @@ def closest_net(reach: pd.DataFrame | None):
 
 def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: str = "two_kron") -> dict | None:
     """The Kronecker net of :func:`reach_findings` with the post's input-weight budget that is not the post's net,
-    against the post's net under each initialisation (uniform, and ``_gauss`` against ``<post>_gauss``): ``ahead``
-    when it is ahead beyond the seed noise under both, ``closes`` when it is also level with the dense net under both.
+    against the post's net under each initialisation (uniform, and ``_gauss`` against ``<post>_gauss``), ``ahead``
+    when it is ahead beyond the seed noise under both, and the low-rank layer of the post's budget as the contrast.
     None without such a net or without the post's net under both initialisations."""
     if reach is None or not {post, f"{post}_gauss"} <= set(rows.variant):
         return None
@@ -140,10 +131,8 @@ def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: s
     low_rank = equal_budget_baselines(post)[0]
     contrast = final_epochs(rows[rows.variant == low_rank]).test_accuracy
     return dict(net=r.net, post=post, input_weights=int(r.input_weights), uniform=uniform, gauss=gauss,
-                low_rank=low_rank, low_rank_weights=input_weights(low_rank),
-                low_rank_accuracy=float(contrast.mean()) if len(contrast) else None,
-                to_dense=dict(uniform=r.uniform, gauss=r.gauss), closes=bool(r.level),
-                ahead=outcome(uniform) == outcome(gauss) == "win")
+                low_rank=low_rank, low_rank_accuracy=float(contrast.mean()) if len(contrast) else None,
+                to_dense=dict(uniform=r.uniform, gauss=r.gauss), ahead=outcome(uniform) == outcome(gauss) == "win")
 
 
 def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame) -> dict:
@@ -185,21 +174,20 @@ def recipe_findings(reads: Sequence[Path], epochs: int, dataset: str, net: str =
         return None
     recipes = {recipe_name(s): s for s in recipe_grid(epochs, dataset)}
     post = recipe_name(ku.TrainSettings(epochs=epochs, dataset=dataset))
+    if post not in recipes:
+        return None
     try:
         runs = load_tuning_runs(reads, recipes, TUNED_NETS, TUNING_SEEDS)
     except MissingRuns:
-        return None
-    if post not in recipes:
         return None
     chosen = select_recipes(runs)
     tuned = tuned_results(runs, chosen, reference, default_recipe=post).set_index("variant")
     if net not in tuned.index:
         return None
     t = tuned.loc[net]
-    n = int(t.seeds)
-    default = dict(diff=t.default_gap, low=t.default_low, high=t.default_high, split="validation", seeds=n)
-    own = dict(diff=t.gap, low=t.low, high=t.high, split="validation", seeds=n)
-    assert like_for_like(default, own), "two gaps shown side by side must share the split and the seeds"
+    n = int(t.seeds)   # both gaps come from the same validation-split runs and seeds (recipes.tuned_results)
+    default = dict(diff=t.default_gap, low=t.default_low, high=t.default_high)
+    own = dict(diff=t.gap, low=t.low, high=t.high)
     return dict(net=net, reference=reference, post_recipe=post, default=default, own=own, seeds=n,
                 net_keeps_post=chosen[net] == post, train_images=ku.train_size(dataset) - VALIDATION_IMAGES,
                 recipe_net=chosen[net], recipe_reference=chosen[reference],
@@ -213,8 +201,7 @@ def adapter_findings(runs: pd.DataFrame, arms, ranks) -> dict:
     gaps = kind_gaps(results, runs, arms, "kronsum", "lora", ranks)
     transfer = compare_final(runs, "full_fc1", "scratch")
     return dict(gaps=gaps, transfer=transfer, helps=outcome(transfer) == "win",
-                ahead=int((gaps.outcome == "ahead").sum()), level=int((gaps.outcome == "level").sum()),
-                behind=int((gaps.outcome == "behind").sum()), seeds=int(runs.seed.nunique()))
+                ahead=int((gaps.outcome == "ahead").sum()), behind=int((gaps.outcome == "behind").sum()))
 
 
 def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Sequence[Path] | None = None) -> dict:
@@ -264,12 +251,12 @@ def article_title(part2: Mapping | None, reach: pd.DataFrame | None = None) -> s
     return f"{PLAIN_TITLE}: {title}"
 
 
-def level_net(reach: pd.DataFrame | None, column: str = "level"):
-    """The net with the fewest input weights that is level with the dense net under both initialisations (or, with
-    ``column="split"``, under one of them only); None without one."""
-    if reach is None or not reach[column].any():
+def level_net(reach: pd.DataFrame | None):
+    """The net with the fewest input weights that is level with the dense net under both initialisations; None
+    without one."""
+    if reach is None or not reach.level.any():
         return None
-    return reach[reach[column]].iloc[0]
+    return reach[reach.level].iloc[0]
 
 
 def _environment():

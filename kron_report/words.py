@@ -13,7 +13,7 @@ from .stats import error_change, seed_groups
 __all__ = ["signed", "epochs_phrase", "WORDS", "number_word", "count", "seeds_phrase", "recipe", "is_post_recipe",
            "recipe_name_of", "join_words", "ranked_values", "mistakes_phrase", "error_rates", "sweep_sentence",
            "BIBLIOGRAPHY", "PAGE_REFERENCES", "references", "interval", "seeds_statement", "seeds_counts", "gap_phrase",
-           "fit_summary"]
+           "ci_cell", "fit_table"]
 
 
 def signed(value: float, digits: int = 2) -> str:
@@ -229,15 +229,22 @@ def gap_phrase(c: Mapping) -> str:
     return interval(c["diff"], c["low"], c["high"], (c["n_a"], c["n_b"]))
 
 
-def fit_summary(diagnoses: Sequence[Mapping]) -> str:
-    """Part 2's sentence on fit: for each Kronecker net, whether it underfits or generalises worse than the dense one."""
-    words = {"underfits": "fits the training set less well (it underfits)",
-             "generalises worse": "generalises worse at about the same training loss",
-             "fits better": "fits the training set better yet scores lower on the test set",
-             "no gap": "is not behind on the test set beyond the seed noise"}
-    parts = []
-    for d in diagnoses:
-        loss = d["train_loss"]
-        parts.append(f"`{d['net']}` {words[d['kind']]}: final training loss {loss['mean_a']:.3f} against "
-                     f"{loss['mean_b']:.3f} for `{d['reference']}`, test accuracy {gap_phrase(d['accuracy'])}.")
-    return " ".join(parts)
+def ci_cell(c: Mapping, digits: int = 2) -> str:
+    """'-0.40 (-0.47 to -0.33)': a difference (``diff``) and its 95% interval (``low``, ``high``), for a table cell."""
+    return f"{signed(c['diff'], digits)} ({signed(c['low'], digits)} to {signed(c['high'], digits)})"
+
+
+def fit_table(diagnoses: Sequence[Mapping]) -> pd.DataFrame:
+    """:func:`stats.fit_diagnosis` for display, the reference net first: final training loss (mean), its difference
+    to the reference and the test-accuracy gap, each with its 95% interval, and the seeds."""
+    first = diagnoses[0]
+    loss, accuracy, ref = first["train_loss"], first["accuracy"], first["reference"]
+    if any(d["reference"] != ref for d in diagnoses):
+        raise ValueError("fit_table shows diagnoses against one reference net")
+    vs_loss, vs_test = f"loss vs {ref} (95% CI)", f"test vs {ref}, pp (95% CI)"
+    rows = [{"net": ref, "training loss": f"{loss['mean_b']:.3f}", vs_loss: "–", "test acc. (%)": f"{accuracy['mean_b']:.2f}",
+             vs_test: "–", "seeds": f"{loss['n_b']}"}]
+    rows += [{"net": d["net"], "training loss": f"{d['train_loss']['mean_a']:.3f}", vs_loss: ci_cell(d["train_loss"], 3),
+              "test acc. (%)": f"{d['accuracy']['mean_a']:.2f}", vs_test: ci_cell(d["accuracy"]),
+              "seeds": f"{d['accuracy']['n_a']}"} for d in diagnoses]
+    return pd.DataFrame(rows)

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from ..stats import compare_final, final_epochs, half_interval
+from ..words import ci_cell
 from .arms import (
     BASE_VARIANT,
     BUDGET_RANKS,
@@ -155,11 +156,6 @@ def kind_gaps(results: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[Arm], a:
     return pd.DataFrame(rows)
 
 
-def _gap_cell(g) -> str:
-    """'+1.32 (+0.97 to +1.68)': a difference with its 95% interval, for a table cell."""
-    return f"{g['diff']:+.2f} ({g['low']:+.2f} to {g['high']:+.2f})"
-
-
 def level_table(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> pd.DataFrame:
     """One row per budget level, named by the Kronecker sum's weights (the other kinds are within 10%; each arm's
     exact weights are in :func:`arms_table`): each adapter kind's test accuracy (mean ± sd), and the Kronecker sum's
@@ -170,7 +166,7 @@ def level_table(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.Da
         r = by_arm.loc[arm]
         return f"{r['mean']:.2f} ± {r.sd:.2f}"
     return pd.DataFrame([{"budget": f"≈{int(k.a_weights):,}", "LoRA": cell(k.b), "LoKr": cell(l.a),
-                          "Kron. sum": cell(k.a), "Kron. sum − LoRA": _gap_cell(k), "LoKr − LoRA": _gap_cell(l)}
+                          "Kron. sum": cell(k.a), "Kron. sum − LoRA": ci_cell(k), "LoKr − LoRA": ci_cell(l)}
                          for (_, k), (_, l) in zip(kron_gaps.iterrows(), lokr_gaps.iterrows())])
 
 
@@ -203,7 +199,7 @@ def results_table(results: pd.DataFrame, deltas: pd.DataFrame, timing: pd.DataFr
         has_delta = r.arm in d.index and r.kind not in ("head", "full")
         has_rank = has_delta or (r.kind == "full" and r.arm in d.index)
         rows.append({"arm": r.arm, "test acc. (%)": f"{r.mean:.2f} ± {r.sd:.2f}",
-                     "vs full fine-tuning (pp)": _gap_cell(versus.loc[r.arm]) if r.arm in versus.index else "–",
+                     "vs full fine-tuning (pp)": ci_cell(versus.loc[r.arm]) if r.arm in versus.index else "–",
                      "rank of ΔW": f"{d['rank'][r.arm]:.0f}" if has_rank else "–",
                      "effective rank": f"{d.eff[r.arm]:.0f}" if has_rank else "–",
                      "cosine to full ΔW": f"{d.cosine[r.arm]:.2f}" if has_delta else "–",

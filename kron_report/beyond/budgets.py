@@ -14,7 +14,7 @@ import torch
 
 from ..nets import input_layer_rank, input_layer_weight, input_weights
 from ..stats import compare_final, final_epochs, half_interval, judge_no_loss, outcome, summary_table, variant_family
-from ..words import signed
+from ..words import ci_cell
 
 __all__ = ["net_points", "pareto_front", "best_by_budget", "kronecker_margins", "tied_untied_gaps", "budget_leaders",
            "harder_dataset", "dataset_comparison", "equal_budget_baselines", "TT_MATCH_TOLERANCE",
@@ -115,7 +115,7 @@ def dataset_comparison(rows_by_dataset: Mapping[str, pd.DataFrame], variants: Se
         summary = summary_table(rows, order=list(variants)).set_index("variant")
         table[f"{name}, %"] = [summary.loc[v, "final test acc. (%)"] for v in variants]
         table[f"{name}, vs original (pp)"] = ["–" if v == "original" else
-                                              "{} ({} to {})".format(*(signed(c[k]) for k in ("diff", "low", "high")))
+                                              ci_cell(c)
                                               for v in variants for c in [compare_final(rows, v, "original") if v != "original" else {}]]
     return table
 
@@ -231,7 +231,7 @@ def tt_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         "budget off by": [f"{b / w - 1:+.1%}" + ("" if ok else " (nearest)") for b, w, ok in
                           zip(comparisons.baseline_weights, comparisons.weights, comparisons.within)],
         "TT seeds": comparisons.baseline_n,
-        "Kronecker − TT (pp), 95% CI": [f"{signed(r.diff)} [{signed(r.low)}, {signed(r.high)}]"
+        "Kronecker − TT (pp), 95% CI": [ci_cell(r._asdict())
                                        for r in comparisons.itertuples()],
         "verdict": comparisons.outcome.map(verdict)})
 

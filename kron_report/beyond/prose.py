@@ -12,6 +12,7 @@ import pandas as pd
 from ..claims import closeness, distinct_nets, weakest_margin
 from ..stats import compare_final, final_epochs, mean_sd, outcome
 from ..words import (
+    ci_cell,
     count,
     epochs_phrase,
     join_words,
@@ -96,7 +97,7 @@ def leaders_table(leaders: pd.DataFrame) -> pd.DataFrame:
         "budget, weights": [f"≤ {r.low:,}" if r.low == r.high else f"≤ {r.low:,} to {r.high:,}" for r in leaders.itertuples()],
         "best net": list(leaders.net), "accuracy, %": [f"{m:.2f}" for m in leaders["mean"]],
         "best of another family": [r if r else "–" for r in leaders.second],
-        "difference, pp (95% CI)": ["–" if r.second is None else f"{signed(r.diff)} ({signed(r.ci_low)} to {signed(r.ci_high)})"
+        "difference, pp (95% CI)": ["–" if r.second is None else ci_cell(dict(diff=r.diff, low=r.ci_low, high=r.ci_high))
                                     for r in leaders.itertuples()]})
 
 
@@ -138,7 +139,7 @@ def tied_vs_untied(gaps: pd.DataFrame) -> str:
 def tied_table(gaps: pd.DataFrame) -> pd.DataFrame:
     """Tied minus untied factors at each Kronecker rank, with the interval and seeds."""
     return pd.DataFrame({"tied": list(gaps.tied), "untied": list(gaps.untied),
-                         "tied − untied, pp (95% CI)": [f"{signed(r.diff)} ({signed(r.low)} to {signed(r.high)})"
+                         "tied − untied, pp (95% CI)": [ci_cell(r._asdict())
                                                         for r in gaps.itertuples()],
                          "seeds": [f"{r.n} + {r.untied_n}" for r in gaps.itertuples()]})
 
@@ -219,7 +220,6 @@ def _against_dense(f: Mapping, key: str) -> dict:
 def compression_lede(f: Mapping, tutorial: Mapping) -> str:
     """One or two sentences: what compressing a trained dense layer costs at once, for each structure, and how close
     fine-tuning brings the worse of the two, worded by :func:`claims.closeness` (the whole interval, not the mean)."""
-    tt, kron = f["tt"], f["kron"]
     lost = {k: f["dense"].mean() - f[k]["first"].mean() for k in ("tt", "kron")}
     worse = min(("tt", "kron"), key=lambda k: f[k]["after"].mean())
     return (f"Compressing a trained dense layer after the fact, as the t3f tutorial does, costs {lost['tt']:.0f} points "

@@ -5,13 +5,14 @@ The notebooks' Markdown cells keep the argument and leave every number to these 
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import kron_utils as ku
 import pandas as pd
 
 from ..stats import final_epochs
 from ..words import (
+    ci_cell,
     count,
     epochs_phrase,
     is_post_recipe,
@@ -24,7 +25,7 @@ from ..words import (
 __all__ = ["VERDICT_WORDS", "REASONS", "verdict_words", "reason", "observation_verdict",
            "part2_method", "runs_sentence", "summary_note", "tolerance_sentence",
            "headline_caption", "curves_caption", "loss_caption", "verdict_table", "observations_markdown",
-           "init_table", "fit_table"]
+           "init_table"]
 
 
 # --- Part 2: the post's experiment ---------------------------------------------
@@ -158,7 +159,7 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         tested = r.verdict != "not tested"
         rows.append({"#": r.observation, "compared": _nets(r.a, r.b),
                      "accuracy, %": f"{r.mean_a:.2f} ± {r.std_a:.2f} vs {r.mean_b:.2f} ± {r.std_b:.2f}" if tested else "",
-                     "difference, pp (95% CI)": f"{signed(r.diff)} ({signed(r.low)} to {signed(r.high)})" if tested else "",
+                     "difference, pp (95% CI)": ci_cell(r._asdict()) if tested else "",
                      "test error, %": f"{100 - r.mean_b:.2f} → {100 - r.mean_a:.2f}" if tested else "",
                      "seeds": f"{int(r.n_a)} + {int(r.n_b)}" if tested else "",
                      "verdict": verdict_words(r.verdict, r.tolerance), "because": reason(r)})
@@ -188,16 +189,3 @@ def init_table(by_init: pd.DataFrame) -> pd.DataFrame:
                      f"{verdict_words(r.verdict, r.tolerance)} → {verdict_words(g.verdict, g.tolerance)}",
                      "same under both": "yes" if same else "no"})
     return pd.DataFrame(rows)
-
-
-def fit_table(diagnoses: Sequence[Mapping]) -> pd.DataFrame:
-    """Underfitting or overfitting, per Kronecker net: its final training loss beside the dense net's, and the test
-    accuracy gap, with the reading of :func:`stats.fit_diagnosis`."""
-    words = {"underfits": "underfits: fits the training set less well",
-             "generalises worse": "generalises worse at the same training loss",
-             "fits better": "fits better, scores lower", "no gap": "not behind"}
-    return pd.DataFrame([{"net": d["net"], "final training loss": f"{d['train_loss']['mean_a']:.3f}",
-                          f"{d['reference']}'s training loss": f"{d['train_loss']['mean_b']:.3f}",
-                          f"test accuracy vs {d['reference']}, pp (95% CI)": f"{signed(d['accuracy']['diff'])} ({signed(d['accuracy']['low'])} "
-                                                        f"to {signed(d['accuracy']['high'])})",
-                          "reading": words[d["kind"]]} for d in diagnoses])

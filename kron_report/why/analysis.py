@@ -26,13 +26,13 @@ from ..claims import like_for_like
 from ..nets import input_layer_rank, input_layer_weight, input_weights
 from ..recipes import _labelled
 from ..stats import compare_final, outcome
-from ..words import signed
+from ..words import ci_cell
 from ..store import cached, settings_folder, settings_record
 from .plan import ALIGNED_NET, OFF_GRID_NETS
 
 __all__ = ["absorbs_permutation", "matched_seeds", "permutation_effects", "control_verdict", "lead_over_dense",
            "off_grid_comparison", "why_answer", "trained_factors", "permutation_table", "lead_table", "factor_shapes",
-           "off_grid_table", "underfit_table", "tuned_table"]
+           "off_grid_table", "tuned_table"]
 
 
 def absorbs_permutation(variant: str) -> bool:
@@ -47,11 +47,6 @@ def matched_seeds(rows: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     that a change from one table to the other compares the same seeds (like for like)."""
     pairs = set(zip(other.variant, other.seed))
     return rows[[(v, s) in pairs for v, s in zip(rows.variant, rows.seed)]]
-
-
-def _cell(c: Mapping, digits: int = 2) -> str:
-    """A difference and its 95% interval for a table cell: '-1.26 [-1.46, -1.05]'."""
-    return f"{signed(c['diff'], digits)} [{signed(c['low'], digits)}, {signed(c['high'], digits)}]"
 
 
 def permutation_effects(mnist: pd.DataFrame, permuted: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
@@ -155,7 +150,7 @@ def permutation_table(effects: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "net": effects.variant, "MNIST (%)": [f"{r.mnist:.2f} ± {r.mnist_sd:.2f}" for r in effects.itertuples()],
         "permuted (%)": [f"{r.permuted:.2f} ± {r.permuted_sd:.2f}" for r in effects.itertuples()],
-        "change (pp) [95% CI]": [_cell(dict(diff=r.change, low=r.low, high=r.high)) for r in effects.itertuples()],
+        "change (pp, 95% CI)": [ci_cell(dict(diff=r.change, low=r.low, high=r.high)) for r in effects.itertuples()],
         "seeds": [f"{r.n}" if r.n == r.permuted_n else f"{r.n}, {r.permuted_n}" for r in effects.itertuples()]})
 
 
@@ -168,7 +163,7 @@ def lead_table(lead: Mapping) -> pd.DataFrame:
         raise ValueError(f"the leads on MNIST and on permuted MNIST were not measured alike: {before.get('seeds')} "
                          f"against {after.get('seeds')}")
     return pd.DataFrame([{"data": name, f"{lead['kron']} (%)": f"{c['mean_a']:.2f}", f"{lead['dense']} (%)": f"{c['mean_b']:.2f}",
-                          "lead (pp) [95% CI]": _cell(c), "seeds": f"{c['n_a']}"}
+                          "lead (pp, 95% CI)": ci_cell(c), "seeds": f"{c['n_a']}"}
                          for name, c in (("MNIST", before), ("permuted MNIST", after))])
 
 
@@ -183,26 +178,10 @@ def off_grid_table(table: pd.DataFrame) -> pd.DataFrame:
     difference to the aligned net and the seeds."""
     first = table.iloc[0]
     rows = [{"net": first.aligned, "factors": factor_shapes(first.aligned), "input weights": f"{first.aligned_weights:,}",
-             "test acc. (%)": f"{first.aligned_mean:.2f}", "vs aligned (pp) [95% CI]": "–", "seeds": f"{first.aligned_n}"}]
+             "test acc. (%)": f"{first.aligned_mean:.2f}", "vs aligned (pp, 95% CI)": "–", "seeds": f"{first.aligned_n}"}]
     rows += [{"net": r.variant, "factors": factor_shapes(r.variant), "input weights": f"{r.weights:,}",
-              "test acc. (%)": f"{r.mean:.2f}", "vs aligned (pp) [95% CI]": _cell(dict(diff=r.diff, low=r.low, high=r.high)),
+              "test acc. (%)": f"{r.mean:.2f}", "vs aligned (pp, 95% CI)": ci_cell(dict(diff=r.diff, low=r.low, high=r.high)),
               "seeds": f"{r.n}"} for r in table.itertuples()]
-    return pd.DataFrame(rows)
-
-
-def underfit_table(diagnoses: Sequence[Mapping]) -> pd.DataFrame:
-    """:func:`stats.fit_diagnosis` for display, the reference net first: final training loss (mean), its difference
-    to the reference and the test-accuracy gap, each with its 95% interval, and the seeds."""
-    first = diagnoses[0]
-    loss, accuracy, ref = first["train_loss"], first["accuracy"], first["reference"]
-    if any(d["reference"] != ref for d in diagnoses):
-        raise ValueError("underfit_table shows diagnoses against one reference net")
-    vs_loss, vs_test = f"loss vs {ref} [95% CI]", f"test vs {ref} (pp) [95% CI]"
-    rows = [{"net": ref, "training loss": f"{loss['mean_b']:.3f}", vs_loss: "–", "test acc. (%)": f"{accuracy['mean_b']:.2f}",
-             vs_test: "–", "seeds": f"{loss['n_b']}"}]
-    rows += [{"net": d["net"], "training loss": f"{d['train_loss']['mean_a']:.3f}", vs_loss: _cell(d["train_loss"], 3),
-              "test acc. (%)": f"{d['accuracy']['mean_a']:.2f}", vs_test: _cell(d["accuracy"]),
-              "seeds": f"{d['accuracy']['n_a']}"} for d in diagnoses]
     return pd.DataFrame(rows)
 
 
@@ -213,9 +192,9 @@ def tuned_table(tuned: pd.DataFrame, reference: str = "original", default_recipe
     def cell(r, prefix=""):
         if r.variant == reference:
             return "–"
-        return _cell(dict(diff=getattr(r, f"{prefix}gap"), low=getattr(r, f"{prefix}low"), high=getattr(r, f"{prefix}high")))
+        return ci_cell(dict(diff=getattr(r, f"{prefix}gap"), low=getattr(r, f"{prefix}low"), high=getattr(r, f"{prefix}high")))
     table = pd.DataFrame({"net": tuned.variant, "recipe": tuned.recipe, "validation (%)": tuned.validation,
-                          "test (%)": tuned.test, f"vs {reference}, own recipes [95% CI]": [cell(r) for r in tuned.itertuples()]})
+                          "test (%)": tuned.test, f"vs {reference}, own recipes (95% CI)": [cell(r) for r in tuned.itertuples()]})
     if default_recipe is not None:
-        table[f"both on {default_recipe} [95% CI]"] = [cell(r, "default_") for r in tuned.itertuples()]
+        table[f"both on {default_recipe} (95% CI)"] = [cell(r, "default_") for r in tuned.itertuples()]
     return table

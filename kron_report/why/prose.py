@@ -166,7 +166,7 @@ _FIT_WORDS = {"underfits": ("underfits: its final training loss is higher than `
 
 def underfit_sentence(fits: Sequence[Mapping]) -> str:
     """What the fit diagnoses (:func:`stats.fit_diagnosis`) say, grouped by reading; numbers in
-    :func:`why.analysis.underfit_table`."""
+    :func:`words.fit_table`."""
     groups: dict[str, list[str]] = {}
     for d in fits:
         groups.setdefault(d["kind"], []).append(d["net"])
