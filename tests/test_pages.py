@@ -133,7 +133,7 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
         for plumbing in ("injected-parameters", "TrainSettings(", "sweep of", "tidy rows", "<script src", "Warning"):
             assert plumbing not in html, (page, plumbing)
     report = visible_text(exploratory_pages["pages"]["kronecker_report"].read_text())
-    assert "In 2018 Kento Nozawa" in report and "on three seeds each" in report and "small MLP on synthetic" in report
+    assert "In 2018 Kento Nozawa" in report and "synthetic data, three seeds each" in report and "small MLP on synthetic" in report
     assert "Related work" in report and "at most three seeds per net" in report
     assert "Is the gap the recipe?" not in report    # no recipe search on these data: the section is left out
     retest = visible_text(exploratory_pages["pages"]["retest"].read_text())
