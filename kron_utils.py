@@ -570,6 +570,18 @@ def build_model(variant: str) -> nn.Module:
     return family.build(**args, **({} if init == "uniform" else {"init": init}))
 
 
+@lru_cache(maxsize=None)
+def training_flops(variant: str, batch: int = 1) -> int:
+    """FLOPs of one training step of ``variant`` (forward, NLL loss, backward) on ``batch`` images, as
+    ``torch.utils.flop_counter.FlopCounterMode`` counts them (matrix products only)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model = build_model(variant)
+    x, y = torch.zeros(batch, IMAGE_SIZE), torch.zeros(batch, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter:
+        F.nll_loss(model(x), y).backward()
+    return counter.get_total_flops()
+
+
 def count_weights(model: nn.Module) -> int:
     """Weights only, as the post counts them: every parameter except biases (shared ones once)."""
     return sum(p.numel() for name, p in model.named_parameters() if not name.endswith("bias"))

@@ -154,6 +154,24 @@ def read_record(path: str | Path, settings: ku.TrainSettings) -> pd.DataFrame:
     the check it failed."""
     path = Path(path)
     try:
+        stat = path.stat()
+    except OSError as error:
+        raise BadRecord(path, f"cannot be read as CSV ({error})") from None
+    # a page reads the same records many times (each figure and table asks for its runs): a record already checked
+    # is served from memory while its file is unchanged (same inode, size and modification time)
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, json.dumps(settings_record(settings)))
+    if key not in _CHECKED:
+        _CHECKED[key] = _checked_record(path, settings)
+    return _CHECKED[key].copy()
+
+
+#: Records that passed read_record's checks, by file identity and settings (a failing one is never kept).
+_CHECKED: dict[tuple, pd.DataFrame] = {}
+
+
+def _checked_record(path: Path, settings: ku.TrainSettings) -> pd.DataFrame:
+    """read_record's work: parse ``path`` and run every check."""
+    try:
         rows = pd.read_csv(path)
     except (OSError, ValueError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
         raise BadRecord(path, f"cannot be read as CSV ({str(error).splitlines()[0]})") from None

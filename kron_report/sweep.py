@@ -5,9 +5,11 @@ runs that diverged (:func:`divergence_lines`).
 A task is one variant's missing seeds, trained together by ``kron_utils.train`` and saved by
 :func:`store.save_runs` under a file lock, as the train notebook does. Where the tasks run is ``scheduler``:
 
-- ``"local"`` (the default): a ``distributed.LocalCluster`` with one single-threaded worker process per core.
-  Small nets run several at once, one thread each; nets above :data:`kron_utils.STACK_WEIGHT_LIMIT` weights
-  run first, one at a time, with every core of their worker's machine.
+- ``"local"`` (the default): nets above :data:`kron_utils.STACK_WEIGHT_LIMIT` weights first, one at a time in
+  this process with every core; then the small nets on a ``distributed.LocalCluster`` of :func:`local_workers`
+  worker processes of :data:`THREADS_PER_WORKER` threads each, or in this process where that makes one worker
+  (a machine of 2 or 3 cores: there a second worker cannot beat a second thread, measured, and its start-up and
+  its own compiles would only cost).
 - an address such as ``"tcp://host:8786"``: any running Dask cluster (SSH, SLURM or PBS through
   dask-jobqueue, Kubernetes). Its workers must see ``results_dir`` and ``data_dir`` at the same paths
   (shared storage), and have this repository installed.
@@ -23,7 +25,7 @@ import os
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -39,7 +41,7 @@ from .params import check_seeds, check_variants
 from .paths import check_dir, project_path
 from .store import BadRecord, atomic_write, quarantine, remove_stale_temp_files, run_is_done, save_runs, settings_folder
 
-__all__ = ["divergence_lines", "TrainRequest", "train_and_record", "train_and_save", "SCHEDULERS", "sweep_record_path",
+__all__ = ["divergence_lines", "split_tasks", "task_cost", "local_workers", "TrainRequest", "train_and_record", "train_and_save", "SCHEDULERS", "sweep_record_path",
            "sweep_device", "check_scheduler", "missing_seeds", "train_variant", "is_big", "run_sweep",
            "worker_environ"]
 
@@ -135,17 +137,19 @@ def _done(folder: Path, variant: str, seed: int, settings: ku.TrainSettings, own
 
 def train_variant(variant: str, seeds, settings: ku.TrainSettings, results_dir: str, sources, data_dir: str,
                   device: str = "auto", force: bool = False, threads: int | None = None) -> dict:
-    """One task of a sweep: under the variant's file lock, train its seeds that are still missing (on ``threads``
-    torch threads; 0: every core of the machine it runs on; None: as the process is) and save each run
-    atomically. Returns what it trained, what it reused, its seconds and its warning lines (bad records moved
-    aside, runs that diverged). Runs in this process or on any Dask worker."""
+    """One task of a sweep: under the file locks of its runs (one per variant and seed, taken in order), train its
+    seeds that are still missing (on ``threads`` torch threads; 0: every core of the machine it runs on; None: as
+    the process is) and save each run atomically. Returns what it trained, what it reused, its seconds and its
+    warning lines (bad records moved aside, runs that diverged). Runs in this process or on any Dask worker."""
     from filelock import FileLock
     start = time.perf_counter()
     if threads is not None:
         torch.set_num_threads(threads or os.cpu_count() or 1)
-    folder = settings_folder(results_dir, settings)
-    with FileLock(check_dir(folder / ".locks", "results_dir") / f"{variant}.lock"):
-        lines = []  # asked again under the lock: another sweep on this folder may have trained them meanwhile
+    locks = check_dir(settings_folder(results_dir, settings) / ".locks", "results_dir")
+    with ExitStack() as held:
+        for seed in sorted(seeds):
+            held.enter_context(FileLock(locks / f"{variant}-seed-{seed}.lock"))
+        lines = []  # asked again under the locks: another sweep on this folder may have trained them meanwhile
         todo = missing_seeds(variant, seeds, settings, sources, force, notes=lines)
         if todo:
             lines += train_and_record(variant, todo, settings, data_dir, results_dir, device)[2]
@@ -187,26 +191,31 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
         verify_dataset(data_dir, settings.dataset)  # missing data fails before the first run
     remove_stale_temp_files(settings_folder(results_dir, settings))
     start = time.perf_counter()
-    tasks = [dict(variant=v, seeds=seeds, settings=settings, results_dir=str(results_dir),
-                  sources=[str(d) for d in sources], data_dir=str(data_dir), device=device, force=force)
-             for v in variants]
-    results = {v: dict(variant=v, trained=[], reused=list(seeds), seconds=0.0, warnings=[])
-               for v in variants if not todo[v]}
-    pending = [t for t in tasks if todo[t["variant"]]]
-    bar = tqdm(total=sum(len(todo[t["variant"]]) for t in pending), desc=f"sweep of {len(variants)} variants x "
+    pending = [dict(variant=v, seeds=todo[v], settings=settings, results_dir=str(results_dir),
+                    sources=[str(d) for d in sources], data_dir=str(data_dir), device=device, force=force)
+               for v in variants if todo[v]]
+    results = {v: dict(variant=v, trained=[], reused=[s for s in seeds if s not in todo[v]], seconds=0.0, warnings=[])
+               for v in variants}
+    bar = tqdm(total=sum(len(t["seeds"]) for t in pending), desc=f"sweep of {len(variants)} variants x "
                f"{len(seeds)} seeds", unit="run", file=sys.stdout, dynamic_ncols=True, disable=not pending)
-    failures = []
+    failures, finished = [], 0
     for task, outcome in _execute(pending, scheduler):
+        finished += 1
         if isinstance(outcome, BaseException):
-            failures.append(f"{task['variant']}: {type(outcome).__name__}: {outcome}")
+            name = task["variant"] + ("" if task["seeds"] == todo[task["variant"]] else
+                                      f" (seeds {', '.join(map(str, task['seeds']))})")
+            failures.append(f"{name}: {type(outcome).__name__}: {outcome}")
             continue
-        results[task["variant"]] = outcome
+        merged = results[task["variant"]]  # a variant's seeds may come back in several tasks
+        merged["trained"] = sorted(merged["trained"] + outcome["trained"])
+        merged["reused"] = sorted(merged["reused"] + outcome["reused"])
+        merged["seconds"] = round(merged["seconds"] + outcome["seconds"], 1)
         bar.update(len(outcome["trained"]))
         for line in outcome["warnings"]:
             tqdm.write(line, file=sys.stdout)
     bar.close()
     if failures:
-        raise RuntimeError(f"{len(failures)} of {len(pending)} training tasks failed (the others finished and are "
+        raise RuntimeError(f"{len(failures)} of {finished} training tasks failed (the others finished and are "
                            "saved; rerun the sweep to train only what is missing):\n  " + "\n  ".join(failures))
     summary = pd.DataFrame([results[v] for v in variants]).drop(columns="warnings")
     if record_wall_time and all(len(t) == len(seeds) for t in summary.trained):
@@ -219,41 +228,87 @@ def run_sweep(variants, seeds, settings: ku.TrainSettings, *, results_dir: str |
     return summary
 
 
+#: Torch threads per worker of the local cluster. On 2 cores of an Intel Xeon (torch 2.14.1, compiled steps, 10
+#: seeds stacked, 2026-12-06) one process with 2 threads trained two_kron at 0.23 s per seed-epoch and width10 at
+#: 0.08 s; two one-thread workers side by side at 0.44 and 0.15 s each: the same throughput, so a worker gains
+#: nothing over a thread there, and the cluster's start-up and duplicated compiles make it slower.
+THREADS_PER_WORKER = 2
+
+
+def local_workers() -> int:
+    """Workers of the local cluster: one per :data:`THREADS_PER_WORKER` cores of this machine (at least one)."""
+    return max(1, (os.cpu_count() or 1) // THREADS_PER_WORKER)
+
+
 def _execute(tasks: list[dict], scheduler: str):
-    """Yield (task, result or exception) as each task finishes: big nets first, one at a time with every core,
-    then the small nets together, one thread each."""
+    """Yield (task, result or exception) as each task finishes: big nets first, one at a time with every core
+    (in this process for 'local'), then the small nets, spread over the workers with their seeds split so that
+    the workers finish together (:func:`split_tasks`), the costliest submitted first."""
     if not tasks:
         return
     big = [t for t in tasks if is_big(t["variant"])]
     small = [t for t in tasks if t not in big]
-    if scheduler == "serial":
-        yield from _execute_calls(train_variant, big + small, scheduler)
+    if scheduler == "serial" or (scheduler == "local" and local_workers() == 1):
+        yield from _execute_calls(train_variant, big + small, "serial")
         return
+    if scheduler == "local":
+        yield from _execute_calls(train_variant, big, "serial")
+        big, threads = [], THREADS_PER_WORKER
+    else:
+        threads = 1
     with _client(scheduler) as client:
         if client.dashboard_link and _has_dashboard():
             tqdm.write(f"Dask dashboard: {client.dashboard_link}", file=sys.stdout)
         for task in big:  # one at a time, so each gets the whole machine
             future = client.submit(train_variant, **task, threads=0, pure=False)
             yield task, _outcome(future.result)
-        yield from _as_finished(client, train_variant, small)
+        workers = sum(client.nthreads().values()) // threads
+        yield from _as_finished(client, train_variant, split_tasks(small, workers), threads)
+
+
+#: split_tasks aims at this many tasks per worker, so that the last ones to finish are short.
+TASKS_PER_WORKER = 4
+
+
+def task_cost(task: dict) -> float:
+    """A task's estimated cost: its FLOPs per training image (:func:`kron_utils.training_flops`) times its seeds."""
+    return ku.training_flops(task["variant"]) * len(task["seeds"])
+
+
+def split_tasks(tasks: list[dict], workers: int) -> list[dict]:
+    """``tasks`` for ``workers`` one-thread workers, costliest first: each variant's seeds cut into as many
+    contiguous chunks as give about :data:`TASKS_PER_WORKER` tasks per worker (at most one chunk per seed), so
+    that five nets on two workers do not leave one worker idle while the other trains the fifth. Stacking five
+    seeds on one thread trains as fast per seed as stacking ten (two_kron: 0.41 against 0.45 s per seed-epoch,
+    measured), so the cut costs little."""
+    chunks = max(1, -(-TASKS_PER_WORKER * workers // max(1, len(tasks)))) if workers > 1 else 1
+    out = []
+    for task in tasks:
+        seeds = list(task["seeds"])
+        parts = min(chunks, len(seeds))
+        bounds = [round(k * len(seeds) / parts) for k in range(parts + 1)]
+        out += [dict(task, seeds=seeds[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return sorted(out, key=task_cost, reverse=True)
 
 
 def _execute_calls(function, calls: list[dict], scheduler: str):
-    """Yield (kwargs, result or exception) as each ``function(**kwargs, threads=1)`` finishes: one after another in
-    this process ('serial', threads left as they are) or on the Dask cluster of ``scheduler``, one thread each."""
-    if scheduler == "serial":
+    """Yield (kwargs, result or exception) as each ``function(**kwargs, threads=...)`` finishes: one after another
+    in this process ('serial', or 'local' where that makes one worker; threads left as they are), on the local
+    cluster with :data:`THREADS_PER_WORKER` threads each, or on the Dask cluster at ``scheduler``, one thread each."""
+    if scheduler == "serial" or (scheduler == "local" and local_workers() == 1):
         for call in calls:
             yield call, _outcome(lambda: function(**call))
         return
     with _client(scheduler) as client:
-        yield from _as_finished(client, function, calls)
+        yield from _as_finished(client, function, calls, THREADS_PER_WORKER if scheduler == "local" else 1)
 
 
-def _as_finished(client, function, calls: list[dict]):
-    """Submit ``function(**call, threads=1)`` for every call to ``client``; yield (call, result or exception) in the
-    order they finish."""
+def _as_finished(client, function, calls: list[dict], threads: int = 1):
+    """Submit ``function(**call, threads=threads)`` for every call to ``client``; yield (call, result or exception)
+    in the order they finish."""
     from distributed import as_completed
-    futures = {client.submit(function, **call, threads=1, pure=False): call for call in calls}
+    futures = {client.submit(function, **call, threads=threads, pure=False, priority=-k): call  # in the order given
+               for k, call in enumerate(calls)}
     for future in as_completed(futures):
         yield futures[future], _outcome(future.result)
 
@@ -268,7 +323,7 @@ def _client(scheduler: str):
             yield client
         return
     with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=local_workers(), threads_per_worker=THREADS_PER_WORKER, processes=True,
                                dashboard_address=":0" if _has_dashboard() else None)
     with cluster, Client(cluster) as client:
         yield client

@@ -55,6 +55,14 @@ def test_same_factors_give_peft_lokrs_delta_and_forward(r, alpha):
         torch.testing.assert_close(ours(x), layer(x), rtol=1e-5, atol=1e-5)
 
 
+def test_lokr_factorization_is_pefts():
+    from peft.tuners.lokr.layer import factorization
+    from kron_report.adapters.arms import lokr_factorization
+    for dimension in range(1, 1001):
+        for factor in (-1, 1, 2, 3, 4, 5, 7, 8, 16, 25, 28, 31, 64, 1000):
+            assert lokr_factorization(dimension, factor) == factorization(dimension, factor), (dimension, factor)
+
+
 def test_trainable_count_matches_peft():
     base, model, layer = lokr()
     trainable, _ = model.get_nb_trainable_parameters()

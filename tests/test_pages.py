@@ -18,6 +18,7 @@ import pytest
 
 import kron_report as kr
 import kron_utils as ku
+from conftest import execute_stages
 
 GOLDEN = kr.ROOT / "tests" / "golden"
 #: Phrases that only the committed configuration makes true, and signs of a sentence built from missing data.
@@ -112,10 +113,13 @@ def exploratory_pages(tmp_path_factory):
                  "06_adapters": dict(seeds=[1, 2], **folders)}
     executed = out / "notebooks"
     executed.mkdir()
-    for name, parameters in notebooks.items():
-        kr.execute_notebook(kr.ROOT / "notebooks" / f"{name}.ipynb", parameters, executed / f"{name}.ipynb")
-    second_sweep = kr.execute_notebook(kr.ROOT / "notebooks" / "03_report.ipynb", notebooks["03_report"],
-                                       out / "again.ipynb")
+    job = {name: (name, parameters, executed / f"{name}.ipynb") for name, parameters in notebooks.items()}
+    # Part 2's sweep first (Parts 3 and the why page reuse its runs, the post reads every page's), beside the two
+    # pages that train nothing; then Part 3 beside Part 2's sweep again (it must train nothing); the why page; the post
+    execute_stages([[job["03_report"], job["01_kronecker_product"], job["06_adapters"]],
+                    [job["04_beyond"], ("03_report", notebooks["03_report"], out / "again.ipynb")],
+                    [job["05_why"]], [job["00_article"]]])
+    second_sweep = out / "again.ipynb"
     pages = {page: kr.render_page(page, executed, out) for page in kr.PAGES}
     return dict(out=out, pages=pages, committed_before=committed, second_sweep=second_sweep,
                 committed_after=tree_digest(kr.ROOT / "results", kr.ROOT / "figures"))

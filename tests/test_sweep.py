@@ -55,7 +55,7 @@ def test_the_file_lock_holds_across_workers(tmp_path, cluster):
 
 def test_a_failed_task_is_named_after_the_others_finish_and_a_rerun_trains_only_it(tmp_path, cluster):
     local, _ = cluster
-    blocked = kr.settings_folder(tmp_path, TINY) / ".locks" / "width10.lock"
+    blocked = kr.settings_folder(tmp_path, TINY) / ".locks" / "width10-seed-1.lock"
     blocked.mkdir(parents=True)  # a folder where width10's lock file must go: its task fails, on whichever worker
     with pytest.raises(RuntimeError, match=r"1 of 3 training tasks failed.*\n  width10: IsADirectoryError"):
         kr.run_sweep(["two_kron", "width10", "lowrank1"], [1], TINY, results_dir=tmp_path,
@@ -92,3 +92,40 @@ def test_a_sweep_with_nothing_to_train_starts_no_cluster(tmp_path, monkeypatch):
     kr.run_sweep(["width10"], [1], TINY, results_dir=tmp_path, scheduler="serial")
     monkeypatch.setattr(distributed, "LocalCluster", lambda *a, **k: pytest.fail("started a cluster"))
     assert kr.run_sweep(["width10"], [1], TINY, results_dir=tmp_path).reused.tolist() == [[1]]
+
+
+def test_split_tasks_cuts_seeds_so_the_workers_finish_together_costliest_first():
+    tasks = [dict(variant=v, seeds=list(range(1, 11)), force=False) for v in ("width10", "two_kron", "kron2_r4")]
+    two = kr.split_tasks(tasks, 2)          # 3 tasks for 2 workers: each variant in ceil(4 * 2 / 3) = 3 chunks
+    assert len(two) == 9
+    for v in ("width10", "two_kron", "kron2_r4"):
+        chunks = [t["seeds"] for t in two if t["variant"] == v]
+        assert sorted(s for c in chunks for s in c) == list(range(1, 11)) and sorted(map(len, chunks)) == [3, 3, 4]
+    costs = [kr.task_cost(t) for t in two]
+    assert costs == sorted(costs, reverse=True) and two[0]["variant"] == "kron2_r4" and two[-1]["variant"] == "width10"
+    # the costs are FLOPs per image by hand: width10 2*(784*10 + 10*10) forward, backward twice that less fc1's input
+    assert ku.training_flops("width10") == 2 * (784 * 10 + 10 * 10) + 2 * (784 * 10 + 10 * 10) + 2 * 10 * 10
+    assert kr.split_tasks(tasks, 1) == sorted(tasks, key=kr.task_cost, reverse=True)   # one worker: nothing cut
+    many = [dict(variant="width10", seeds=[1, 2, 3]) for _ in range(8)]
+    assert all(t["seeds"] == [1, 2, 3] for t in kr.split_tasks(many, 2))               # enough tasks: nothing cut
+    assert [t["seeds"] for t in kr.split_tasks([dict(variant="width10", seeds=[4])], 2)] == [[4]]
+
+
+def test_the_local_scheduler_starts_a_cluster_only_where_it_has_two_workers(tmp_path, monkeypatch):
+    import distributed
+    from kron_report import sweep
+    real = distributed.LocalCluster
+    started = []
+    monkeypatch.setattr(distributed, "LocalCluster", lambda *a, **k: started.append(k) or real(*a, **k))
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)   # one worker of 2 threads: trained here, no cluster
+    assert sweep.local_workers() == 1
+    one = kr.run_sweep(["width10", "original"], [1, 2], TINY, results_dir=tmp_path / "one")
+    assert started == [] and one.trained.tolist() == [[1, 2]] * 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweep, "THREADS_PER_WORKER", 1)  # two one-thread workers on 2 cores
+    two = kr.run_sweep(["width10", "two_kron", "original"], [1, 2], TINY, results_dir=tmp_path / "two")
+    assert [(k["n_workers"], k["threads_per_worker"]) for k in started] == [(2, 1)]
+    assert two.trained.tolist() == [[1, 2]] * 3
+    a, b = records(tmp_path / "one"), records(tmp_path / "two")
+    pd.testing.assert_frame_equal(a[NUMBERS], b[b.variant != "two_kron"].reset_index(drop=True)[NUMBERS],
+                                  rtol=1e-4, atol=1e-5)

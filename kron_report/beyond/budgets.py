@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import kron_utils as ku
@@ -145,6 +146,12 @@ def tt_name(ranks: Sequence[int]) -> str:
 
 
 def tt_shapes(max_rank: int = 64) -> pd.DataFrame:
+    """:func:`_tt_shapes`, computed once per ``max_rank`` (tens of thousands of shapes; a page asks many times)."""
+    return _tt_shapes(max_rank).copy()
+
+
+@lru_cache(maxsize=None)
+def _tt_shapes(max_rank: int) -> pd.DataFrame:
     """Every 4-core TT input layer of :data:`TT_GRID` with inner TT-ranks up to their largest possible (and at
     most ``max_rank``): name, ranks, input-layer weights (sum of r_(j-1) o_j i_j r_j) and spread (max - min rank).
     TT-rank 1-1-1 is left out: that layer is the 4-factor Kronecker product kron4_r1."""
