@@ -90,6 +90,40 @@ class RebuiltKron(nn.Module):
         return F.linear(x, torch.kron(self.a, self.b), self.bias)
 
 
+def peer_layers(device):
+    """Our layers beside what a user would take from a library instead, holding the same numbers (checked):
+    {'KronLinear': (ours, tensorly-torch's FactorizedLinear, a TT-matrix of rank 1 = U (x) V),
+     'KronAdapter': (ours, peft's LoKr layer, w1 (25x28) (x) w2 (25x28) on the same frozen nn.Linear(784, 625))}."""
+    import copy
+    import warnings
+    import tltorch
+    from peft import LoKrConfig, get_peft_model
+    torch.manual_seed(0)
+    kron = ku.KronLinear(ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS)
+    tl = tltorch.FactorizedLinear(ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS, factorization="blocktt", rank=(1, 1, 1),
+                                  implementation="factorized")
+    with torch.no_grad():
+        for core, factor in zip(tl.weight.factors, kron.factors):
+            core.copy_(factor[0][None, ..., None])
+        tl.bias.copy_(kron.bias)
+    base = nn.Sequential()
+    base.fc1 = nn.Linear(ku.IMAGE_SIZE, ku.HIDDEN_SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lokr = get_peft_model(copy.deepcopy(base), LoKrConfig(r=16, alpha=16, target_modules=["fc1"])).base_model.model.fc1
+    adapter = ku.KronAdapter(copy.deepcopy(base.fc1), rank=1, scale=lokr.scaling["default"])
+    with torch.no_grad():
+        lokr.lokr_w1["default"].normal_(0, 0.05)  # peft starts it at zero; the check must see both factors
+        adapter.delta.factors[0][0].copy_(lokr.lokr_w1["default"])
+        adapter.delta.factors[1][0].copy_(lokr.lokr_w2["default"])
+    x = torch.randn(8, ku.IMAGE_SIZE)
+    pairs = {"KronLinear": (kron, tl), "KronAdapter": (adapter, lokr)}
+    with torch.no_grad():
+        for name, (ours, theirs) in pairs.items():
+            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-5, msg=f"{name} and its peer differ")
+    return {name: (ours.to(device), theirs.to(device)) for name, (ours, theirs) in pairs.items()}
+
+
 def epoch_flops(variant: str) -> float:
     """FLOPs of one training epoch of one seed: a training step (forward and backward) per batch of the
     training set and a forward pass per test batch, counted by torch.utils.flop_counter on one of each."""
@@ -164,6 +198,22 @@ def main():
                name=f"layer_vs_rebuilt_{batch}")
         report("b", f"KronLinear fwd+bwd, batch {batch}: vs dense nn.Linear({ku.IMAGE_SIZE}, {ku.HIDDEN_SIZE})", vs_dense,
                2 if batch == RECIPE.batch_size else None, name=f"layer_vs_dense_{batch}")
+
+    # h. the layers against the libraries a user would take them from, the same numbers in each (checked first)
+    peers = peer_layers(device)
+    for batch in (RECIPE.batch_size, RECIPE.test_batch_size):
+        x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
+        inner = 200 if batch == RECIPE.batch_size else 20
+        for name, (ours, theirs) in peers.items():
+            ratios = []
+            for _ in range(args.repeats):
+                t = {side: timed(lambda: ([layer_step(m, x)() for _ in range(inner)], sync(device)))
+                     for side, m in (("ours", ours), ("theirs", theirs))}
+                ratios.append(t["theirs"] / t["ours"])
+            peer = ("tensorly-torch FactorizedLinear (TT-matrix of rank 1, factorized)" if name == "KronLinear" else
+                    "peft LoKr on the same frozen nn.Linear (w1 25x28 (x) w2 25x28)")
+            report("h", f"{name} fwd+bwd, batch {batch}: vs {peer}", ratios, None,
+                   name=f"{name.lower()}_vs_{'tltorch' if name == 'KronLinear' else 'peft'}_{batch}")
 
     # c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm
     our_epochs("original", [1], device)

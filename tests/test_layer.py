@@ -334,3 +334,23 @@ def test_source_listing_can_leave_out_the_docstring():
     assert '"""' in full and '"""' not in short
     assert short.splitlines()[1].startswith("def kron2_forward(") and "return (U @ X @ V.T)" in short
     assert len(short.splitlines()) == 5       # the fence, the signature, two lines of body, the fence
+
+
+def test_kron_linear_is_tensorly_torchs_rank_one_tt_matrix_layer():
+    """tensorly-torch's FactorizedLinear with a TT-matrix ('blocktt') of rank 1 is U (x) V: the same cores give the
+    same weight, outputs and gradients as KronLinear (make bench times the two side by side)."""
+    import tltorch
+    torch.manual_seed(3)
+    ours = ku.KronLinear((4, 7), (3, 5))
+    theirs = tltorch.FactorizedLinear((4, 7), (3, 5), factorization="blocktt", rank=(1, 1, 1), implementation="factorized")
+    with torch.no_grad():
+        for core, factor in zip(theirs.weight.factors, ours.factors):
+            core.copy_(factor[0][None, ..., None])
+        theirs.bias.copy_(ours.bias)
+    torch.testing.assert_close(theirs.weight.to_matrix(), torch.kron(ours.factors[0][0], ours.factors[1][0]))
+    x = torch.randn(6, 28)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-6)
+    ours(x).square().sum().backward()
+    theirs(x).square().sum().backward()
+    for core, factor in zip(theirs.weight.factors, ours.factors):
+        torch.testing.assert_close(core.grad[0, ..., 0], factor.grad[0], rtol=1e-4, atol=1e-6)
