@@ -4,8 +4,9 @@
 
 Every ratio is the median over --repeats of (baseline seconds / our seconds), both timed in the
 same repeat. Needs real MNIST (make data). Rows e and f sweep the post's six nets x 10 seeds for a measured
-fraction of the epochs, on the local Dask cluster and serially; row g puts each net's epoch time beside its compute
-floor (its FLOPs at the measured sgemm rate).
+fraction of the epochs, with the local scheduler and serially; row g puts each net's epoch time beside its compute
+floor (its FLOPs at the measured sgemm rate); row h times the layers against tensorly-torch and peft, row i a
+tensor train against the Kronecker net with the same input weights.
 """
 from __future__ import annotations
 
@@ -238,6 +239,17 @@ def main():
             batched = timed(lambda: our_epochs(variant, seeds, device, limit))
             ratios.append(solo / batched)
         report("d", f"{variant}: 10 seeds batched vs 10 solo runs", ratios, 3)
+
+    # i. a tensor train against the Kronecker net with the same input weights, 5 seeds stacked as Part 3 trains them
+    tt, kron = "tt4_r5-4-5", "two_kron"
+    flop_ratio = ku.training_flops(tt) / ku.training_flops(kron)
+    ratios = []
+    for _ in range(args.repeats):
+        ratios.append(timed(lambda: our_epochs(tt, seeds[:5], device, limit))
+                      / timed(lambda: our_epochs(kron, seeds[:5], device, limit)))
+    report("i", f"{tt} epoch vs {kron} epoch ({ku.count_weights(ku.build_model(tt).fc1):,} vs "
+           f"{ku.count_weights(ku.build_model(kron).fc1):,} input weights), 5 seeds stacked; it does "
+           f"{flop_ratio:.1f}x the FLOPs per image", ratios, 1.5, lower_is_better=True, name="tt_vs_kron_epoch")
 
     # e, f. the post's six nets x 10 seeds as make report FORCE=1 sweeps them, for a measured fraction of the epochs:
     # on the local Dask cluster (the default) and serially in one process, the same runs, side by side

@@ -158,3 +158,26 @@ def test_the_functional_core_is_f_linear_on_tensorlys_matrix(in_factors, out_fac
     x, bias = torch.randn(6, math.prod(in_factors), dtype=torch.float64), torch.randn(math.prod(out_factors),
                                                                                       dtype=torch.float64)
     torch.testing.assert_close(ku.tt_linear(x, cores, bias), F.linear(x, weight, bias))
+
+
+@pytest.mark.parametrize("in_factors,out_factors,ranks", SHAPES + [((50, 2, 2), (2, 2, 50), (2, 3)),
+                                                                   ((2, 2, 50), (50, 2, 2), (3, 2)),
+                                                                   ((7, 4, 7, 4), (5, 5, 5, 5), (5, 4, 5))])
+@pytest.mark.parametrize("batch", [1, 64])
+def test_every_split_is_tensorlys_matrix_and_tt_split_takes_the_fewest_flops(in_factors, out_factors, ranks, batch):
+    """tt_linear at any split m gives F.linear on tensorly's TT-matrix; tt_split picks the split whose FLOPs, as
+    torch's FlopCounterMode counts them, are fewest (unbalanced grids move it off the middle)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    layer = random_layer(in_factors, out_factors, ranks).double()
+    cores = list(layer.cores)
+    x = torch.randn(batch, layer.in_features, dtype=torch.float64)
+    reference = F.linear(x, tt_matrix_to_matrix([c.detach() for c in cores]), layer.bias)
+    flops = {}
+    for m in range(1, max(2, len(cores))):  # one core: m = 1, nothing on the right
+        with FlopCounterMode(display=False) as counter:
+            out = ku.tt_linear(x, cores, layer.bias, split=m)
+        torch.testing.assert_close(out, reference)
+        flops[m] = counter.get_total_flops()
+    chosen = ku.tt_split([tuple(c.shape) for c in cores], batch)
+    assert flops[chosen] == min(flops.values()), (chosen, flops)
+    torch.testing.assert_close(ku.tt_linear(x, cores, layer.bias), reference)
