@@ -254,6 +254,8 @@ def _execute(tasks: list[dict], scheduler: str):
     if scheduler == "local":
         yield from _execute_calls(train_variant, big, "serial")
         big, threads = [], THREADS_PER_WORKER
+        if not small:
+            return
     else:
         threads = 1
     with _client(scheduler) as client:
