@@ -259,6 +259,9 @@ def main():
     # on the local Dask cluster (the default) and serially in one process, the same runs, side by side
     epochs = 2 if args.quick else SWEEP_EPOCHS
     walls, records = {}, {}
+    with tempfile.TemporaryDirectory() as folder:  # untimed: whichever sweep ran first would compile for both
+        kr.run_sweep(list(ku.VARIANTS), seeds, ku.TrainSettings(epochs=1, train_limit=640), results_dir=folder,
+                     data_dir=kr.project_path("data"), device=str(device), scheduler="local")
     for scheduler in ("local", "serial"):
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()

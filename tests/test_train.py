@@ -76,6 +76,22 @@ def test_compiling_happens_once_per_shape_not_once_per_epoch():
     assert graphs[0] == graphs[1] > 0  # the full batches and the last, smaller one; nothing more for more epochs
 
 
+def test_every_net_in_a_process_is_compiled_with_static_shapes(monkeypatch):
+    """Dynamo would compile the second net of a process with symbolic sizes (slower kernels); the step asks for
+    static ones, and the graphs it gets have no symbolic size."""
+    real, asked, symbolic = torch.compile, [], []
+
+    def recording(fn, **kwargs):
+        asked.append(kwargs.get("dynamic"))
+        return real(fn, backend=lambda gm, inputs: symbolic.append(any(
+            isinstance(d, torch.SymInt) for t in inputs if isinstance(t, torch.Tensor) for d in t.shape)) or gm,
+            **kwargs)
+    monkeypatch.setattr(torch, "compile", recording)
+    for net in ("width10", "two_kron", "tt4_r2"):
+        ku.train(net, [1, 2], SMALL, progress=False, compiled=True)
+    assert asked == [False] * 3 and symbolic and not any(symbolic)
+
+
 def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
     def broken(fn, *args, **kwargs):
         def fails(*a, **k):
