@@ -260,7 +260,7 @@ def main():
     epochs = 2 if args.quick else SWEEP_EPOCHS
     walls, records = {}, {}
     with tempfile.TemporaryDirectory() as folder:  # untimed: whichever sweep ran first would compile for both
-        kr.run_sweep(list(ku.VARIANTS), seeds, ku.TrainSettings(epochs=1, train_limit=640), results_dir=folder,
+        kr.run_sweep(list(ku.VARIANTS), seeds, ku.TrainSettings(epochs=1), results_dir=folder,
                      data_dir=kr.project_path("data"), device=str(device), scheduler="local")
     for scheduler in ("local", "serial"):
         with tempfile.TemporaryDirectory() as folder:
