@@ -126,17 +126,20 @@ def peer_layers(device):
 
 
 def epoch_flops(variant: str) -> float:
-    """FLOPs of one training epoch of one seed: a training step (forward and backward) per batch of the
-    training set and a forward pass per test batch, counted by torch.utils.flop_counter on one of each."""
+    """FLOPs of one training epoch of one seed: a training step (forward and backward, :func:`ku.training_flops`) per
+    batch of the training set and a forward pass per test batch, counted by torch.utils.flop_counter."""
     from torch.utils.flop_counter import FlopCounterMode
-    model = ku.build_model(variant)
-    x, y = torch.randn(RECIPE.batch_size, ku.IMAGE_SIZE), torch.randint(0, ku.NUM_CLASSES, (RECIPE.batch_size,))
-    with FlopCounterMode(display=False) as step:
-        F.nll_loss(model(x), y).backward()
     with FlopCounterMode(display=False) as test, torch.no_grad():
-        model(torch.randn(RECIPE.test_batch_size, ku.IMAGE_SIZE))
+        ku.build_model(variant)(torch.randn(RECIPE.test_batch_size, ku.IMAGE_SIZE))
     train, tests = ku.train_size("mnist") / RECIPE.batch_size, 10_000 / RECIPE.test_batch_size
-    return step.get_total_flops() * train + test.get_total_flops() * tests
+    return ku.training_flops(variant, RECIPE.batch_size) * train + test.get_total_flops() * tests
+
+
+def step_seconds(layers: dict, x: torch.Tensor, device) -> dict:
+    """Seconds of 200 (batch 64) or 20 (batch 1000) forward and backward steps of each layer on ``x``, one layer after
+    the other in the same repeat."""
+    inner = 200 if len(x) == RECIPE.batch_size else 20
+    return {name: timed(lambda: ([layer_step(m, x)() for _ in range(inner)], sync(device))) for name, m in layers.items()}
 
 
 def sgemm_gflops(device, n: int = 2048) -> float:
@@ -188,11 +191,9 @@ def main():
     rebuilt, dense = RebuiltKron(kron).to(device), nn.Linear(ku.IMAGE_SIZE, ku.HIDDEN_SIZE).to(device)
     for batch in (RECIPE.batch_size, RECIPE.test_batch_size):
         x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
-        inner = 200 if batch == RECIPE.batch_size else 20
         vs_rebuilt, vs_dense = [], []
         for _ in range(args.repeats):
-            t = {name: timed(lambda: ([layer_step(m, x)() for _ in range(inner)], sync(device)))
-                 for name, m in (("kron", kron), ("rebuilt", rebuilt), ("dense", dense))}
+            t = step_seconds(dict(kron=kron, rebuilt=rebuilt, dense=dense), x, device)
             vs_rebuilt.append(t["rebuilt"] / t["kron"])
             vs_dense.append(t["dense"] / t["kron"])
         report("b", f"KronLinear fwd+bwd, batch {batch}: vs torch.kron rebuilt every step", vs_rebuilt, 3,
@@ -204,12 +205,10 @@ def main():
     peers = peer_layers(device)
     for batch in (RECIPE.batch_size, RECIPE.test_batch_size):
         x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
-        inner = 200 if batch == RECIPE.batch_size else 20
         for name, (ours, theirs) in peers.items():
             ratios = []
             for _ in range(args.repeats):
-                t = {side: timed(lambda: ([layer_step(m, x)() for _ in range(inner)], sync(device)))
-                     for side, m in (("ours", ours), ("theirs", theirs))}
+                t = step_seconds(dict(ours=ours, theirs=theirs), x, device)
                 ratios.append(t["theirs"] / t["ours"])
             peer = ("tensorly-torch FactorizedLinear (TT-matrix of rank 1, factorized)" if name == "KronLinear" else
                     "peft LoKr on the same frozen nn.Linear (w1 25x28 (x) w2 25x28)")

@@ -3,7 +3,7 @@ and the one-variant request of notebook 02 (:class:`TrainRequest`, :func:`train_
 runs that diverged (:func:`divergence_lines`).
 
 A task is one variant's missing seeds, trained together by ``kron_utils.train`` and saved by
-:func:`store.save_runs` under a file lock, as the train notebook does. Where the tasks run is ``scheduler``:
+:func:`store.save_runs` under its runs' file locks (one per run). Where the tasks run is ``scheduler``:
 
 - ``"local"`` (the default): nets above :data:`kron_utils.STACK_WEIGHT_LIMIT` weights first, one at a time in
   this process with every core; then the small nets on a ``distributed.LocalCluster`` of :func:`local_workers`
@@ -21,6 +21,7 @@ last float digits (tested: a 2-worker sweep against a serial one).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -240,30 +241,37 @@ def local_workers() -> int:
     return max(1, (os.cpu_count() or 1) // THREADS_PER_WORKER)
 
 
+def _in_process(scheduler: str) -> bool:
+    """Whether ``scheduler`` trains in this process: 'serial', or 'local' where the cluster would be one worker."""
+    return scheduler == "serial" or (scheduler == "local" and local_workers() == 1)
+
+
+def _threads(scheduler: str) -> int:
+    """Torch threads per task on the cluster of ``scheduler``: the local cluster's per worker, else one."""
+    return THREADS_PER_WORKER if scheduler == "local" else 1
+
+
 def _execute(tasks: list[dict], scheduler: str):
     """Yield (task, result or exception) as each task finishes: big nets first, one at a time with every core
     (in this process for 'local'), then the small nets, spread over the workers with their seeds split so that
     the workers finish together (:func:`split_tasks`), the costliest submitted first."""
-    if not tasks:
-        return
     big = [t for t in tasks if is_big(t["variant"])]
     small = [t for t in tasks if t not in big]
-    if scheduler == "serial" or (scheduler == "local" and local_workers() == 1):
+    if _in_process(scheduler):
         yield from _execute_calls(train_variant, big + small, "serial")
         return
-    if scheduler == "local":
+    if scheduler == "local":  # the big nets here, with every core; the cluster only for the small ones
         yield from _execute_calls(train_variant, big, "serial")
-        big, threads = [], THREADS_PER_WORKER
-        if not small:
-            return
-    else:
-        threads = 1
+        big = []
+    if not big and not small:
+        return
     with _client(scheduler) as client:
         if client.dashboard_link and _has_dashboard():
             tqdm.write(f"Dask dashboard: {client.dashboard_link}", file=sys.stdout)
         for task in big:  # one at a time, so each gets the whole machine
             future = client.submit(train_variant, **task, threads=0, pure=False)
             yield task, _outcome(future.result)
+        threads = _threads(scheduler)
         workers = sum(client.nthreads().values()) // threads
         yield from _as_finished(client, train_variant, split_tasks(small, workers), threads)
 
@@ -278,12 +286,12 @@ def task_cost(task: dict) -> float:
 
 
 def split_tasks(tasks: list[dict], workers: int) -> list[dict]:
-    """``tasks`` for ``workers`` one-thread workers, costliest first: each variant's seeds cut into as many
+    """``tasks`` for ``workers`` workers, costliest first: each variant's seeds cut into as many
     contiguous chunks as give about :data:`TASKS_PER_WORKER` tasks per worker (at most one chunk per seed), so
     that five nets on two workers do not leave one worker idle while the other trains the fifth. Stacking five
     seeds on one thread trains as fast per seed as stacking ten (two_kron: 0.41 against 0.45 s per seed-epoch,
     measured), so the cut costs little."""
-    chunks = max(1, -(-TASKS_PER_WORKER * workers // max(1, len(tasks)))) if workers > 1 else 1
+    chunks = math.ceil(TASKS_PER_WORKER * workers / len(tasks)) if workers > 1 and tasks else 1
     out = []
     for task in tasks:
         seeds = list(task["seeds"])
@@ -297,12 +305,12 @@ def _execute_calls(function, calls: list[dict], scheduler: str):
     """Yield (kwargs, result or exception) as each ``function(**kwargs, threads=...)`` finishes: one after another
     in this process ('serial', or 'local' where that makes one worker; threads left as they are), on the local
     cluster with :data:`THREADS_PER_WORKER` threads each, or on the Dask cluster at ``scheduler``, one thread each."""
-    if scheduler == "serial" or (scheduler == "local" and local_workers() == 1):
+    if _in_process(scheduler):
         for call in calls:
             yield call, _outcome(lambda: function(**call))
         return
     with _client(scheduler) as client:
-        yield from _as_finished(client, function, calls, THREADS_PER_WORKER if scheduler == "local" else 1)
+        yield from _as_finished(client, function, calls, _threads(scheduler))
 
 
 def _as_finished(client, function, calls: list[dict], threads: int = 1):
