@@ -717,6 +717,8 @@ def synthetic_data(split: str = "train", n: int | None = None, seed: int = 0) ->
 
 
 OPTIMIZERS = ("sgd", "adam")  # the update rules of torch.optim.SGD with momentum and torch.optim.Adam
+SCHEDULES = ("constant", "cosine")  # the learning rate over training: fixed, or cosine-annealed to zero per step
+PARAMETRIZATIONS = ("standard", "structured")  # one learning rate for all, or per-tensor rates (structured_rates)
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 
 
@@ -735,7 +737,13 @@ class TrainSettings:
     ``validation = N`` holds out the *last* N training images as a validation split (never trained on, scored
     every epoch beside the test set); ``train_limit`` then counts among the others. ``permutation_seed = s``
     feeds every image (train, validation and test alike) through one fixed pixel permutation,
-    :func:`pixel_permutation` (s)."""
+    :func:`pixel_permutation` (s).
+
+    ``schedule='cosine'`` anneals the learning rate at every step t of T: lr * (1 + cos(pi t / T)) / 2, as
+    torch.optim.lr_scheduler.CosineAnnealingLR with T_max = T and eta_min = 0. ``parametrization='structured'``
+    gives each tensor of a structured layer its own learning rate, :func:`structured_rates`, measured on the
+    first batch of training images at initialisation. ``frozen='fc1'`` keeps that layer (weights and bias) at its
+    initialisation and trains the rest: with a random input layer, a random-feature model."""
     epochs: int = 35
     lr: float = 0.01
     momentum: float = 0.5
@@ -746,9 +754,18 @@ class TrainSettings:
     optimizer: str = "sgd"
     validation: int = 0
     permutation_seed: int | None = None
+    schedule: str = "constant"
+    parametrization: str = "standard"
+    frozen: str | None = None
 
     def __post_init__(self):
         _check_optimizer(self.optimizer)
+        for name, valid in (("schedule", SCHEDULES), ("parametrization", PARAMETRIZATIONS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if self.frozen is not None and (not isinstance(self.frozen, str) or not re.fullmatch(r"\w+", self.frozen)):
+            raise ValueError(f"frozen must be None or the name of one of the net's layers (e.g. 'fc1'), "
+                             f"got {self.frozen!r}")
         for name in ("epochs", "batch_size", "test_batch_size"):
             check_positive_int(getattr(self, name), name)
         if self.dataset != SYNTHETIC:
@@ -834,6 +851,110 @@ def check_seeds(seeds) -> list[int]:
     return [int(s) for s in seeds]
 
 
+def structured_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The layers of ``model`` whose weight is a product of several trainable tensors, by name: every KronLinear
+    and TTLinear, and the low-rank P . Q (an nn.Sequential of nn.Linear layers)."""
+    return {name: m for name, m in model.named_modules()
+            if isinstance(m, (KronLinear, TTLinear))
+            or (isinstance(m, nn.Sequential) and len(m) > 1 and all(isinstance(c, nn.Linear) for c in m))}
+
+
+def layer_weight(layer: nn.Module) -> torch.Tensor:
+    """The (out, in) matrix a structured layer applies: ``dense_weight()``, or the product of a Sequential's
+    nn.Linear weights, last first."""
+    if hasattr(layer, "dense_weight"):
+        return layer.dense_weight()
+    return reduce(lambda w, linear: linear.weight @ w, list(layer)[1:], layer[0].weight)
+
+
+class _WeightOf(nn.Module):
+    """forward() -> layer_weight(layer): lets torch.func swap one tensor of the layer (see structured_rates)."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self) -> torch.Tensor:
+        return layer_weight(self.layer)
+
+
+def structured_rates(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: str = "sgd") -> dict[str, float]:
+    r"""Per-tensor learning-rate multipliers that give a structured layer the update of a dense layer.
+
+    Derivation. Let W = f(F_1, ..., F_k) be a structured layer's matrix, multilinear in its tensors (factors, cores,
+    P and Q), and G = dL/dW the gradient a dense layer holding the same W would get (from the layer's input u and
+    output gradient d: G = d^T u, summed over the batch). The dense layer's first step moves W by -lr D, with
+    D = G for SGD (with or without momentum) and D = sign(G) for Adam (its first step is g/|g|). Tensor F_j, with
+    learning rate lr m_j, moves W to first order by -lr m_j T_j, where T_j = J_j(g_j) is the Jacobian of f in F_j
+    applied to F_j's own first step g_j (dL/dF_j = J_j^T G, or its sign for Adam). So the product's update is
+    -lr sum_j m_j T_j, linear in the multipliers. Choosing m_j = c / ||T_j||_2 makes every tensor move W by the
+    same spectral norm, and c = ||D||_2 / ||sum_j T_j / ||T_j||_2||_2 makes the whole first step's spectral norm
+    equal to the dense layer's. (With every m_j = 1, standard parametrisation, a Kronecker layer on MNIST moves W by
+    a fifth of the dense step: its factors see only the part of G that has their structure.)
+
+    This is the μP idea of Qiu et al. (2024), that a structured layer needs its own per-tensor learning rates to
+    take feature-learning steps like a dense one, with the constants measured on a probe batch (``x``, ``y``: the
+    first batch of training images) at initialisation instead of taken from asymptotic width scaling: at these
+    small, unequal factor sizes the asymptotic constants are far off. The multipliers are fixed for the whole run.
+    Tensors outside structured layers (:func:`structured_layers`) and biases keep 1. The initialisation is
+    unchanged: W already has nn.Linear's entry std. Returns {parameter name: multiplier} for the tensors that
+    differ from 1."""
+    _check_optimizer(optimizer)
+    layers = structured_layers(model)
+    if not layers:
+        return {}
+    captured = {}
+
+    def keep(name):
+        def hook(module, inputs, output):
+            captured[name] = [inputs[0].detach()]
+            output.register_hook(lambda g: captured[name].append(g.detach()))
+        return hook
+    handles = [layer.register_forward_hook(keep(name)) for name, layer in layers.items()]
+    try:
+        tensors = {name: [(n, p) for n, p in layer.named_parameters() if p.requires_grad and not n.endswith("bias")]
+                   for name, layer in layers.items()}
+        wanted = [p for ps in tensors.values() for _, p in ps]
+        if not wanted:
+            return {}
+        grads = torch.autograd.grad(F.nll_loss(model(x), y), wanted)
+    finally:
+        for h in handles:
+            h.remove()
+    step = (lambda g: g) if optimizer == "sgd" else torch.sign
+    grads, rates = iter(grads), {}
+    for name, layer in layers.items():
+        u, d = captured[name]
+        dense = torch.linalg.matrix_norm(step(d.reshape(-1, d.shape[-1]).T @ u.reshape(-1, u.shape[-1])), 2)
+        view, terms = _WeightOf(layer), {}
+        for n, p in tensors[name]:
+            g = next(grads)
+            _, terms[n] = torch.func.jvp(lambda t: torch.func.functional_call(view, {f"layer.{n}": t}, ()),
+                                         (p.detach(),), (step(g).detach(),))
+            terms[n] = terms[n].detach()
+        norms = {n: torch.linalg.matrix_norm(t, 2) for n, t in terms.items()}
+        c = dense / torch.linalg.matrix_norm(sum(t / norms[n] for n, t in terms.items()), 2)
+        rates.update({f"{name}.{n}" if name else n: float(c / norms[n]) for n in terms})
+    return rates
+
+
+def cosine_scale(steps: int) -> torch.Tensor:
+    """The cosine schedule's factor at each of ``steps`` steps: (1 + cos(pi t / steps)) / 2, t = 0 .. steps-1."""
+    return (1 + torch.cos(math.pi * torch.arange(steps, dtype=torch.float64) / steps)) / 2
+
+
+def frozen_names(model: nn.Module, frozen: str | None) -> list[str]:
+    """The parameter names under the layer ``frozen`` (None: none); a ValueError if the net has no such layer."""
+    if frozen is None:
+        return []
+    names = [n for n, _ in model.named_parameters() if n.split(".")[0] == frozen]
+    if not names:
+        layers = sorted({n.split(".")[0] for n, _ in model.named_parameters()})
+        raise ValueError(f"frozen={frozen!r}: the net has no such layer; its layers with parameters are "
+                         f"{', '.join(layers)}")
+    return names
+
+
 def seeded_model(variant: str, seed: int) -> nn.Module:
     """build_model(variant) with its initialisation drawn after torch.manual_seed(seed)."""
     torch.manual_seed(seed)
@@ -863,6 +984,7 @@ def train(variant: str, seeds: Sequence[int] = (1,), settings: TrainSettings = T
 
     models = ([copy.deepcopy(m).to(device) for m in initial_models] if initial_models is not None
               else [seeded_model(variant, s).to(device) for s in seeds])
+    frozen_names(models[0], settings.frozen)  # a layer the net lacks fails here, before any training
     compiled = os.environ.get("KRON_EAGER") != "1" if compiled is None else compiled
     group = len(seeds) if count_weights(models[0]) <= STACK_WEIGHT_LIMIT else 1
     frames = []
@@ -894,15 +1016,25 @@ def train_module(model: nn.Module, seed: int, settings: TrainSettings, splits: d
     'validation' are scored after each epoch when present). One randperm per epoch from a generator seeded with
     ``seed``, torch.optim.SGD with momentum (or Adam), over the parameters that require grad only, so frozen
     weights stay as they are: the stacked :func:`train` is tested against it, and it trains the nets that
-    :func:`train` cannot take (adapters on a frozen layer, peft models). Returns tidy rows as :func:`train` does,
-    with ``weights`` = the trainable parameters (:func:`count_trainable`), ``params`` = all of them, and a run
-    whose training loss becomes non-finite stopped with status 'diverged'."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:
-        raise ValueError(f"{label}: the model has no trainable parameters")
-    optimizer = (torch.optim.SGD(trainable, lr=settings.lr, momentum=settings.momentum)
-                 if settings.optimizer == "sgd" else torch.optim.Adam(trainable, lr=settings.lr))
+    :func:`train` cannot take (adapters on a frozen layer, peft models). ``settings.frozen`` switches that layer's
+    requires_grad off; the structured parametrisation and the cosine schedule are torch.optim parameter groups and
+    torch.optim.lr_scheduler.CosineAnnealingLR. Returns tidy rows as :func:`train` does, with ``weights`` = the
+    trainable parameters (:func:`count_trainable`), ``params`` = all of them, and a run whose training loss becomes
+    non-finite stopped with status 'diverged'."""
+    for name in frozen_names(model, settings.frozen):  # settings.frozen: kept at its initialisation
+        model.get_parameter(name).requires_grad_(False)
     (x, y), shuffle = splits["train"], torch.Generator().manual_seed(seed)
+    rates = (structured_rates(model, x[:settings.batch_size], y[:settings.batch_size], settings.optimizer)
+             if settings.parametrization == "structured" else {})
+    groups = [dict(params=[p], lr=settings.lr * rates.get(name, 1.0))
+              for name, p in model.named_parameters() if p.requires_grad]
+    if not groups:
+        raise ValueError(f"{label}: the model has no trainable parameters")
+    optimizer = (torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum)
+                 if settings.optimizer == "sgd" else torch.optim.Adam(groups, lr=settings.lr))
+    steps = settings.epochs * math.ceil(len(x) / settings.batch_size)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+                if settings.schedule == "cosine" else None)
     counts = dict(weights=count_trainable(model), params=count_params(model))
     rows = []
     for epoch in tqdm(range(1, settings.epochs + 1), desc=f"{label} seed={seed}", unit="epoch",
@@ -916,6 +1048,8 @@ def train_module(model: nn.Module, seed: int, settings: TrainSettings, splits: d
             loss = F.nll_loss(model(x[batch]), y[batch])
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             total += loss.item() * len(batch)
         train_loss = total / len(x)
         test_loss, test_accuracy = (score_module(model, *splits["test"], settings.test_batch_size)
@@ -956,8 +1090,12 @@ def _train_runs(variant, seeds, models, settings, splits, *, compiled, progress)
     """Train ``models`` (one per seed, stacked into one functional step) for settings.epochs on ``splits``
     (:func:`data_splits`); tidy rows."""
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
-    state = stack_models(models, settings.optimizer)
-    step = training_step(models[0], settings.lr, settings.momentum, compiled=compiled, optimizer=settings.optimizer)
+    rates = run_rates(models, settings, splits)
+    state = stack_models(models, settings.optimizer, frozen=frozen_names(models[0], settings.frozen))
+    step = training_step(models[0], settings.lr, settings.momentum, compiled=compiled, optimizer=settings.optimizer,
+                         rates={name: rate.to(x_train.device) for name, rate in rates.items()})
+    scales = (cosine_scale(settings.epochs * math.ceil(len(x_train) / settings.batch_size)).float().to(x_train.device)
+              if settings.schedule == "cosine" else None)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
     rows, alive = [], list(range(len(seeds)))
@@ -965,7 +1103,8 @@ def _train_runs(variant, seeds, models, settings, splits, *, compiled, progress)
                disable=not progress, file=sys.stdout, dynamic_ncols=True, mininterval=1.0)
     for epoch in bar:
         start = time.perf_counter()
-        train_loss = _train_epoch(step, state, x_train, y_train, shufflers, settings.batch_size)
+        train_loss = _train_epoch(step, state, x_train, y_train, shufflers, settings.batch_size,
+                                  None if scales is None else scales[(epoch - 1) * math.ceil(len(x_train) / settings.batch_size):])
         test_loss, test_accuracy = _evaluate(models[0], state, x_test, y_test, settings.test_batch_size)
         held_out = (_evaluate(models[0], state, *splits["validation"], settings.test_batch_size)
                     if "validation" in splits else None)
@@ -990,12 +1129,26 @@ def _train_runs(variant, seeds, models, settings, splits, *, compiled, progress)
     return pd.DataFrame(rows, columns=result_columns(settings))
 
 
-def stack_models(models: Sequence[nn.Module], optimizer: str = "sgd") -> dict:
+def run_rates(models: Sequence[nn.Module], settings: TrainSettings, splits: dict) -> dict[str, torch.Tensor]:
+    """Each net's :func:`structured_rates` under ``settings`` (none unless parametrization='structured'), measured on
+    the first batch of its training images, stacked as {name: (S, 1, ..) tensor} (1 where a net has none)."""
+    if settings.parametrization != "structured":
+        return {}
+    x, y = (t[:settings.batch_size] for t in splits["train"])
+    found = [structured_rates(m, x, y, settings.optimizer) for m in models]
+    shapes = dict(models[0].named_parameters())
+    return {name: torch.tensor([r.get(name, 1.0) for r in found]).reshape(-1, *[1] * shapes[name].dim())
+            for name in dict.fromkeys(n for r in found for n in r)}
+
+
+def stack_models(models: Sequence[nn.Module], optimizer: str = "sgd", frozen: Sequence[str] = ()) -> dict:
     """The training state of S nets of one shape: parameters and buffers stacked on a leading seed axis, and the
-    optimizer's state, initially zero: SGD's momentum buffers, or Adam's two moment estimates and step count."""
+    optimizer's state, initially zero: SGD's momentum buffers, or Adam's two moment estimates and step count.
+    Parameters named in ``frozen`` go with the buffers: the step never computes their gradient or moves them."""
     from torch.func import stack_module_state
     _check_optimizer(optimizer)
     params, buffers = stack_module_state(list(models))
+    buffers.update({name: params.pop(name).detach() for name in frozen})
     params = {name: p.detach() for name, p in params.items()}
     zeros = {name: torch.zeros_like(p) for name, p in params.items()}
     moments = (dict(m=zeros) if optimizer == "sgd" else
@@ -1011,10 +1164,13 @@ def unstack_models(state: dict, models: Sequence[nn.Module]) -> list[nn.Module]:
     return list(models)
 
 
-def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool = True, optimizer: str = "sgd"):
+def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool = True, optimizer: str = "sgd",
+                  rates: dict[str, torch.Tensor] | None = None):
     """One optimizer step of S stacked copies of ``base`` as one functional step, ``(params, buffers, moments,
-    x (N,784), y (N,), index (S,B)) -> (params, moments, losses (S,))``: member s trains on x[index[s]] (the gather
-    runs inside the compiled step, where it fuses with the first layer; it was 13% of a small net's epoch).
+    x (N,784), y (N,), index (S,B)[, scale]) -> (params, moments, losses (S,))``: member s trains on x[index[s]]
+    (the gather runs inside the compiled step, where it fuses with the first layer; it was 13% of a small net's
+    epoch). Parameter p's learning rate is lr * rates[p] (an (S, 1, ..) tensor, one multiplier per member; 1 for a
+    name not in ``rates``), times ``scale`` (a 0-d tensor: the schedule's factor at this step) when given.
 
     'sgd' is torch.optim.SGD's update (no dampening, no Nesterov): m <- momentum*m + g, p <- p - lr*m, m
     starting at zero. 'adam' is torch.optim.Adam's (no weight decay): m <- b1*m + (1-b1)*g, v <- b2*v +
@@ -1030,18 +1186,25 @@ def training_step(base: nn.Module, lr: float, momentum: float, *, compiled: bool
         return F.nll_loss(functional_call(base, (p, b), (x,)), y)
     gradients = vmap(grad_and_value(member_loss))
 
-    def sgd(params, buffers, moments, x, y, index):
+    rates = dict(rates or {})
+
+    def rate(name, scale):  # a plain float unless this tensor has its own rate or a schedule runs
+        r = lr * rates[name] if name in rates else lr
+        return r if scale is None else r * scale
+
+    def sgd(params, buffers, moments, x, y, index, scale=None):
         grads, losses = gradients(params, buffers, x[index], y[index])
         m = {name: momentum * moments["m"][name] + grads[name] for name in params}
-        return {name: params[name] - lr * m[name] for name in params}, dict(m=m), losses
+        return {name: params[name] - rate(name, scale) * m[name] for name in params}, dict(m=m), losses
 
-    def adam(params, buffers, moments, x, y, index):
+    def adam(params, buffers, moments, x, y, index, scale=None):
         (b1, b2), t = ADAM_BETAS, moments["t"] + 1
         grads, losses = gradients(params, buffers, x[index], y[index])
         m = {name: b1 * moments["m"][name] + (1 - b1) * grads[name] for name in params}
         v = {name: b2 * moments["v"][name] + (1 - b2) * grads[name] ** 2 for name in params}
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-        params = {name: params[name] - lr * (m[name] / c1) / ((v[name] / c2).sqrt() + ADAM_EPS) for name in params}
+        params = {name: params[name] - rate(name, scale) * (m[name] / c1) / ((v[name] / c2).sqrt() + ADAM_EPS)
+                  for name in params}
         return params, dict(m=m, v=v, t=t), losses
     step = sgd if optimizer == "sgd" else adam
     if not compiled:
@@ -1081,15 +1244,17 @@ def evaluate(models: Sequence[nn.Module], dataset: str = "mnist", data_dir: str 
     return [r[0][0] for r in results], [r[1][0] for r in results]
 
 
-def _train_epoch(step, state: dict, x, y, shufflers, batch_size: int) -> list[float]:
-    """One pass over the shuffled data; each run draws its own permutation. Mean loss per run."""
+def _train_epoch(step, state: dict, x, y, shufflers, batch_size: int, scales: torch.Tensor | None = None) -> list[float]:
+    """One pass over the shuffled data; each run draws its own permutation. Mean loss per run. ``scales``: the
+    schedule's factor for each of this epoch's steps (None: constant rate)."""
     n = len(x)
     order = torch.stack([torch.randperm(n, generator=g) for g in shufflers]).to(x.device)  # (S, n)
     total = torch.zeros(len(shufflers), device=x.device)
-    for start in range(0, n, batch_size):
+    for k, start in enumerate(range(0, n, batch_size)):
         index = order[:, start:start + batch_size]                     # (S, B): each run's own batch
+        extra = () if scales is None else (scales[k],)
         state["params"], state["moments"], losses = step(state["params"], state["buffers"], state["moments"], x, y,
-                                                         index)
+                                                         index, *extra)
         total += losses * index.shape[1]
     return (total / n).tolist()
 
