@@ -21,11 +21,15 @@ from .beyond.plan import TEN_SEEDS, BeyondPlan
 from .claims import closeness, verdict_heading, within
 from .nets import input_weights
 from .paths import NOTEBOOK_PARAMETERS
-from .recipes import TUNED_NETS, TUNING_SEEDS, VALIDATION_IMAGES, load_tuning_runs, recipe_grid, recipe_name, select_recipes, tuned_results
+from .recipes import (TUNED_NETS, TUNING_SEEDS, VALIDATION_IMAGES, family_effect, load_tuning_runs, recipe_grid,
+                      recipe_name, select_recipes, split_recipe, tuned_results, validation_scores)
+
+#: The recipe family with per-tensor learning rates (:func:`kron_utils.structured_rates`).
+PER_TENSOR = "SGD, per-tensor rates"
 from .stats import compare_final, error_change, final_epochs, outcome, variant_family
 from .store import MissingRuns, load_results
-from .why.analysis import lead_over_dense, permutation_effects
-from .why.plan import WhyPlan
+from .why.analysis import lead_over_dense, permutation_effects, random_feature_effects
+from .why.plan import RANDOM_FEATURE_NETS, WhyPlan
 from .words import ci_cell, number_word, signed
 
 __all__ = ["PLAIN_TITLE", "HEADLINE_SEEDS", "net_name", "part2_finding", "reach_findings", "why_findings",
@@ -135,14 +139,18 @@ def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: s
                 to_dense=dict(uniform=r.uniform, gauss=r.gauss), ahead=outcome(uniform) == outcome(gauss) == "win")
 
 
-def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame) -> dict:
+def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame, frozen: Mapping[str, pd.DataFrame] | None = None) -> dict:
     """U⊗V's lead over the dense net of its budget on MNIST and on shuffled pixels (:func:`why.lead_over_dense`),
-    with both nets' hidden widths (the lead compares them too), and ``drops``: whether shuffling the pixels costs U⊗V
-    accuracy beyond the seed noise."""
+    with both nets' hidden widths (the lead compares them too), ``drops``: whether shuffling the pixels costs U⊗V
+    accuracy beyond the seed noise, and ``width``: the random-feature control's answer
+    (:func:`why.random_feature_effects` on ``frozen``, the nets with a frozen input layer on 'MNIST' and 'permuted
+    MNIST'; None without them)."""
     lead = lead_over_dense(mnist, permuted)
     drop = permutation_effects(mnist, permuted, [lead["kron"]]).iloc[0]
+    rf = (random_feature_effects({"MNIST": mnist, "permuted MNIST": permuted}, frozen)["answer"]
+          if frozen is not None else None)
     return dict(lead, hidden_kron=hidden_units(lead["kron"]), hidden_dense=hidden_units(lead["dense"]),
-                drops=drop.outcome == "loss")
+                drops=drop.outcome == "loss", width=rf)
 
 
 def retest_values(by_init: pd.DataFrame, seeds: Sequence[int], tolerance: float) -> dict:
@@ -188,7 +196,9 @@ def recipe_findings(reads: Sequence[Path], epochs: int, dataset: str, net: str =
     n = int(t.seeds)   # both gaps come from the same validation-split runs and seeds (recipes.tuned_results)
     default = dict(diff=t.default_gap, low=t.default_low, high=t.default_high)
     own = dict(diff=t.gap, low=t.low, high=t.high)
+    per_tensor = family_effect(runs, validation_scores(runs), PER_TENSOR).set_index("variant")
     return dict(net=net, reference=reference, post_recipe=post, default=default, own=own, seeds=n,
+                per_tensor=per_tensor.outcome.get(net), per_tensor_chosen=split_recipe(chosen[net])[0] == PER_TENSOR,
                 net_keeps_post=chosen[net] == post, train_images=ku.train_size(dataset) - VALIDATION_IMAGES,
                 recipe_net=chosen[net], recipe_reference=chosen[reference],
                 widens=own["high"] < default["low"], narrows=own["low"] > default["high"])
@@ -220,7 +230,9 @@ def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Seq
     try:
         plan = WhyPlan.from_parameters(NOTEBOOK_PARAMETERS["05_why"])
         found["why"] = why_findings(plan.load(plan.settings, plan.mnist_variants),
-                                    plan.load(plan.permuted, plan.permuted_variants))
+                                    plan.load(plan.permuted, plan.permuted_variants),
+                                    {"MNIST": plan.load(plan.frozen, RANDOM_FEATURE_NETS),
+                                     "permuted MNIST": plan.load(plan.frozen_permuted, RANDOM_FEATURE_NETS)})
         found["recipe"] = recipe_findings(reads if reads is not None else plan.reads, epochs, dataset)
     except MissingRuns:
         pass

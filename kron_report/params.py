@@ -164,7 +164,7 @@ RULES: dict[str, Callable] = {
     "budget_ranks": check_positive_ints,
     "tt_ranks": lambda v, n: check_positive_ints(v, n, allow_empty=True),
     "sgd_learning_rates": lambda v, n: check_rates(v, n, 10), "learning_rates": lambda v, n: check_rates(v, n, 1),
-    "adam_learning_rate": lambda v, n: check_rates([v], n, 10)[0],
+    "adam_learning_rates": lambda v, n: check_rates(v, n, 10),
     "tolerance_pp": check_tolerance, "lokr_configs": check_lokr_configs,
 }
 

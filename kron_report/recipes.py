@@ -14,16 +14,17 @@ import pandas as pd
 from .stats import compare_final, final_epochs, half_interval, mean_sd, outcome
 from .store import MissingRuns, load_runs
 
-__all__ = ["SGD_RATES", "ADAM_RATE", "TUNED_NETS", "TUNING_SEEDS", "VALIDATION_IMAGES", "recipe_grid", "recipe_name",
-           "SELECTION_COLUMNS", "recipe_runs", "validation_scores", "select_recipes", "tuned_results",
+__all__ = ["SGD_RATES", "ADAM_RATES", "TUNED_NETS", "TUNING_SEEDS", "VALIDATION_IMAGES", "recipe_grid", "recipe_name",
+           "recipe_family", "split_recipe", "recipe_applies", "family_bests", "family_effect", "SELECTION_COLUMNS", "recipe_runs", "validation_scores", "select_recipes", "tuned_results",
            "load_tuning_runs", "tuned_comparison"]
 
 
-#: The recipe grid: SGD with the post's momentum at these learning rates, and Adam at its default rate.
+#: The recipe grid: SGD with the post's momentum at these learning rates (constant; cosine-annealed; with per-tensor
+#: rates for structured layers), and Adam at these.
 SGD_RATES = (0.003, 0.01, 0.03, 0.1)
 
 
-ADAM_RATE = 1e-3
+ADAM_RATES = (3e-4, 1e-3, 3e-3)
 
 
 TUNED_NETS = ("original", "two_kron", "one_kron", "kron2_r2", "width10")
@@ -36,19 +37,41 @@ VALIDATION_IMAGES = 10_000
 
 
 def recipe_grid(epochs: int = 35, dataset: str = "mnist", sgd_rates: Sequence[float] = SGD_RATES,
-                adam_rate: float | None = ADAM_RATE, validation: int = VALIDATION_IMAGES) -> list[ku.TrainSettings]:
+                adam_rates: Sequence[float] = ADAM_RATES, validation: int = VALIDATION_IMAGES, *, cosine: bool = True,
+                structured: bool = True) -> list[ku.TrainSettings]:
     """The recipes tried for each net, each holding out the last ``validation`` training images: SGD (momentum
-    0.5, the post's) at each of ``sgd_rates``, then Adam at ``adam_rate`` (None: no Adam)."""
+    0.5, the post's) at each of ``sgd_rates`` with a constant rate, then (``cosine``) cosine-annealed, then
+    (``structured``) with per-tensor rates (:func:`kron_utils.structured_rates`; only nets with a structured layer
+    take these, :func:`recipe_applies`), then Adam at each of ``adam_rates``."""
     base = ku.TrainSettings(epochs=epochs, dataset=dataset, validation=validation)
-    grid = [dataclasses.replace(base, lr=float(lr)) for lr in sgd_rates]
-    if adam_rate is not None:
-        grid.append(dataclasses.replace(base, lr=float(adam_rate), optimizer="adam"))
-    return grid
+    kinds = [{}] + [dict(schedule="cosine")] * cosine + [dict(parametrization="structured")] * structured
+    grid = [dataclasses.replace(base, lr=float(lr), **kind) for kind in kinds for lr in sgd_rates]
+    return grid + [dataclasses.replace(base, lr=float(lr), optimizer="adam") for lr in adam_rates]
+
+
+def recipe_family(settings: ku.TrainSettings) -> str:
+    """'SGD', 'SGD, cosine', 'SGD, per-tensor rates' or 'Adam' (with ', cosine' or ', per-tensor rates' as set):
+    a recipe without its learning rate."""
+    return ", ".join([{"sgd": "SGD", "adam": "Adam"}[settings.optimizer]]
+                     + ["cosine"] * (settings.schedule == "cosine")
+                     + ["per-tensor rates"] * (settings.parametrization == "structured"))
 
 
 def recipe_name(settings: ku.TrainSettings) -> str:
-    """'SGD, lr 0.01' or 'Adam, lr 0.001': the optimiser and learning rate of a recipe."""
-    return f"{'SGD' if settings.optimizer == 'sgd' else 'Adam'}, lr {settings.lr:g}"
+    """'SGD, lr 0.01', 'SGD, cosine, lr 0.03', 'Adam, lr 0.001': the recipe's family and learning rate."""
+    return f"{recipe_family(settings)}, lr {settings.lr:g}"
+
+
+def split_recipe(name: str) -> tuple[str, float]:
+    """('SGD, cosine', 0.03) from 'SGD, cosine, lr 0.03': a :func:`recipe_name` back into family and rate."""
+    family, _, lr = name.rpartition(", lr ")
+    return family, float(lr)
+
+
+def recipe_applies(settings: ku.TrainSettings, variant: str) -> bool:
+    """Whether ``variant`` takes the recipe: per-tensor rates only where the net has a structured layer (for any
+    other net they are the plain recipe again)."""
+    return settings.parametrization != "structured" or bool(ku.structured_layers(ku.build_model(variant)))
 
 
 def _labelled(rows: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -109,9 +132,11 @@ def tuned_results(runs: pd.DataFrame, chosen: pd.Series, reference: str = "origi
 
 def load_tuning_runs(reads: Sequence[Path], recipes: Mapping[str, ku.TrainSettings], variants: Sequence[str],
                      seeds: Sequence[int]) -> pd.DataFrame:
-    """The runs of ``variants`` under every recipe (name -> settings) as one table with a ``recipe`` column
-    (:func:`recipes.recipe_runs`); one ValueError listing missing runs, as :func:`load_runs`."""
-    return recipe_runs({name: load_runs(reads, s, variants, seeds) for name, s in recipes.items()})
+    """The runs of ``variants`` under every recipe (name -> settings) that applies to them (:func:`recipe_applies`)
+    as one table with a ``recipe`` column (:func:`recipes.recipe_runs`); one ValueError listing missing runs, as
+    :func:`load_runs`."""
+    return recipe_runs({name: load_runs(reads, s, [v for v in variants if recipe_applies(s, v)], seeds)
+                        for name, s in recipes.items() if any(recipe_applies(s, v) for v in variants)})
 
 
 def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.DataFrame | None:
@@ -125,3 +150,29 @@ def tuned_comparison(reads: Sequence[Path], epochs: int, dataset: str) -> pd.Dat
     except MissingRuns:  # the why page has not been run for these settings (a damaged record still fails)
         return None
     return tuned_results(runs, select_recipes(runs))
+
+
+def family_bests(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per net and recipe family (:func:`split_recipe`): the learning rate with the highest mean final validation
+    accuracy and that mean (from :func:`validation_scores`; the test set plays no part)."""
+    parts = scores.assign(**dict(zip(("family", "lr"), zip(*scores.recipe.map(split_recipe)))))
+    best = parts.loc[parts.groupby(["variant", "family"], sort=False)["mean"].idxmax()]
+    return best[["variant", "family", "lr", "recipe", "mean", "half", "seeds"]].reset_index(drop=True)
+
+
+def family_effect(runs: pd.DataFrame, scores: pd.DataFrame, family: str, baseline: str = "SGD") -> pd.DataFrame:
+    """For each net that has both: its best recipe of ``family`` minus its best of ``baseline`` (each at its own best
+    learning rate, :func:`family_bests`), in final *validation* accuracy with a Welch 95% interval. Both maxima are
+    picked on the same validation numbers, so the difference leans towards the family with more rates tried."""
+    best = family_bests(scores).set_index(["variant", "family"])
+    out = []
+    for net in dict.fromkeys(runs.variant):
+        if (net, family) not in best.index or (net, baseline) not in best.index:
+            continue
+        a, b = best.loc[(net, family)].recipe, best.loc[(net, baseline)].recipe
+        rows = pd.concat([_labelled(runs[(runs.variant == net) & (runs.recipe == a)], " | a"),
+                          _labelled(runs[(runs.variant == net) & (runs.recipe == b)], " | b")])
+        c = compare_final(rows[["dataset", *SELECTION_COLUMNS]], f"{net} | a", f"{net} | b", metric="validation_accuracy")
+        out.append(dict(variant=net, recipe=a, baseline=b, diff=c["diff"], low=c["low"], high=c["high"],
+                        outcome=outcome(c)))
+    return pd.DataFrame(out)

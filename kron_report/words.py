@@ -151,6 +151,13 @@ BIBLIOGRAPHY = {
                   "Networks: Tricks of the Trade*, 2nd ed., Springer, 2012: the learning rate as the one hyper-parameter "
                   "to tune first, on a validation set.",
     "adam": 'D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.',
+    "qiu2024": 'S. Qiu, A. Potapczynski, M. Finzi, M. Goldblum, A. G. Wilson, "Compute Better Spent: Replacing Dense '
+               'Layers with Structured Matrices", ICML 2024: structured layers need their own initialisation and '
+               'per-tensor learning rates, derived from μP, before they can be compared with dense ones.',
+    "sgdr": 'I. Loshchilov, F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017: the cosine '
+            'learning-rate schedule.',
+    "rahimi2007": 'A. Rahimi, B. Recht, "Random Features for Large-Scale Kernel Machines", NeurIPS 2007: a wide layer '
+                  'of fixed random features with only a linear read-out trained.',
     "shampoo": 'V. Gupta, T. Koren, Y. Singer, "Shampoo: Preconditioned Stochastic Tensor Optimization", ICML 2018.',
     "phm": 'A. Zhang, Y. Tay, S. Zhang, A. Chan, A. T. Luu, S. C. Hui, J. Fu, "Beyond Fully-Connected Layers with '
            'Quaternions: Parameterization of Hypercomplex Multiplications with 1/n Parameters" (PHM layers), ICLR 2021.',
@@ -183,10 +190,10 @@ BIBLIOGRAPHY = {
 PAGE_REFERENCES = {"retest": ["post", "recipe", "zhou2015"],
                    "kronecker": ["post", "zhou2015", "vanloan", "recipe"],
                    "kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
-                                        "recipe", "shampoo", "phm", "compacter", "lora", "krona", "lycoris", "monarch"],
+                                        "recipe", "shampoo", "phm", "compacter", "lora", "krona", "lycoris", "monarch", "qiu2024"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
                               "oseledets", "t3f", "tensorly"],
-                   "why": ["post", "zhou2015", "recipe", "permuted", "bengio2012", "adam"],
+                   "why": ["post", "zhou2015", "recipe", "permuted", "rahimi2007", "bengio2012", "adam", "sgdr", "qiu2024"],
                    "adapters": ["post", "lora", "lycoris", "krona", "peft", "fashion", "adam", "effrank", "eckart",
                                 "vanloan"]}
 

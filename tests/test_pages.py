@@ -107,7 +107,7 @@ def exploratory_pages(tmp_path_factory):
                                    compression_epochs=1, compression_tt_rank=4, compression_finetune_epochs=1,
                                    runs_dir=str(out / "runs"), **small),
                  "05_why": dict(permuted_variants=["original", "two_kron", "width10"], off_grid_variants=["kron_25x16_25x49"],
-                                tuning_variants=["original", "two_kron"], tuning_seeds=[1, 2], sgd_learning_rates=[0.01, 0.1],
+                                tuning_variants=["original", "two_kron"], tuning_seeds=[1, 2], sgd_learning_rates=[0.01, 0.1], adam_learning_rates=[0.003],
                                 validation_images=100, fields_seed=2, permutation_seed=3, **small),
                  # Part 4 on two of its three seeds: it reads the committed runs and ΔW tables, trains nothing
                  "06_adapters": dict(seeds=[1, 2], **folders)}

@@ -19,7 +19,7 @@ ADAPTERS = "06_adapters"
     (WHY, dict(sgd_learning_rates="[fast]"), "05_why: sgd_learning_rates: cannot read a list"),
     (WHY, dict(sgd_learning_rates=[True]), "05_why: sgd_learning_rates must be"),
     (WHY, dict(sgd_learning_rates=[0.01, 0.01]), "05_why: sgd_learning_rates must be a non-empty list of distinct"),
-    (WHY, dict(adam_learning_rate=20.0), "05_why: adam_learning_rate must be"),
+    (WHY, dict(adam_learning_rates=[20.0]), "05_why: adam_learning_rates must be"),
     (WHY, dict(tuning_seeds=[1]), "05_why: tuning_seeds: this notebook reports 95% intervals"),
     (WHY, dict(seeds=[1.5, 2]), "05_why: seeds must be a non-empty list of non-negative integers"),
     (WHY, dict(fields_seed=-1), "05_why: fields_seed must be a whole number >= 0"),

@@ -120,7 +120,7 @@ def test_why_answer(kron_permuted, answer):
     assert "No. With each net's learning rate" in lede and "by 0.69 points (95% CI 0.57 to 0.81)" in lede
     conclusion = kr.why_conclusion(w, tuned)
     assert all(kr.numbers_in(s) == 0 for s in kr.sentences(conclusion))  # it concludes; the numbers are above
-    assert ("random-feature control" in conclusion) == (answer in ("both", "rank"))
+    assert ("random-feature control cannot settle" in conclusion) == (answer in ("both", "rank"))
     assert "is not the recipe" in conclusion and "capacity" not in conclusion  # no fit diagnosis given
 
 
@@ -150,7 +150,7 @@ def test_the_lead_survives_only_when_its_interval_stays_above_zero():
     w = dict(lead=kept, hidden=(625, 10), ranks=(625, 10))
     assert "from 1.05 points up" in kr.lead_summary(dict(w, lead=dict(kept, permuted=dict(kept["permuted"], low=1.05))))
     survived = kr.lead_summary(w)
-    assert "625 hidden units with 10" in survived and "random-feature control" in survived
+    assert "625 hidden units with 10" in survived and "could be width alone; section 2 separates" in survived
     assert "rank cannot be told apart from width" in survived
     assert "ranks of 700 against 10" in kr.lead_summary(dict(w, ranks=(700, 10)))
     gone = kr.lead_summary(dict(w, lead=lost))
@@ -211,7 +211,7 @@ def test_fit_diagnosis(net_loss, net_accuracy, kind):
         kr.fit_table([d, dict(d, reference="width10")])
     words = kr.underfit_sentence([d, dict(d, net="one_kron")])
     assert words.startswith("By the table, `two_kron` and `one_kron` ")
-    assert ("section 4 tries the recipe" in words) == (kind == "underfits")
+    assert ("section 5 tries the recipe" in words) == (kind == "underfits")
 
 
 def tuning_table(test_values: str = "plain") -> pd.DataFrame:
@@ -294,7 +294,8 @@ def test_only_the_posts_recipe_is_called_the_posts():
 
 
 def test_recipe_grid_and_names():
-    grid = kr.recipe_grid(epochs=3, sgd_rates=(0.003, 0.1), adam_rate=1e-3, validation=500)
+    grid = kr.recipe_grid(epochs=3, sgd_rates=(0.003, 0.1), adam_rates=(1e-3,), validation=500, cosine=False,
+                          structured=False)
     assert [kr.recipe_name(s) for s in grid] == ["SGD, lr 0.003", "SGD, lr 0.1", "Adam, lr 0.001"]
     assert all(s.validation == 500 and s.epochs == 3 and s.momentum == 0.5 for s in grid)
     assert grid[-1].optimizer == "adam" and grid[0].optimizer == "sgd"
@@ -325,17 +326,25 @@ def test_trained_factors_are_the_sweeps_run_and_are_cached(tmp_path):
 
 def test_why_plan_defaults_and_errors(tmp_path):
     plan = kr.WhyPlan.from_parameters({})
-    assert plan.full and plan.permuted.permutation_seed == 0 and list(plan.recipes) == [
-        "SGD, lr 0.003", "SGD, lr 0.01", "SGD, lr 0.03", "SGD, lr 0.1", "Adam, lr 0.001"]
+    assert plan.full and plan.permuted.permutation_seed == 0 and list(plan.recipes)[:4] == [
+        "SGD, lr 0.003", "SGD, lr 0.01", "SGD, lr 0.03", "SGD, lr 0.1"]
+    assert list(plan.recipes)[-3:] == ["Adam, lr 0.0003", "Adam, lr 0.001", "Adam, lr 0.003"]
     assert plan.seeds == [1, 2, 3, 4, 5] and plan.tuning_seeds == [1, 2, 3]
-    assert sum(len(v) * len(s) for v, s, _ in plan.sweeps()) == 9 * 5 + 7 * 5 + 5 * 5 * 3
+    # plain and permuted MNIST, the two random-feature nets on both, then 5 nets x (4 SGD + 4 cosine + 3 Adam) recipes
+    # and the 3 structured nets x 4 per-tensor recipes, 3 seeds each
+    assert sum(len(v) * len(s) for v, s, _ in plan.sweeps()) == 9 * 5 + 7 * 5 + 2 * 2 * 5 + (5 * 11 + 3 * 4) * 3
+    assert len(plan.recipes) == 15 and all(not s.frozen for s in plan.recipes.values())
+    assert (plan.frozen.frozen, plan.frozen_permuted.frozen, plan.frozen_permuted.permutation_seed) == ('fc1', 'fc1', 0)
+    lean = kr.WhyPlan.from_parameters(dict(cosine=False, structured=False, adam_learning_rates=[0.001]))
+    assert list(lean.recipes) == ['SGD, lr 0.003', 'SGD, lr 0.01', 'SGD, lr 0.03', 'SGD, lr 0.1', 'Adam, lr 0.001']
     explore = kr.WhyPlan.from_parameters(dict(epochs=2))
     assert not explore.full and explore.results_dir == kr.ROOT / "runs" / "results"
     for change, message in [(dict(permutation_seed=-1), "permutation_seed"),
                             (dict(tuning_variants=["two_kron", "width10"]), "tuning_variants must include original"),
                             (dict(sgd_learning_rates=[0.01, 0.01]), "distinct"),
                             (dict(sgd_learning_rates=[0.0]), "05_why: sgd_learning_rates must be"),
-                            (dict(adam_learning_rate=-1.0), "05_why: adam_learning_rate must be"),
+                            (dict(adam_learning_rates=[-1.0]), "05_why: adam_learning_rates must be"),
+                            (dict(cosine="yes"), "cosine must be True or False"),
                             (dict(permuted_variants=["original", "two_kron"]), "two_kron and width10"),
                             (dict(off_grid_variants=["kron_25x16_25x48"]), "unknown variant"),
                             (dict(validation_images=0), "validation_images"),
@@ -353,7 +362,8 @@ def test_the_why_pages_declared_defaults_are_the_modules_constants():
     """Page 1 reads the why page's recipe search through kron_report.recipes' constants (tuned_comparison): the
     notebook's declared defaults must be the same grid, or page 1 would look for runs that were never made."""
     declared = kr.NOTEBOOK_PARAMETERS["05_why"]
-    assert declared["sgd_learning_rates"] == list(kr.recipes.SGD_RATES) and declared["adam_learning_rate"] == kr.recipes.ADAM_RATE
+    assert declared["sgd_learning_rates"] == list(kr.recipes.SGD_RATES) and declared["adam_learning_rates"] == list(kr.recipes.ADAM_RATES)
+    assert declared["cosine"] and declared["structured"]  # tuned_comparison reads the whole default grid
     assert declared["validation_images"] == kr.recipes.VALIDATION_IMAGES
     assert declared["permutation_seed"] == kr.why.plan.PERMUTATION_SEED
     plan = kr.WhyPlan.from_parameters({})
@@ -363,9 +373,84 @@ def test_the_why_pages_declared_defaults_are_the_modules_constants():
 def test_the_method_and_recipe_sentences_stay_readable():
     plan = kr.WhyPlan.from_parameters({})
     intro = kr.recipe_intro(plan.recipes, plan.tuning_seeds)
-    assert "SGD at learning rates 0.003, 0.01, 0.03 and 0.1 (the post's momentum 0.5) and Adam at 0.001" in intro
+    assert intro.startswith("Each net tries 15 recipes: SGD with the post's momentum 0.5 at a constant rate, the same "
+                            "annealed to zero along a cosine, the same with per-tensor rates (structured nets only; "
+                            "below) and Adam (its defaults otherwise) at each learning rate of the figure.")
     assert "first 50,000 training images" in intro and "last 10,000" in intro
     method = kr.why_method(plan.settings, plan.permuted, plan.seeds)
     assert "five seeds (1 to 5)" in method and "seed 0" in method and "Section 4" not in method
     shown = (intro + " " + method).replace("*", "")  # as rendered: no Markdown emphasis
     assert max(kr.numbers_in(s) for s in kr.sentences(shown)) <= 8
+
+
+def random_feature_case(frozen_dense_permuted, kron_permuted=(96.5, 96.6, 96.55)):
+    """random_feature_effects from hand-made runs: the frozen dense net on permuted pixels as given."""
+    mnist = runs({"two_kron": [97.8, 97.7, 97.75], "width10": [93.9, 94.0, 93.95]})
+    permuted = runs({"two_kron": list(kron_permuted), "width10": [93.9, 94.0, 93.95]})
+    frozen = {"MNIST": runs({"original": [95.0, 95.1, 95.2], "two_kron": [92.0, 92.1, 92.2]}),
+              "permuted MNIST": runs({"original": list(frozen_dense_permuted), "two_kron": [90.0, 90.1, 90.2]})}
+    return kr.random_feature_effects({"MNIST": mnist, "permuted MNIST": permuted}, frozen)
+
+
+@pytest.mark.parametrize("frozen_dense,answer", [([96.6, 96.7, 96.65], "width"), ([95.0, 95.1, 95.2], "factors"),
+                                                 ([93.0, 95.5, 94.0], "unsettled")])
+def test_the_random_feature_control_separates_width_from_the_learned_factors(frozen_dense, answer):
+    rf = random_feature_case(frozen_dense)
+    assert rf["answer"] == answer and rf["datasets"] == ["MNIST", "permuted MNIST"]
+    c = rf["comparisons"].set_index(["dataset", "what"])
+    width = c.loc[("permuted MNIST", kr.why.analysis.RANDOM_FEATURE_COMPARISONS[0][2])]
+    assert width["diff"] == pytest.approx(np.mean(frozen_dense) - 93.95)  # 625 random units minus width10
+    learned = c.loc[("permuted MNIST", kr.why.analysis.RANDOM_FEATURE_COMPARISONS[1][2])]
+    assert learned["diff"] == pytest.approx(96.55 - np.mean(frozen_dense))  # the trained factors minus random units
+    table = kr.random_feature_table(rf)
+    assert table["hidden units"].tolist() == [625, 625, 625, 10]
+    assert table["permuted MNIST (%)"].iloc[2] == f"{np.mean(frozen_dense):.2f}" and table.seeds.tolist() == ["3/3"] * 4
+    assert kr.random_feature_comparison_table(rf).shape == (3, 4)
+    summary = kr.random_feature_summary(rf)
+    assert {"width": "Width explains it", "factors": "More than width", "unsettled": "Not settled"}[answer] in summary
+    w, tuned = why_case([96.5, 96.6, 96.55])
+    conclusion = kr.why_conclusion(dict(w, random_features=answer), tuned)
+    assert all(kr.numbers_in(s) == 0 for s in kr.sentences(conclusion))
+    assert {"width": "That part is hidden width", "factors": "more than hidden width: the learned factors beat",
+            "unsettled": "cannot settle"}[answer] in conclusion
+    assert kr.why_answer(*why_inputs(), rf)["random_features"] == answer
+
+
+def why_inputs():
+    mnist = runs({"original": [98.1, 98.2, 98.15], "two_kron": [97.8, 97.7, 97.75], "width10": [93.9, 94.0, 93.95]})
+    effects = kr.permutation_effects(mnist, mnist, ["original", "two_kron", "width10"])
+    return effects, kr.lead_over_dense(mnist, mnist), pd.DataFrame(columns=["variant", "diff", "outcome"]), \
+        kr.control_verdict(effects, 0.5)
+
+
+def test_recipe_grid_families_and_which_nets_take_them():
+    grid = kr.recipe_grid(35, "mnist")
+    names = [kr.recipe_name(s) for s in grid]
+    assert names[:5] == ["SGD, lr 0.003", "SGD, lr 0.01", "SGD, lr 0.03", "SGD, lr 0.1", "SGD, cosine, lr 0.003"]
+    assert names[-3:] == ["Adam, lr 0.0003", "Adam, lr 0.001", "Adam, lr 0.003"] and len(set(names)) == 15
+    assert kr.split_recipe("SGD, per-tensor rates, lr 0.03") == ("SGD, per-tensor rates", 0.03)
+    structured = next(s for s in grid if s.parametrization == "structured")
+    assert kr.recipe_applies(structured, "two_kron") and kr.recipe_applies(structured, "lowrank8")
+    assert not kr.recipe_applies(structured, "original") and kr.recipe_applies(grid[0], "original")
+    # the committed recipe names of the first search are unchanged: its runs keep their folders and names
+    assert kr.recipe_name(grid[1]) == "SGD, lr 0.01" and kr.settings_record(grid[1]) == kr.settings_record(
+        ku.TrainSettings(validation=10_000))
+
+
+def test_family_bests_and_the_per_tensor_effect_read_validation_only():
+    rows = []
+    for recipe, values in {"SGD, lr 0.01": [97.0, 97.1, 97.2], "SGD, lr 0.1": [96.0, 96.1, 96.2],
+                           "SGD, per-tensor rates, lr 0.01": [97.8, 97.9, 98.0]}.items():
+        for seed, v in enumerate(values, 1):
+            rows.append(dict(dataset="mnist", variant="two_kron", recipe=recipe, seed=seed, epoch=2,
+                             validation_accuracy=v, test_accuracy=float("nan")))
+    runs_ = pd.DataFrame(rows)
+    scores = kr.validation_scores(runs_)
+    bests = kr.family_bests(scores)
+    assert bests.set_index("family").lr.to_dict() == {"SGD": 0.01, "SGD, per-tensor rates": 0.01}
+    effect = kr.family_effect(runs_, scores, "SGD, per-tensor rates").iloc[0]
+    assert effect["diff"] == pytest.approx(0.8) and effect.outcome == "win"  # NaN test accuracies never read
+    table = kr.family_table(bests)
+    assert table.columns.tolist() == ["net", "SGD", "SGD, per-tensor rates"] and table.SGD[0] == "97.10 (0.01)"
+    assert "Per-tensor rates help `two_kron`" in kr.parametrization_summary(kr.family_effect(runs_, scores,
+                                                                                            "SGD, per-tensor rates"))

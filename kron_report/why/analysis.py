@@ -7,6 +7,8 @@ them into sentences):
   first layer absorbs any permutation (its dense matrix's columns permute with the pixels), so those nets are the
   control; a Kronecker layer's factors follow the image's rows and columns, and lose that fit.
 - off-grid factors: a Kronecker layer whose input factors (16 x 49) cut across the image's rows.
+- random features: the dense and the Kronecker input layer frozen at initialisation, only the output layer trained:
+  what 625 random hidden units give, against the learned factors and the narrow dense net.
 - recipes: each net's learning rate and optimiser chosen on a held-out validation split, never on the test set
   (the search itself is the shared :mod:`recipes`, which the first page reads too); here its display table.
 
@@ -32,7 +34,8 @@ from .plan import ALIGNED_NET, OFF_GRID_NETS
 
 __all__ = ["absorbs_permutation", "matched_seeds", "permutation_effects", "control_verdict", "lead_over_dense",
            "off_grid_comparison", "why_answer", "trained_factors", "permutation_table", "lead_table", "factor_shapes",
-           "off_grid_table", "tuned_table"]
+           "off_grid_table", "tuned_table", "random_feature_effects", "random_feature_table",
+           "random_feature_comparison_table", "family_table"]
 
 
 def absorbs_permutation(variant: str) -> bool:
@@ -107,13 +110,14 @@ def off_grid_comparison(rows: pd.DataFrame, aligned: str = ALIGNED_NET,
     return pd.DataFrame(out)
 
 
-def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, control: dict) -> dict:
+def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, control: dict,
+               random_features: Mapping | None = None) -> dict:
     """The first question's answer as numbers: what the image grid is worth to the Kronecker net (its drop on
     permuted pixels, ``drop``), its lead over the dense net of its budget with and without the grid (``lead``), the
     two nets' input-layer ranks and hidden widths (the lead compares both at once), and how many misaligned
     layers lose. ``answer`` is 'both' (the net drops, and its lead survives), 'grid' (it drops and its
     lead does not survive), 'rank' (it does not drop, its lead survives), or 'unsettled' (the control does not
-    hold, or neither)."""
+    hold, or neither); ``random_features``, the answer of :func:`random_feature_effects` ('unsettled' without it)."""
     kron = effects[effects.variant == lead["kron"]].iloc[0]
     drops, survives = kron.outcome == "loss", lead["survives"]
     answer = ("unsettled" if control["verdict"] != "holds" else "both" if drops and survives else
@@ -123,7 +127,8 @@ def why_answer(effects: pd.DataFrame, lead: dict, off_grid: pd.DataFrame, contro
     return dict(answer=answer, net=lead["kron"], weights=input_weights(lead["kron"]), dense=lead["dense"],
                 ranks=tuple(input_layer_rank(v) for v in nets),
                 hidden=tuple(int(input_layer_weight(v).shape[0]) for v in nets), drop=kron, lead=lead,
-                misaligned=len(misaligned), off_grid=len(off_grid))
+                misaligned=len(misaligned), off_grid=len(off_grid),
+                random_features=random_features["answer"] if random_features else "unsettled")
 
 
 def trained_factors(settings: ku.TrainSettings, seed: int, results_dir: str | Path, *,
@@ -198,3 +203,77 @@ def tuned_table(tuned: pd.DataFrame, reference: str = "original", default_recipe
     if default_recipe is not None:
         table[f"both on {default_recipe} (95% CI)"] = [cell(r, "default_") for r in tuned.itertuples()]
     return table
+
+
+#: The random-feature comparisons, (a, b, what a - b measures); a net ending in FROZEN has its input layer frozen.
+FROZEN = " | random fc1"
+RANDOM_FEATURE_COMPARISONS = (
+    ("original" + FROZEN, "width10", "625 random units against 10 learned ones (width alone)"),
+    ("two_kron", "original" + FROZEN, "learned Kronecker factors against 625 random dense units"),
+    ("two_kron", "two_kron" + FROZEN, "learned Kronecker factors against random ones"),
+)
+
+
+def random_feature_effects(trained: Mapping[str, pd.DataFrame], frozen: Mapping[str, pd.DataFrame],
+                           kron: str = "two_kron", narrow: str = "width10") -> dict:
+    """The random-feature control on each dataset (``trained`` and ``frozen``: dataset label -> run rows; frozen
+    rows are the nets trained with their input layer frozen at initialisation). Per dataset, the final test accuracy
+    of each net (``nets``: mean, sd, seeds) and the comparisons of :data:`RANDOM_FEATURE_COMPARISONS` (Welch 95%,
+    ``comparisons``); ``answer`` on the last dataset (the permuted one): 'width' when 625 random dense units beat the
+    narrow net and the learned factors do not beat them, 'factors' when the learned factors beat 625 random dense
+    units, else 'unsettled'."""
+    nets, comparisons = [], []
+    for label in trained:
+        rows = pd.concat([trained[label], _labelled(frozen[label], FROZEN)], ignore_index=True)
+        for net in dict.fromkeys([kron, kron + FROZEN, "original" + FROZEN, narrow]):
+            final = rows[(rows.variant == net) & (rows.epoch == rows[rows.variant == net].epoch.max())].test_accuracy
+            nets.append(dict(dataset=label, variant=net, mean=final.mean(), sd=final.std(ddof=1), n=len(final)))
+        for a, b, what in RANDOM_FEATURE_COMPARISONS:
+            c = compare_final(rows, a, b)
+            comparisons.append(dict(dataset=label, a=a, b=b, what=what, diff=c["diff"], low=c["low"], high=c["high"],
+                                    n_a=c["n_a"], n_b=c["n_b"], outcome=outcome(c)))
+    comparisons = pd.DataFrame(comparisons)
+    last = comparisons[comparisons.dataset == list(trained)[-1]].set_index("what")
+    width, learned = (last.loc[RANDOM_FEATURE_COMPARISONS[i][2]].outcome for i in (0, 1))
+    answer = "factors" if learned == "win" else "width" if width == "win" else "unsettled"
+    return dict(nets=pd.DataFrame(nets), comparisons=comparisons, answer=answer, datasets=list(trained),
+                width=width, learned=learned)
+
+
+def _net_label(variant: str) -> str:
+    return (f"{variant.removesuffix(FROZEN)}, input layer frozen (random)" if variant.endswith(FROZEN)
+            else f"{variant}, trained")
+
+
+def random_feature_table(effects: Mapping) -> pd.DataFrame:
+    """Final test accuracy (%) of each net of the random-feature control, one column per dataset, with its seeds."""
+    nets = effects["nets"]
+    out = nets.pivot(index="variant", columns="dataset", values="mean").reindex(
+        list(dict.fromkeys(nets.variant)))[effects["datasets"]]
+    seeds = nets.groupby("variant", sort=False).n.agg(lambda n: "/".join(str(int(k)) for k in n))
+    table = pd.DataFrame({"net": [_net_label(v) for v in out.index],
+                          "hidden units": [ku.build_model(v.removesuffix(FROZEN)).fc1.out_features for v in out.index]})
+    for label in effects["datasets"]:
+        table[f"{label} (%)"] = [f"{m:.2f}" for m in out[label]]
+    table["seeds"] = list(seeds.reindex(out.index))
+    return table
+
+
+def random_feature_comparison_table(effects: Mapping) -> pd.DataFrame:
+    """Each comparison of the random-feature control, its difference (pp, 95% CI) on each dataset."""
+    c = effects["comparisons"]
+    table = pd.DataFrame({"comparison": [f"{_net_label(a)} − {_net_label(b)}" for a, b, _ in RANDOM_FEATURE_COMPARISONS],
+                          "measures": [what for *_, what in RANDOM_FEATURE_COMPARISONS]})
+    for label in effects["datasets"]:
+        part = c[c.dataset == label]
+        table[f"{label} (pp, 95% CI)"] = [ci_cell(r) for r in part.to_dict("records")]
+    return table
+
+
+def family_table(bests: pd.DataFrame) -> pd.DataFrame:
+    """:func:`recipes.family_bests` for display: per net, each recipe family's best mean validation accuracy (%) and
+    the learning rate that reached it; '–' where the family does not apply."""
+    families = list(dict.fromkeys(bests.family))
+    cells = {(r.variant, r.family): f"{r.mean:.2f} ({r.lr:g})" for r in bests.itertuples()}
+    nets = list(dict.fromkeys(bests.variant))
+    return pd.DataFrame({"net": nets, **{f: [cells.get((n, f), "–") for n in nets] for f in families}})

@@ -8,8 +8,8 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from ..stats import variant_family
-from ..style import FIGURE_WIDTH, MIN_FONT_PT, dot_rows, family_style
+from ..recipes import split_recipe
+from ..style import FIGURE_WIDTH, MIN_FONT_PT, dot_rows
 
 __all__ = ['permutation_figure', 'permuted_fields_figure', 'recipe_figure']
 
@@ -51,22 +51,41 @@ def permuted_fields_figure(mnist_fields: torch.Tensor, permuted_fields: torch.Te
     return fig
 
 
-def recipe_figure(scores: pd.DataFrame, chosen: pd.Series):
-    """Final validation accuracy (mean and 95% t-interval over seeds) of each net under each recipe, one panel per net with its
-    own scale (stacked), the chosen recipe filled (from :func:`recipes.validation_scores` and :func:`recipes.select_recipes`)."""
+def recipe_figure(scores: pd.DataFrame, chosen: pd.Series, below: float = 2.5):
+    """Learning-rate sensitivity: each net's final validation accuracy (mean and 95% t-interval over seeds) against
+    the learning rate, one line per recipe family (:func:`recipes.split_recipe`), one panel per net with its own
+    scale, the chosen recipe ringed (from :func:`recipes.validation_scores` and :func:`recipes.select_recipes`).
+    A point more than ``below`` points under the net's best sits on the panel's floor as a down-pointing triangle."""
     import matplotlib.pyplot as plt
-    nets = list(dict.fromkeys(scores.variant))
-    recipes = list(dict.fromkeys(scores.recipe))
-    fig, axes = plt.subplots(len(nets), 1, figsize=(FIGURE_WIDTH, 1.25 * len(nets) + 1.3), sharex=True, squeeze=False)
+    import seaborn as sns
+    parts = scores.assign(**dict(zip(("family", "lr"), zip(*scores.recipe.map(split_recipe)))))
+    nets, families = list(dict.fromkeys(parts.variant)), list(dict.fromkeys(parts.family))
+    colors = dict(zip(families, sns.color_palette("colorblind", len(families))))
+    markers = dict(zip(families, "osD^v<>p"))
+    fig, axes = plt.subplots(len(nets), 1, figsize=(FIGURE_WIDTH, 1.5 * len(nets) + 1.6), sharex=True, squeeze=False)
     for ax, net in zip(axes[:, 0], nets):
-        part = scores[scores.variant == net].set_index("recipe").reindex(recipes)
-        color, marker = family_style(variant_family(net))
-        for i, (recipe, r) in enumerate(part.iterrows()):
-            ax.errorbar([i], [r["mean"]], yerr=[0 if pd.isna(r["half"]) else r["half"]], fmt=marker, ms=7, capsize=3,
-                        color=color, mfc=color if recipe == chosen[net] else "white")
+        part = parts[parts.variant == net]
+        floor = part["mean"].max() - below
+        for family, rows in part.groupby("family", sort=False):
+            rows = rows.sort_values("lr")
+            shown = rows["mean"].clip(lower=floor)
+            ax.plot(rows.lr, shown, color=colors[family], lw=1.2, label=family)
+            for r, y in zip(rows.itertuples(), shown):
+                off = r.mean < floor
+                ax.errorbar([r.lr], [y], yerr=[0 if off or pd.isna(r.half) else r.half], capsize=2,
+                            fmt="v" if off else markers[family], ms=6, color=colors[family])
+        best = part[part.recipe == chosen[net]].iloc[0]
+        ax.plot([best.lr], [best["mean"]], "o", ms=14, mfc="none", mec="black", mew=1.2)
+        ax.set_ylim(floor - 0.15, part["mean"].max() + max(0.3, part.half.max()))
+        ax.set_xscale("log")
         ax.set_ylabel(net, rotation=0, ha="right", va="center")
-        ax.grid(axis="x", alpha=0.2)
-    axes[-1, 0].set_xticks(range(len(recipes)), [r.replace(", lr ", "\n") for r in recipes])
-    axes[0, 0].set_title("Validation accuracy (%), mean and 95% CI; filled: chosen")
-    fig.tight_layout()
+        ax.grid(alpha=0.2)
+    rates = sorted(parts.lr.unique())
+    axes[-1, 0].set_xticks(rates, [f"{r:g}" for r in rates])
+    axes[-1, 0].minorticks_off()
+    axes[-1, 0].set_xlabel("learning rate")
+    handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle("Validation accuracy (%) against learning rate; ringed: the chosen recipe", y=1.0 + 0.06)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.9 / (1.5 * len(nets) + 1.6)))
     return fig

@@ -12,11 +12,11 @@ import pandas as pd
 
 from ..params import read_parameters
 from ..paths import output_dirs
-from ..recipes import TUNED_NETS, TUNING_SEEDS, load_tuning_runs, recipe_grid, recipe_name
+from ..recipes import TUNED_NETS, TUNING_SEEDS, load_tuning_runs, recipe_applies, recipe_grid, recipe_name
 from ..store import PERMUTATION_FILE, load_runs, reading, settings_folder, stored_permutation
 
 __all__ = ["WHY_SEEDS", "PERMUTATION_SEED", "PERMUTED_NETS", "OFF_GRID_NETS", "ALIGNED_NET", "permuted_settings",
-           "FIELD_UNITS", "WhyPlan"]
+           "RANDOM_FEATURE_NETS", "FROZEN_LAYER", "FIELD_UNITS", "WhyPlan"]
 
 
 #: The seeds of the permuted and off-grid runs (Part 3's five).
@@ -37,6 +37,12 @@ OFF_GRID_NETS = ("kron_25x16_25x49", "kron_25x49_25x16")
 ALIGNED_NET = "two_kron"  # U (25x28) (x) V (25x28): one factor per image row, one per column
 
 
+#: The random-feature control: these nets with their input layer frozen at its initialisation (625 random hidden
+#: units, dense or Kronecker), only the output layer trained, on MNIST and on the permuted pixels.
+RANDOM_FEATURE_NETS = ("original", "two_kron")
+FROZEN_LAYER = "fc1"
+
+
 def permuted_settings(settings: ku.TrainSettings, seed: int = PERMUTATION_SEED) -> ku.TrainSettings:
     """``settings`` with every image fed through :func:`kron_utils.pixel_permutation` (``seed``)."""
     return dataclasses.replace(settings, permutation_seed=seed)
@@ -51,6 +57,8 @@ class WhyPlan:
     """What the 'why' page runs, validated as one object before any work (see :meth:`from_parameters`)."""
     settings: ku.TrainSettings
     permuted: ku.TrainSettings
+    frozen: ku.TrainSettings
+    frozen_permuted: ku.TrainSettings
     recipes: dict[str, ku.TrainSettings]
     permuted_variants: list[str]
     off_grid_variants: list[str]
@@ -71,9 +79,9 @@ class WhyPlan:
         v = read_parameters("05_why", p)  # every value checked by its rule, before any work
         settings = ku.TrainSettings(epochs=v["epochs"], dataset=v["dataset"])
         permuted = permuted_settings(settings, v["permutation_seed"])
-        rates = v["sgd_learning_rates"]
-        recipes = {recipe_name(s): s for s in recipe_grid(v["epochs"], v["dataset"], rates, v["adam_learning_rate"],
-                                                          v["validation_images"])}
+        recipes = {recipe_name(s): s for s in recipe_grid(v["epochs"], v["dataset"], v["sgd_learning_rates"],
+                                                          v["adam_learning_rates"], v["validation_images"],
+                                                          cosine=v["cosine"], structured=v["structured"])}
         grid = {name: list(default) if v[name] is None else v[name] for name, default in (
             ("permuted_variants", PERMUTED_NETS), ("off_grid_variants", OFF_GRID_NETS),
             ("tuning_variants", TUNED_NETS))}
@@ -91,7 +99,8 @@ class WhyPlan:
                              f"from that run), got {fields_seed}")
         tolerance = v["tolerance_pp"]
         results_dir, figures_dir, full = output_dirs("05_why", p)
-        return cls(settings, permuted, recipes, grid["permuted_variants"], grid["off_grid_variants"],
+        frozen = [dataclasses.replace(s, frozen=FROZEN_LAYER) for s in (settings, permuted)]
+        return cls(settings, permuted, *frozen, recipes, grid["permuted_variants"], grid["off_grid_variants"],
                    grid["tuning_variants"], seeds, tuning_seeds, fields_seed, results_dir, figures_dir,
                    reading(results_dir), full, tolerance)
 
@@ -101,9 +110,14 @@ class WhyPlan:
         return list(dict.fromkeys([*self.permuted_variants, ALIGNED_NET, *self.off_grid_variants]))
 
     def sweeps(self) -> list[tuple[list[str], list[int], ku.TrainSettings]]:
-        """Every (variants, seeds, settings) the page trains: plain MNIST, permuted MNIST, and each recipe."""
-        return ([(self.mnist_variants, self.seeds, self.settings), (self.permuted_variants, self.seeds, self.permuted)]
-                + [(self.tuning_variants, self.tuning_seeds, s) for s in self.recipes.values()])
+        """Every (variants, seeds, settings) the page trains: plain MNIST, permuted MNIST, the random-feature nets on
+        both, and each recipe (for the nets it applies to, :func:`recipes.recipe_applies`)."""
+        tuning = [([v for v in self.tuning_variants if recipe_applies(s, v)], self.tuning_seeds, s)
+                  for s in self.recipes.values()]
+        return ([(self.mnist_variants, self.seeds, self.settings), (self.permuted_variants, self.seeds, self.permuted),
+                 (list(RANDOM_FEATURE_NETS), self.seeds, self.frozen),
+                 (list(RANDOM_FEATURE_NETS), self.seeds, self.frozen_permuted)]
+                + [(variants, seeds, s) for variants, seeds, s in tuning if variants])
 
     def load(self, settings: ku.TrainSettings, variants: Sequence[str], seeds: Sequence[int] | None = None):
         """:func:`load_runs` of this plan's folders (its seeds unless given)."""

@@ -9,6 +9,7 @@ import kron_utils as ku
 import pandas as pd
 
 from ..claims import weakest_margin
+from ..recipes import recipe_family
 from ..words import (
     count,
     epochs_phrase,
@@ -22,6 +23,7 @@ from ..words import (
 )
 
 __all__ = ["why_method", "control_sentence", "permutation_summary", "lead_summary", "permutation_caption",
+           "random_feature_summary", "parametrization_summary",
            "fields_caption", "off_grid_summary", "underfit_sentence", "recipe_intro", "recipe_summary",
            "recipe_caption", "tuned_gap_sentence", "why_lede", "why_conclusion"]
 
@@ -47,8 +49,8 @@ def _comparisons(table: pd.DataFrame, diff: str, low: str = "low", high: str = "
 
 
 def why_method(settings: ku.TrainSettings, permuted: ku.TrainSettings, seeds: Sequence[int]) -> str:
-    """How sections 1 to 3 trained their nets, and how the page compares them (section 4 says its own)."""
-    return (f"*Method.* Sections 1 to 3 train every net with {recipe_name_of(settings)} ({recipe(settings)}). "
+    """How sections 1 to 4 trained their nets, and how the page compares them (section 5 says its own)."""
+    return (f"*Method.* Sections 1 to 4 train every net with {recipe_name_of(settings)} ({recipe(settings)}). "
             f"They run {seeds_phrase(seeds)} and reuse another page's runs where the settings are the same, so the "
             f"post's nets bring more seeds; each table gives its seeds. The permutation of section 1 is drawn with "
             f"`torch.randperm` from seed {permuted.permutation_seed} and stored beside its runs. Differences are "
@@ -107,10 +109,8 @@ def lead_summary(w: Mapping) -> str:
             f", and input-layer ranks of {r_kron:,} against {r_dense:,}")
     return (f"On shuffled pixels, `{kron}` is still ahead of `{dense}`, the dense net of its budget: the lead's whole "
             f"95% interval lies above zero, from {after['low']:.2f} points up. That part of the lead needs no image "
-            f"grid. It does not show that the Kronecker structure is what helps, though: it compares {h_kron:,} hidden "
-            f"units with {h_dense:,}{rank}. A random-feature control (a fixed random input layer of the same width) "
-            "would separate structure from width; this page has none, so it claims only that this part of the lead "
-            "does not come from the image.")
+            f"grid. But it compares {h_kron:,} hidden units with {h_dense:,}{rank}, so it could be width alone; "
+            "section 2 separates the two.")
 
 
 def permutation_caption(effects: pd.DataFrame) -> tuple[str, str]:
@@ -174,20 +174,22 @@ def underfit_sentence(fits: Sequence[Mapping]) -> str:
     parts = [f"{_names(nets)} {_FIT_WORDS[kind][len(nets) > 1].format(ref=ref)}" for kind, nets in groups.items()]
     text = "By the table, " + "; ".join(parts) + "."
     if "underfits" in groups:
-        text += " Underfitting is what a better recipe or more capacity could help; section 4 tries the recipe."
+        text += " Underfitting is what a better recipe or more capacity could help; section 5 tries the recipe."
     return text
 
 
 def recipe_intro(recipes: Mapping[str, ku.TrainSettings], tuning_seeds: Sequence[int]) -> str:
-    """What the recipe search tries, on which images, and that the test set plays no part in the choice."""
+    """What the recipe search tries (its families; the rates are on the figure's axis), on which images, and that the
+    test set plays no part in the choice."""
     first = next(iter(recipes.values()))
-    sgd = [s.lr for s in recipes.values() if s.optimizer == "sgd"]
-    adam = [s.lr for s in recipes.values() if s.optimizer == "adam"]
-    tried = ([f"SGD at learning rate{'s' if len(sgd) > 1 else ''} {join_words([f'{lr:g}' for lr in sgd])} (the "
-              f"post's momentum {first.momentum:g})"] if sgd else []) + (
-             [f"Adam at {join_words([f'{lr:g}' for lr in adam])} (its defaults otherwise)"] if adam else [])
-    return (f"Each net tries {count(len(recipes), 'recipe')}: {join_words(tried)}. It trains for "
-            f"{epochs_phrase(first.epochs)} on {seeds_phrase(tuning_seeds)}, on the first "
+    what = {"SGD": f"SGD with the post's momentum {first.momentum:g} at a constant rate",
+            "SGD, cosine": "the same annealed to zero along a cosine",
+            "SGD, per-tensor rates": "the same with per-tensor rates (structured nets only; below)",
+            "Adam": "Adam (its defaults otherwise)"}
+    families = list(dict.fromkeys(recipe_family(s) for s in recipes.values()))
+    each = " at each learning rate of the figure" if len(recipes) > len(families) else ""
+    return (f"Each net tries {count(len(recipes), 'recipe')}: {join_words([what.get(f, f) for f in families])}{each}. "
+            f"It trains for {epochs_phrase(first.epochs)} on {seeds_phrase(tuning_seeds)}, on the first "
             f"{ku.train_size(first.dataset) - first.validation:,} training images, and keeps the recipe with the highest "
             f"mean final accuracy on the last {first.validation:,}, which it never trains on. **The test set plays no "
             "part in the choice**: the selection reads only the validation column (a test checks this), and the "
@@ -255,8 +257,8 @@ def _answer(w: Mapping) -> str:
     if w["answer"] == "both":
         return (f"Partly the fit to the image: shuffling the pixels costs `{net}` {_below(drop)}, while the dense nets "
                 f"that cannot see the grid stay level. Partly something that needs no grid: on shuffled pixels it is "
-                f"still {_above(after)} ahead of `{dense}`, the dense net of its budget, though what that part is "
-                "stays open (section 1).")
+                f"still {_above(after)} ahead of `{dense}`, the dense net of its budget (section 1). "
+                + _RF_ANSWER[w.get("random_features", "unsettled")])
     if w["answer"] == "grid":
         return (f"The fit to the image: shuffling the pixels costs `{net}` {_below(drop)}, and its lead over `{dense}`, "
                 "the dense net of its budget, does not survive (section 1).")
@@ -267,13 +269,66 @@ def _answer(w: Mapping) -> str:
             "nor keeps a clear lead (section 1).")
 
 
+#: What the random-feature control says about the lead that survives shuffled pixels (:func:`random_feature_summary`).
+_RF_ANSWER = {
+    "width": "That part is hidden width: 625 random hidden units, with only the output layer trained, do as well (section 2).",
+    "factors": "That part is more than hidden width: the learned factors beat 625 random hidden units (section 2).",
+    "unsettled": "Whether that part is more than hidden width, the random-feature control cannot settle (section 2).",
+}
+
+
+#: The same, for the conclusion, which states no numbers.
+_RF_CONCLUSION = {
+    "width": ("That part is hidden width: a frozen random input layer of the same width does as well, so what needs no "
+              "grid is the wide hidden layer the Kronecker factors pay for cheaply, not what they learn."),
+    "factors": ("That part is more than hidden width: the learned factors beat a frozen random input layer of the same "
+                "width, so they learn something a random wide layer lacks, even without the grid."),
+    "unsettled": "Whether that part is more than hidden width, the random-feature control cannot settle.",
+}
+
+
+def random_feature_summary(rf: Mapping, kron: str = "two_kron", narrow: str = "width10") -> str:
+    """The random-feature control's verdict on the permuted pixels (:func:`why.analysis.random_feature_effects`),
+    without numbers (they are in the table above it)."""
+    label = rf["datasets"][-1]
+    if rf["answer"] == "factors":
+        return (f"**More than width.** On {label}, the trained `{kron}` beats 625 random dense units beyond the seed "
+                f"noise: its lead over `{narrow}` is not hidden width alone.")
+    if rf["answer"] == "width":
+        return (f"**Width explains it.** On {label}, 625 random dense units, with only the output layer trained, beat "
+                f"`{narrow}` beyond the seed noise, and the trained `{kron}` does not beat them: its lead over "
+                f"`{narrow}` there is what a wide hidden layer gives, not what the Kronecker factors learn.")
+    return (f"**Not settled.** On {label}, neither comparison is clear of the seed noise: 625 random units "
+            f"{'beat' if rf['width'] == 'win' else 'do not clearly beat'} `{narrow}`, and the trained `{kron}` does "
+            "not clearly beat them.")
+
+
+def parametrization_summary(effect: pd.DataFrame) -> str:
+    """Whether per-tensor learning rates beat plain SGD for the structured nets, on the validation split
+    (:func:`recipes.family_effect`); no numbers (they are in the table)."""
+    if effect.empty:
+        return ""
+    wins, losses = (effect[effect.outcome == o] for o in ("win", "loss"))
+    rest = effect[effect.outcome == "tie"]
+    parts = []
+    if not wins.empty:
+        parts.append(f"Per-tensor rates help {_names(wins.variant)}: the best of them beats the best plain SGD rate on "
+                     "the validation images beyond the seed noise.")
+    if not losses.empty:
+        parts.append(f"They hurt {_names(losses.variant)}.")
+    if not rest.empty:
+        parts.append(f"For {_names(rest.variant)} the two are level within the seed noise.")
+    return " ".join(parts) + (" Both are the best of several rates on the same validation numbers, so a difference "
+                              "this size is an upper bound on what the parametrisation is worth.")
+
+
 def _misaligned(w: Mapping) -> str:
-    """What factors cut across the image's rows cost, in words (numbers in section 2)."""
+    """What factors cut across the image's rows cost, in words (numbers in section 3)."""
     if not w["misaligned"]:
-        return "Factors cut across the image's rows cost nothing measurable (section 2)."
+        return "Factors cut across the image's rows cost nothing measurable (section 3)."
     if w["misaligned"] < w["off_grid"]:
-        return "Some factorings across the image's rows cost accuracy, others nothing measurable (section 2)."
-    return "Factors cut across the image's rows cost accuracy too, even with more weights (section 2)."
+        return "Some factorings across the image's rows cost accuracy, others nothing measurable (section 3)."
+    return "Factors cut across the image's rows cost accuracy too, even with more weights (section 3)."
 
 
 def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: str = "two_kron") -> str:
@@ -285,10 +340,10 @@ def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: 
         gap = dict(diff=r.gap, low=r.low, high=r.high)
         own = "With each net's learning rate and optimiser chosen on held-out images"
         text.append("**Is the remaining gap the recipe?** " + (
-            f"No. {own}, `{net}` is still behind `{reference}` by {_below(gap)}; section 4." if r.outcome == "loss" else
+            f"No. {own}, `{net}` is still behind `{reference}` by {_below(gap)}; section 5." if r.outcome == "loss" else
             f"Perhaps. {own}, `{net}` is level with `{reference}` within the seed noise "
-            f"({signed(r.gap)} points, 95% CI {signed(r.low)} to {signed(r.high)}; section 4)." if r.outcome == "tie" else
-            f"It is more than that. {own}, `{net}` comes out ahead of `{reference}` by {_above(gap)}; section 4."))
+            f"({signed(r.gap)} points, 95% CI {signed(r.low)} to {signed(r.high)}; section 5)." if r.outcome == "tie" else
+            f"It is more than that. {own}, `{net}` comes out ahead of `{reference}` by {_above(gap)}; section 5."))
     return "\n\n".join(text)
 
 
@@ -300,14 +355,13 @@ def why_conclusion(w: Mapping, tuned: pd.DataFrame, fits: Sequence[Mapping] = ()
         "both": ("The Kronecker layer works partly because its factors fit the image: they read its rows and columns, "
                  f"and shuffling the pixels{across} costs it accuracy while the dense nets, which cannot see the grid, "
                  "stay level. Part of its advantage needs no grid: on shuffled pixels it still beats a dense net with "
-                 "the same weight budget. What that part is, this page cannot say: that net also has far fewer hidden units, and "
-                 "only a random-feature control of the same width would tell the Kronecker structure from width alone."),
+                 "the same weight budget. " + _RF_CONCLUSION[w.get("random_features", "unsettled")]),
         "grid": ("The Kronecker layer works because its factors fit the image: shuffling the pixels"
                  f"{across} costs it accuracy and its lead over the dense net of its budget, while the dense nets, "
                  "which cannot see the grid, stay level."),
         "rank": ("The Kronecker layer does not lean on the image grid here: shuffling the pixels costs it nothing "
-                 "measurable, and it keeps its lead over the dense net of its budget. Whether that is its structure "
-                 "or only its wider hidden layer needs a random-feature control this page does not have."),
+                 "measurable, and it keeps its lead over the dense net of its budget. " + _RF_CONCLUSION[
+                     w.get("random_features", "unsettled")]),
         "unsettled": ("This page cannot yet say why the Kronecker layer works: the permutation experiment did not "
                       "separate the fit to the image from the rest."),
     }[w["answer"]]
@@ -316,8 +370,8 @@ def why_conclusion(w: Mapping, tuned: pd.DataFrame, fits: Sequence[Mapping] = ()
     r = tuned[tuned.variant == net].iloc[0]
     underfit = any(d["kind"] == "underfits" for d in fits)
     second = {
-        "loss": ("Its remaining gap to the full dense net is not the recipe: a recipe chosen on held-out images for "
-                 f"each net still leaves `{net}` behind `{reference}`."
+        "loss": ("Its remaining gap to the full dense net is not the recipe: the best recipe each net found on "
+                 f"held-out images still leaves `{net}` behind `{reference}`."
                  + (" The Kronecker nets also underfit, so capacity is the next suspect; this page does not test it."
                     if underfit else "")),
         "tie": ("Its remaining gap to the full dense net may be the recipe: with each net's own recipe, chosen on "
