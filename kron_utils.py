@@ -166,6 +166,19 @@ def tt_linear(x: torch.Tensor, cores: Sequence[torch.Tensor], bias: torch.Tensor
     return _kron_sum_linear(x, left, right, bias)
 
 
+def monarch_linear(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, row_group: torch.Tensor,
+                   col_group: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ W.T + bias for the Monarch matrix of :class:`MonarchLinear`, without building W: the image X (i1 x i2)
+    has row a multiplied by its own block R[row_group[a]] (o2 x i2), then column b of the result by its own block
+    L[col_group[b]] (o1 x i1). ``left`` (g_c, o1, i1), ``right`` (g_r, o2, i2); x (..., i1*i2) -> (..., o1*o2)."""
+    (_, o1, i1), (_, o2, i2) = left.shape, right.shape
+    if x.shape[-1] != i1 * i2:
+        raise ValueError(f"expected last dimension {i1 * i2}, got {x.shape[-1]}")
+    z = torch.einsum("nai,aoi->nao", x.reshape(-1, i1, i2), right[row_group])   # each row, its own block
+    y = torch.einsum("nao,oca->nco", z, left[col_group]).reshape(*x.shape[:-1], o1 * o2)  # each column, its own
+    return y if bias is None else y + bias
+
+
 def tt_split(shapes: Sequence[tuple[int, int, int, int]], batch: int) -> int:
     """The split m (1 <= m < k) of k TT cores of ``shapes`` (r_{j-1}, o_j, i_j, r_j) at which :func:`tt_linear`
     needs the fewest multiply-adds for ``batch`` rows (on a tie, the most balanced): multiplying out each side's
@@ -175,20 +188,28 @@ def tt_split(shapes: Sequence[tuple[int, int, int, int]], batch: int) -> int:
     k = len(shapes)
     if k == 1:
         return 1
+    return min(range(1, k), key=lambda m: (tt_macs(shapes, m, batch), abs(2 * m - k)))
 
+
+def tt_macs(shapes: Sequence[tuple[int, int, int, int]], m: int, batch: int) -> int:
+    """Multiply-adds of :func:`tt_linear` split at m on ``batch`` rows: multiplying out each side's cores once,
+    then the r_m-term Kronecker sum applied to every row (:func:`kron_sum_macs`)."""
     def chain(side):  # multiply-adds to multiply out these cores, and the (O, I) of the result
         cost, (a, o, i, b) = 0, side[0]
         for _, p, q, r in side[1:]:
             cost, o, i, b = cost + a * o * i * b * p * q * r, o * p, i * q, r
         return cost, o, i
+    (cl, o_left, i_left), (cr, o_right, i_right) = chain(shapes[:m]), chain(shapes[m:])
+    return cl + cr + batch * kron_sum_macs((shapes[m][0], o_left, i_left), (shapes[m][0], o_right, i_right))
 
-    def total(m):
-        (cl, o_left, i_left), (cr, o_right, i_right), rank = chain(shapes[:m]), chain(shapes[m:]), shapes[m][0]
-        right_first = o_right * i_left < o_left * i_right  # _kron_sum_linear's choice
-        apply = (i_left * i_right * o_right + i_left * o_right * o_left if right_first
-                 else i_left * i_right * o_left + o_left * i_right * o_right)
-        return cl + cr + batch * rank * apply
-    return min(range(1, k), key=lambda m: (total(m), abs(2 * m - k)))
+
+def kron_sum_macs(left: tuple[int, int, int], right: tuple[int, int, int]) -> int:
+    """Multiply-adds per row of :func:`_kron_sum_linear` for factors of shapes (r, O_L, I_L) and (r, O_R, I_R), in the
+    order it chooses (the factor that shrinks its side more first)."""
+    (rank, o_left, i_left), (_, o_right, i_right) = left, right
+    right_first = o_right * i_left < o_left * i_right
+    return rank * (i_left * i_right * o_right + i_left * o_right * o_left if right_first
+                   else i_left * i_right * o_left + o_left * i_right * o_right)
 
 
 INITS = ("uniform", "gauss")  # how KronLinear can draw its factors (see its docstring)
@@ -348,6 +369,74 @@ class TTLinear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_factors={self.in_factors}, out_factors={self.out_factors}, ranks={self.ranks}, "
                 f"bias={self.bias is not None}, weights={self.num_weights():,}")
+
+
+class MonarchLinear(nn.Module):
+    r"""A Monarch layer on the image grid (Dao et al., 2022), applied by :func:`monarch_linear` without building W.
+
+    Read x as an i1 x i2 image X. Row a of X goes through its own block R_{g(a)} (o2 x i2), giving Z (i1 x o2); then
+    column b of Z goes through its own block L_{h(b)} (o1 x i1), giving Y (o1 x o2) = the output, row-major:
+
+    W[(c, b), (a, d)] = L_{h(b)}[c, a] R_{g(a)}[b, d],   i.e.   W = P_2 diag(L_{h(1)}, ..) P_1 diag(R_{g(1)}, ..),
+
+    two block-diagonal matrices and two fixed permutations (P_1 turns Z from row-major to column-major, P_2 back).
+    ``row_blocks`` = g_r distinct R blocks and ``col_blocks`` = g_c distinct L blocks, tied in contiguous groups
+    (g(a) = a g_r // i1, h(b) = b g_c // o2): g_r = g_c = 1 is the Kronecker product U (x) V with U = L_1, V = R_1;
+    g_r = i1, g_c = o2 unties every block. Weights: g_r o2 i2 + g_c o1 i1 (on the post's grid, 700 per block pair:
+    2x2 blocks have the 2,800 of a rank-2 Kronecker sum). Its cost per image is the Kronecker layer's,
+    o2 i1 i2 + o1 o2 i1 multiply-adds, whatever the tying.
+
+    Initialisation, as KronLinear's 'uniform': each W entry is one product L[c, a] R[b, d], so blocks are drawn
+    U(-sqrt(3) s, sqrt(3) s) with s = sigma^(1/2), sigma = 1/sqrt(3*in_features), then scaled by one scalar so that
+    W's RMS is exactly nn.Linear's sigma; the bias is nn.Linear's. Drawn in the order L then R, so with one block
+    each it starts from exactly KronLinear's U and V for the same seed.
+    """
+
+    def __init__(self, in_factors: Sequence[int] = (28, 28), out_factors: Sequence[int] = (25, 25),
+                 row_blocks: int = 1, col_blocks: int = 1, *, bias: bool = True):
+        super().__init__()
+        (i1, i2), (o1, o2) = _check_factor_lists(in_factors, out_factors, 2)
+        for name, value, most in (("row_blocks", row_blocks, i1), ("col_blocks", col_blocks, o2)):
+            if check_positive_int(value, name) > most:
+                raise ValueError(f"{name} must be at most {most} (one block per {'image row' if most == i1 else 'column'} "
+                                 f"of the {'input' if most == i1 else 'intermediate'} grid), got {value}")
+        self.in_factors, self.out_factors = (i1, i2), (o1, o2)
+        self.in_features, self.out_features = i1 * i2, o1 * o2
+        self.row_blocks, self.col_blocks = row_blocks, col_blocks
+        self.left = nn.Parameter(torch.empty(col_blocks, o1, i1))
+        self.right = nn.Parameter(torch.empty(row_blocks, o2, i2))
+        self.register_buffer("row_group", torch.arange(i1) * row_blocks // i1, persistent=False)
+        self.register_buffer("col_group", torch.arange(o2) * col_blocks // o2, persistent=False)
+        self.bias = nn.Parameter(torch.empty(self.out_features)) if bias else None
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Draw the blocks and bias as described in the class docstring."""
+        _init_like_linear(self, [self.left, self.right], 2, 1)
+
+    def weight_rms(self) -> float:
+        """sqrt(mean(W**2)) = sqrt(sum_{a,b} |L_h(b)[:, a]|^2 |R_g(a)[b, :]|^2 / (out * in)), without building W."""
+        cols = self.left[self.col_group].square().sum(1)     # (o2, i1)
+        rows = self.right[self.row_group].square().sum(2)    # (i1, o2)
+        return math.sqrt((cols.T * rows).sum().item() / (self.in_features * self.out_features))
+
+    def dense_weight(self) -> torch.Tensor:
+        """The full (out_features, in_features) matrix W[(c, b), (a, d)] = L_h(b)[c, a] R_g(a)[b, d]."""
+        (o1, o2), (i1, i2) = self.out_factors, self.in_factors
+        return torch.einsum("bca,abd->cbad", self.left[self.col_group], self.right[self.row_group]).reshape(
+            o1 * o2, i1 * i2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return monarch_linear(x, self.left, self.right, self.row_group, self.col_group, self.bias)
+
+    def num_weights(self) -> int:
+        """Number of block entries (tied blocks count once)."""
+        return self.left.numel() + self.right.numel()
+
+    def extra_repr(self) -> str:
+        return (f"in_factors={self.in_factors}, out_factors={self.out_factors}, row_blocks={self.row_blocks}, "
+                f"col_blocks={self.col_blocks}, bias={self.bias is not None}, weights={self.num_weights():,}")
 
 
 class KronAdapter(nn.Module):
@@ -524,6 +613,13 @@ def tt_net(k: int, r: int | tuple[int, ...]) -> nn.Sequential:
     return mlp(TTLinear(factorize(IMAGE_SIZE, k), factorize(HIDDEN_SIZE, k), r), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
 
 
+def monarch_net(gr: int, gc: int) -> nn.Sequential:
+    """784 -> 625 as a Monarch layer on the 28 x 28 image with ``gr`` distinct row blocks and ``gc`` distinct column
+    blocks (:class:`MonarchLinear`; ``monarch1x1`` is two_kron's U (x) V, ``monarch28x25`` unties every block),
+    then 625 -> 10 dense."""
+    return mlp(MonarchLinear(IMAGE_FACTORS, HIDDEN_FACTORS, gr, gc), nn.Linear(HIDDEN_SIZE, NUM_CLASSES))
+
+
 def kron_shape_net(o1: int, i1: int, o2: int, i2: int) -> nn.Sequential:
     """784 -> 625 as one Kronecker product U (o1 x i1) (x) V (o2 x i2) of explicitly given factor shapes, then
     625 -> 10 dense: ``kron_25x28_25x28`` is two_kron, whose factors follow the image's rows and columns;
@@ -555,6 +651,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            INITS),
     Family("tt", r"tt(?P<k>\d+)_r(?P<r>\d+(?:-\d+)+|\d+)", tt_net),
     Family("kronshape", r"kron_(?P<o1>\d+)x(?P<i1>\d+)_(?P<o2>\d+)x(?P<i2>\d+)", kron_shape_net),
+    Family("monarch", r"monarch(?P<gr>\d+)x(?P<gc>\d+)", monarch_net),
 ]}
 
 #: The post's six nets, in its order: our name -> (its name in the post, the family member it is).
@@ -584,9 +681,9 @@ def parse_variant(variant: str) -> tuple[Family, dict[str, int | tuple[int, ...]
             return family, args, init
     raise ValueError(f"unknown variant {variant!r}; valid names: {', '.join(VARIANTS)}, or a member of the families "
                      "width<h>, lowrank<r>, kron<k>_r<r>, tiedkron<k>_r<r> (optionally with _outkron), tt<k>_r<r> or "
-                     "tt<k>_r<r1>-<r2>-..., kron_<o1>x<i1>_<o2>x<i2> (integers >= 1), e.g. width32, lowrank2, "
-                     "kron2_r4, tt4_r4, tt4_r2-3-2, kron_25x16_25x49; a net with Kronecker layers may end in _gauss "
-                     "for Gaussian factors")
+                     "tt<k>_r<r1>-<r2>-..., kron_<o1>x<i1>_<o2>x<i2>, monarch<gr>x<gc> (integers >= 1), e.g. width32, "
+                     "lowrank2, kron2_r4, tt4_r4, tt4_r2-3-2, kron_25x16_25x49, monarch2x2; a net with Kronecker "
+                     "layers may end in _gauss for Gaussian factors")
 
 
 def build_model(variant: str) -> nn.Module:
@@ -607,6 +704,37 @@ def training_flops(variant: str, batch: int = 1) -> int:
     with FlopCounterMode(display=False) as counter:
         F.nll_loss(model(x), y).backward()
     return counter.get_total_flops()
+
+
+def layer_macs(layer: nn.Module, batch: int = 1) -> int:
+    """Multiply-adds of one forward pass of ``layer`` on ``batch`` rows, from its shapes, in the order its forward
+    computes them (nn.Linear; a Sequential's children; KronLinear's and TTLinear's Kronecker sum, :func:`kron_sum_macs`
+    and :func:`tt_macs`, forming each side's product once; MonarchLinear's two block products). Elementwise layers
+    cost 0; a layer with parameters that this function does not know raises."""
+    if isinstance(layer, nn.Linear):
+        return batch * layer.in_features * layer.out_features
+    if isinstance(layer, KronLinear):
+        k, m = len(layer.in_factors), (len(layer.in_factors) + 1) // 2
+        sides = [(layer.rank, math.prod(layer.out_factors[part]), math.prod(layer.in_factors[part]))
+                 for part in (slice(0, m), slice(m, k))]
+        return batch * kron_sum_macs(*sides)
+    if isinstance(layer, TTLinear):
+        shapes = [tuple(c.shape) for c in layer.cores]
+        return tt_macs(shapes, tt_split(shapes, batch), batch)
+    if isinstance(layer, MonarchLinear):
+        (i1, i2), (o1, o2) = layer.in_factors, layer.out_factors
+        return batch * (i1 * i2 * o2 + o2 * o1 * i1)
+    if isinstance(layer, nn.Sequential):
+        return sum(layer_macs(child, batch) for child in layer)
+    if any(True for _ in layer.parameters(recurse=False)):
+        raise ValueError(f"layer_macs does not know {type(layer).__name__}")
+    return 0
+
+
+def forward_flops(variant: str, batch: int = 1) -> int:
+    """FLOPs (two per multiply-add) of one forward pass of ``variant`` on ``batch`` images, from its layers' shapes
+    (:func:`layer_macs`); the count ``torch.utils.flop_counter.FlopCounterMode`` makes of the built net (tested)."""
+    return 2 * layer_macs(build_model(variant), batch)
 
 
 def count_weights(model: nn.Module) -> int:
