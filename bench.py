@@ -6,7 +6,10 @@ Every ratio is the median over --repeats of (baseline seconds / our seconds), bo
 same repeat. Needs real MNIST (make data). Rows e and f sweep the post's six nets x 10 seeds for a measured
 fraction of the epochs, with the local scheduler and serially; row g puts each net's epoch time beside its compute
 floor (its FLOPs at the measured sgemm rate); row h times the layers against tensorly-torch and peft, row i a
-tensor train against the Kronecker net with the same input weights.
+tensor train against the Kronecker net with the same input weights, row j the input layer of each family (the
+beyond page's speed table reads it).
+
+    .venv/bin/python bench.py --rows j   # only these rows, merged into the committed record (each row keeps its date)
 """
 from __future__ import annotations
 
@@ -125,6 +128,9 @@ def peer_layers(device):
     return {name: (ours.to(device), theirs.to(device)) for name, (ours, theirs) in pairs.items()}
 
 
+FAMILY_LAYERS = kr.SPEED_LAYERS  # row j: one input layer per family (the beyond page's speed table)
+
+
 def epoch_flops(variant: str) -> float:
     """FLOPs of one training epoch of one seed: a training step (forward and backward, :func:`ku.training_flops`) per
     batch of the training set and a forward pass per test batch, counted by torch.utils.flop_counter."""
@@ -153,7 +159,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="smaller epochs for rows a and d (a smoke run)")
+    parser.add_argument("--rows", default="abhcdijefg",
+                        help="which rows to run (letters); a subset is merged into the committed record")
     args = parser.parse_args()
+    if set(args.rows) - set("abcdefghij") or not args.rows:
+        parser.error(f"--rows takes letters among abcdefghij, got {args.rows!r}")
     device = ku.resolve_device(args.device)
     kr.verify_dataset(kr.project_path("data"), "mnist")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -176,7 +186,7 @@ def main():
         print(f"  {key} {what}: {fmt.format(value)}{unit} (goal {goal_text}, {verdict})", flush=True)
 
     # a. one training epoch of two_kron, ours vs the pytorch/examples pipeline
-    if not args.quick:
+    if not args.quick and "a" in args.rows:
         ratios = []
         our_epochs("two_kron", [1], device)  # warm the data cache
         for _ in range(args.repeats):
@@ -186,10 +196,11 @@ def main():
         report("a", "two_kron epoch: ours vs pytorch/examples DataLoader pipeline", ratios, 10, name="epoch_vs_examples")
 
     # b. KronLinear forward+backward vs rebuilt-with-torch.kron and vs dense nn.Linear
+    batches = (RECIPE.batch_size, RECIPE.test_batch_size) if "b" in args.rows else ()
     torch.manual_seed(0)
     kron = ku.KronLinear(ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS).to(device)
     rebuilt, dense = RebuiltKron(kron).to(device), nn.Linear(ku.IMAGE_SIZE, ku.HIDDEN_SIZE).to(device)
-    for batch in (RECIPE.batch_size, RECIPE.test_batch_size):
+    for batch in batches:
         x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
         vs_rebuilt, vs_dense = [], []
         for _ in range(args.repeats):
@@ -201,9 +212,24 @@ def main():
         report("b", f"KronLinear fwd+bwd, batch {batch}: vs dense nn.Linear({ku.IMAGE_SIZE}, {ku.HIDDEN_SIZE})", vs_dense,
                2 if batch == RECIPE.batch_size else None, name=f"layer_vs_dense_{batch}")
 
+    # j. the input layer of each family, forward and backward, side by side in each repeat: milliseconds a step and
+    # speed against the dense layer (Part 3's speed table)
+    for batch in (RECIPE.batch_size, RECIPE.test_batch_size) if "j" in args.rows else ():
+        torch.manual_seed(0)
+        layers = {v: ku.build_model(v).fc1.to(device) for v in FAMILY_LAYERS}
+        x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
+        times = [step_seconds(layers, x, device) for _ in range(args.repeats)]
+        inner = 200 if batch == RECIPE.batch_size else 20
+        for v in FAMILY_LAYERS:
+            report("j", f"{v} input layer fwd+bwd, batch {batch}: milliseconds a step", [1e3 * t[v] / inner for t in times],
+                   None, unit=" ms", fmt="{:.3f}", name=f"layer_ms_{v}_{batch}")
+            if v != "original":
+                report("j", f"{v} input layer fwd+bwd, batch {batch}: vs the dense 784x625 layer",
+                       [t["original"] / t[v] for t in times], None, name=f"layer_speed_{v}_{batch}")
+
     # h. the layers against the libraries a user would take them from, the same numbers in each (checked first)
-    peers = peer_layers(device)
-    for batch in (RECIPE.batch_size, RECIPE.test_batch_size):
+    peers = peer_layers(device) if "h" in args.rows else {}
+    for batch in (RECIPE.batch_size, RECIPE.test_batch_size) if peers else ():
         x = torch.randn(batch, ku.IMAGE_SIZE, device=device)
         for name, (ours, theirs) in peers.items():
             ratios = []
@@ -216,6 +242,33 @@ def main():
                    name=f"{name.lower()}_vs_{'tltorch' if name == 'KronLinear' else 'peft'}_{batch}")
 
     # c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm
+    if "c" in args.rows:
+        row_c(report, args, device)
+    if "d" in args.rows:
+        row_d(report, args, device, seeds)
+    if "i" in args.rows:
+        row_i(report, args, device, seeds)
+    if set("efg") & set(args.rows):
+        rows_efg(report, args, device, seeds)
+    print("\n| | measurement | measured | goal | |\n|---|---|---:|---:|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if not args.quick:
+        meta = dict(machine=kr.machine_name(), threads=torch.get_num_threads(), torch=torch.__version__,
+                    device=str(device), date=time.strftime("%Y-%m-%d"), repeats=args.repeats)
+        for r in bench_rows:
+            r["date"] = meta["date"]
+        old = kr.bench_record(device.type)
+        if set(args.rows) != set("abcdefghij") and old is not None:  # a subset: the other rows stay as committed
+            bench_rows[:0] = [r for r in old["rows"] if r["row"] not in set(args.rows)]
+            meta = dict(old, rows=None, partial=sorted(set(old.get("partial", [])) | set(args.rows)))
+            meta.pop("rows")
+        path = kr.save_bench(dict(meta, rows=bench_rows), device.type)
+        print(f"\nwritten to {path.relative_to(kr.ROOT)} (the pages read it)")
+
+
+def row_c(report, args, device):
+    """c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm."""
     our_epochs("original", [1], device)
     n_train, n_test = ku.train_size("mnist"), len(ku.load_dataset(kr.project_path("data"), "test")[1])
     fc1, fc2 = ku.IMAGE_SIZE * ku.HIDDEN_SIZE, ku.HIDDEN_SIZE * ku.NUM_CLASSES
@@ -229,7 +282,9 @@ def main():
     print(f"    (sgemm 2048^3: {peak:.0f} GFLOP/s; original epoch: {achieved:.0f} GFLOP/s)")
     report("c", "dense original: epoch GFLOP/s as % of sgemm GFLOP/s", fractions, 40, unit="%", fmt="{:.0f}")
 
-    # d. 10 seeds stacked in one step vs 10 solo runs, the Kronecker variants
+
+def row_d(report, args, device, seeds):
+    """d. 10 seeds stacked in one step vs 10 solo runs, the Kronecker variants."""
     limit = 6400 if args.quick else 19200
     for variant in ("one_kron", "two_kron", "one_kron_out_kron", "two_kron_out_kron"):
         ratios = []
@@ -239,8 +294,10 @@ def main():
             ratios.append(solo / batched)
         report("d", f"{variant}: 10 seeds batched vs 10 solo runs", ratios, 3)
 
-    # i. a tensor train against the Kronecker net with the same input weights, 5 seeds stacked as Part 3 trains them:
-    # full epochs 2 and 3 of one training (after compiling), as a sweep runs them
+
+def row_i(report, args, device, seeds):
+    """i. a tensor train against the Kronecker net with the same input weights, 5 seeds stacked as Part 3 trains them:
+    full epochs 2 and 3 of one training (after compiling), as a sweep runs them."""
     tt, kron = "tt4_r5-4-5", "two_kron"
     flop_ratio = ku.training_flops(tt, RECIPE.batch_size) / ku.training_flops(kron, RECIPE.batch_size)
 
@@ -254,8 +311,11 @@ def main():
            f"does {flop_ratio:.1f}x the FLOPs per training image", ratios, 1.5, lower_is_better=True,
            name="tt_vs_kron_epoch")
 
-    # e, f. the post's six nets x 10 seeds as make report FORCE=1 sweeps them, for a measured fraction of the epochs:
-    # on the local Dask cluster (the default) and serially in one process, the same runs, side by side
+
+def rows_efg(report, args, device, seeds):
+    """e, f, g: the post's six nets x 10 seeds as make report FORCE=1 sweeps them, for a measured fraction of the epochs:
+    on the local Dask cluster (the default) and serially in one process, the same runs, side by side; g, each net's
+    epoch against its compute floor."""
     epochs = 2 if args.quick else SWEEP_EPOCHS
     walls, records = {}, {}
     with tempfile.TemporaryDirectory() as folder:  # untimed: whichever sweep ran first would compile for both
@@ -286,15 +346,6 @@ def main():
         report("g", f"{variant}: epoch time at its compute floor ({floor:.3f} s per seed-epoch at {peak / 1e9:.0f} "
                f"GFLOP/s) as % of the measured {measured:.3f} s", [100 * floor / measured],
                35 if ku.count_weights(ku.build_model(variant)) <= ku.STACK_WEIGHT_LIMIT else None, unit="%", fmt="{:.0f}")
-
-    print("\n| | measurement | measured | goal | |\n|---|---|---:|---:|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    if not args.quick:
-        path = kr.save_bench(dict(machine=kr.machine_name(), threads=torch.get_num_threads(), torch=torch.__version__,
-                                  device=str(device), date=time.strftime("%Y-%m-%d"), repeats=args.repeats,
-                                  rows=bench_rows), device.type)
-        print(f"\nwritten to {path.relative_to(kr.ROOT)} (the pages read it)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .adapters.plan import AdaptersPlan
 from .adapters.results import arm_results, kind_gaps
-from .beyond.budgets import equal_budget_baselines
+from .beyond.budgets import equal_budget_baselines, monarch_comparisons
 from .beyond.plan import TEN_SEEDS, BeyondPlan
 from .claims import closeness, verdict_heading, within
 from .nets import input_weights
@@ -217,7 +217,8 @@ def adapter_findings(runs: pd.DataFrame, arms, ranks) -> dict:
 def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Sequence[Path] | None = None) -> dict:
     """Every finding the post states, from every page (only MNIST has them all; a missing page gives None). The
     recipe search is read from ``reads`` (the post's own folders, the committed results last) when given."""
-    found = dict(part2=part2_finding(post_rows), reach=None, same=None, why=None, recipe=None, adapters=None)
+    found = dict(part2=part2_finding(post_rows), reach=None, same=None, why=None, recipe=None, adapters=None,
+                 monarch=None)
     if dataset != "mnist":
         return found
     try:
@@ -225,6 +226,9 @@ def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Seq
         rows = load_results(plan.reads, plan.settings)
         found["reach"] = reach_findings(rows)
         found["same"] = same_budget_findings(rows, found["reach"])
+        monarch = monarch_comparisons(rows, plan.kron_variants)
+        found["monarch"] = None if monarch.empty else dict(helps=bool((monarch.outcome == "loss").all()),
+                                                           hurts=bool((monarch.outcome == "win").all()))
     except MissingRuns:  # that page has not been run; a damaged record still fails the page
         pass
     try:

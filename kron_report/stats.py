@@ -27,6 +27,9 @@ FAMILY_TEXT = {
     "tiedkron_outkron": ("Kronecker input (tied factors) and output",
                          "input layer as tiedkron{k}_r{r}; Kronecker output (5x25)(x)(2x25)"),
     "tt": ("tensor train, {k} cores", "input layer a TT-matrix of {k} cores with TT-ranks {r}; dense output"),
+    "monarch": ("Monarch, blocks per row and column",
+                "input layer a Monarch matrix on the image grid: {gr} distinct blocks for the 28 image rows, {gc} for "
+                "the 25 columns after them ({gr}x{gc}; 1x1 is U(x)V); dense output"),
     "kronshape": ("Kronecker, 2 factors of given shapes",
                   "input layer U ({o1}x{i1}) (x) V ({o2}x{i2}): the pixels split into {i1} blocks of {i2}; dense output"),
 }

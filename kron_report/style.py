@@ -33,7 +33,8 @@ MIN_FONT_PT = 9.5
 #: orange, tensor train green (markers tell the Kronecker families apart).
 KIND_STYLE = {"dense": ("black", "s"), "Kronecker, 2 factors": ("tab:blue", "o"),
               "Kronecker, 2 tied": ("tab:blue", "D"), "Kronecker, 4": ("tab:blue", "v"),
-              "Kronecker input": ("tab:blue", "X"), "low-rank": ("tab:orange", "^"), "tensor train": ("tab:green", "P")}
+              "Kronecker input": ("tab:blue", "X"), "low-rank": ("tab:orange", "^"), "tensor train": ("tab:green", "P"),
+              "Monarch": ("tab:purple", "h")}
 
 
 def family_style(family: str) -> tuple[str, str]:

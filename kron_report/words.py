@@ -151,6 +151,10 @@ BIBLIOGRAPHY = {
                   "Networks: Tricks of the Trade*, 2nd ed., Springer, 2012: the learning rate as the one hyper-parameter "
                   "to tune first, on a validation set.",
     "adam": 'D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.',
+    "potapczynski2024": 'A. Potapczynski, S. Qiu, M. Finzi, C. Ferri, Z. Chen, M. Goldblum, B. Bruss, C. De Sa, '
+                        'A. G. Wilson, "Searching for Efficient Linear Layers over a Continuous Space of Structured '
+                        'Matrices", NeurIPS 2024: less parameter sharing and higher rank scale better, compared at equal '
+                        'compute.',
     "qiu2024": 'S. Qiu, A. Potapczynski, M. Finzi, M. Goldblum, A. G. Wilson, "Compute Better Spent: Replacing Dense '
                'Layers with Structured Matrices", ICML 2024: structured layers need their own initialisation and '
                'per-tensor learning rates, derived from μP, before they can be compared with dense ones.',
@@ -192,7 +196,7 @@ PAGE_REFERENCES = {"retest": ["post", "recipe", "zhou2015"],
                    "kronecker_report": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015",
                                         "recipe", "shampoo", "phm", "compacter", "lora", "krona", "lycoris", "monarch", "qiu2024"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
-                              "oseledets", "t3f", "tensorly"],
+                              "oseledets", "t3f", "tensorly", "monarch", "qiu2024", "potapczynski2024"],
                    "why": ["post", "zhou2015", "recipe", "permuted", "rahimi2007", "bengio2012", "adam", "sgdr", "qiu2024"],
                    "adapters": ["post", "lora", "lycoris", "krona", "peft", "fashion", "adam", "effrank", "eckart",
                                 "vanloan"]}

@@ -106,3 +106,43 @@ def test_forward_flops_by_hand():
     assert ku.forward_flops("two_kron") == ku.forward_flops("monarch4x4") == 2 * (28 * 28 * 25 + 25 * 28 * 25 + 6250)
     with pytest.raises(ValueError, match="does not know Conv1d"):
         ku.layer_macs(torch.nn.Conv1d(1, 1, 3))
+
+
+def _runs(table: dict) -> "pd.DataFrame":
+    import pandas as pd
+    return pd.DataFrame([dict(dataset="mnist", variant=v, seed=s, epoch=1, weights=1, params=1, train_loss=0.1,
+                              test_loss=0.2, test_accuracy=a, seconds=1.0, status="ok")
+                         for v, values in table.items() for s, a in enumerate(values, start=1)])
+
+
+def test_monarch_partners_match_kronecker_sums_exactly_and_are_compared_in_the_tt_vocabulary():
+    import kron_report as kr
+    assert [kr.monarch_partner(v) for v in ("kron2_r2", "kron2_r8", "two_kron", "kron4_r4", "tiedkron2_r2",
+                                            "kron2_r2_gauss")] == ["monarch2x2", "monarch8x8", None, None, None, None]
+    assert all(kr.input_weights(kr.monarch_partner(v)) == kr.input_weights(v) for v in ("kron2_r2", "kron2_r4"))
+    rows = _runs({"kron2_r2": [97.0, 97.1, 97.2], "monarch2x2": [97.6, 97.7, 97.8],
+                  "kron2_r4": [97.5, 97.6, 97.7], "monarch4x4": [97.5, 97.6, 97.7]})
+    c = kr.monarch_comparisons(rows, ["kron2_r2", "kron2_r4", "two_kron"])
+    assert c.variant.tolist() == ["kron2_r2", "kron2_r4"] and c.outcome.tolist() == ["loss", "tie"]
+    assert c["diff"].iloc[0] == pytest.approx(-0.6)
+    table = kr.monarch_table(c)
+    assert table.verdict.tolist() == ["Kronecker behind", "no different"] and table.seeds.tolist() == ["3/3", "3/3"]
+    words = kr.monarch_summary(c)
+    assert "Untying helps at the budgets of `kron2_r2`" in words and "`kron2_r4` the two are level" in words
+    assert "every budget" in kr.monarch_summary(c.iloc[:1])
+
+
+def test_the_flops_plane_and_the_speed_table_read_shapes_and_the_bench_record():
+    import kron_report as kr
+    points = kr.net_points(_runs({"two_kron": [97.0, 97.1], "original": [98.0, 98.1], "width10": [94.0, 94.1]}))
+    flops = kr.flops_points(points)
+    assert flops.flops.to_dict() == {v: ku.forward_flops(v) for v in ("two_kron", "original", "width10")}
+    best = kr.best_by_flops(flops, [20_000, 100_000, 1_000_000])
+    assert best.winner.tolist()[0] == "dense (width h)" and len(best) == 3
+    record = dict(rows=[dict(name=f"layer_ms_{v}_{b}", value=t * b) for v, t in (("original", 0.01), ("two_kron", 0.005))
+                        for b in (64, 1000)] + [dict(name=f"layer_speed_two_kron_{b}", value=2.0) for b in (64, 1000)])
+    table = kr.speed_table(record, ["original", "two_kron", "monarch4x4"])
+    assert table["input layer"].tolist() == ["original", "two_kron"]  # no measurement, no row
+    assert table["× dense, batch 64"].tolist() == ["1", "2.0"] and table["ms, batch 1,000"].tolist() == ["10.000", "5.000"]
+    assert table["FLOPs per image"].tolist() == [2 * 784 * 625, 2 * (28 * 28 * 25 + 25 * 28 * 25)]
+    assert kr.speed_table(None, ["original"]) is None and kr.speed_table(dict(rows=[]), ["original"]) is None

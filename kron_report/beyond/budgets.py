@@ -20,7 +20,9 @@ from ..words import ci_cell
 __all__ = ["net_points", "pareto_front", "best_by_budget", "kronecker_margins", "tied_untied_gaps", "budget_leaders",
            "harder_dataset", "dataset_comparison", "equal_budget_baselines", "TT_MATCH_TOLERANCE",
            "tt_name", "tt_shapes", "tt_matches", "TT_CORES", "budget_table", "equal_budget_comparisons",
-           "tt_comparisons", "tt_table", "tt_partner_nets", "TT_GRID", "layer_ranks", "rank_table", "rank_contrast"]
+           "tt_comparisons", "tt_table", "tt_partner_nets", "TT_GRID", "layer_ranks", "rank_table", "rank_contrast",
+           "UNTIED_MONARCH", "monarch_partner", "monarch_partner_nets", "monarch_comparisons", "monarch_table",
+           "flops_points", "best_by_flops", "FLOPS_BUDGETS", "FLOPS_BATCH", "SPEED_LAYERS", "speed_table"]
 
 
 def net_points(rows: pd.DataFrame) -> pd.DataFrame:
@@ -278,3 +280,94 @@ def rank_contrast(ranks: pd.DataFrame) -> dict:
                 full_rank=int(table.matrix_rank.max()), layers=len(table),
                 lowest_tt_of_full=min((table.loc[v, "tt_ranks"] for v in full),
                                       key=lambda t: sum(map(int, t.split("-")))))
+
+
+#: The Monarch layer with every block untied: 28 row blocks and 25 column blocks (37,100 input weights), the
+#: family's far end, at a Kronecker layer's compute.
+UNTIED_MONARCH = "monarch28x25"
+
+
+def monarch_partner(variant: str) -> str | None:
+    """The Monarch net with ``variant``'s input weights on the same 28 x 28 -> 25 x 25 grid: a two-factor Kronecker
+    sum of rank r (r x 1,400 weights) has the budget of r row blocks and r column blocks (700 each), ``monarch<r>x<r>``.
+    Rank 1 is the same layer (monarch1x1 = U (x) V), so it has no partner; nor does any other family."""
+    family, args, init = ku.parse_variant(variant)
+    if family.name != "kron" or args["k"] != 2 or init != "uniform" or not 2 <= args["r"] <= ku.HIDDEN_FACTORS[1]:
+        return None
+    return f"monarch{args['r']}x{args['r']}"
+
+
+def monarch_partner_nets(kron_variants: Sequence[str]) -> list[str]:
+    """The Monarch nets :func:`monarch_comparisons` sets beside ``kron_variants``, each once."""
+    return list(dict.fromkeys(m for v in kron_variants if (m := monarch_partner(v))))
+
+
+def monarch_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataFrame:
+    """Each Kronecker sum against the Monarch layer of its input weights (:func:`monarch_partner`): untying the
+    blocks at an equal budget and equal compute. Columns as :func:`tt_comparisons` (the budgets match exactly)."""
+    out, present = [], set(rows.variant)
+    for v in kron_variants:
+        m = monarch_partner(v)
+        if m and v in present and m in present:
+            c = compare_final(rows, v, m)
+            out.append(dict(variant=v, baseline=m, weights=input_weights(v), baseline_weights=input_weights(m),
+                            within=True, diff=c["diff"], low=c["low"], high=c["high"], n=c["n_a"], baseline_n=c["n_b"],
+                            outcome=outcome(c)))
+    return pd.DataFrame(out, columns=["variant", "baseline", "weights", "baseline_weights", "within", "diff", "low",
+                                      "high", "n", "baseline_n", "outcome"])
+
+
+def monarch_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """:func:`monarch_comparisons` for display, in :func:`tt_table`'s words."""
+    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "no different"}
+    return pd.DataFrame({
+        "Kronecker net": comparisons.variant, "Monarch net": comparisons.baseline,
+        "input weights (both)": comparisons.weights, "seeds": [f"{a}/{b}" for a, b in
+                                                               zip(comparisons.n, comparisons.baseline_n)],
+        "Kronecker − Monarch (pp), 95% CI": [ci_cell(r._asdict()) for r in comparisons.itertuples()],
+        "verdict": comparisons.outcome.map(verdict)})
+
+
+#: The batch over which :func:`flops_points` spreads a layer's once-per-batch work (the tensor train's core
+#: products): the test batch.
+FLOPS_BATCH = 1000
+
+
+def flops_points(points: pd.DataFrame) -> pd.DataFrame:
+    """:func:`net_points` with ``flops``: each net's forward FLOPs per image (:func:`kron_utils.forward_flops` on a
+    batch of :data:`FLOPS_BATCH`, divided by it)."""
+    return points.assign(flops=[ku.forward_flops(v, FLOPS_BATCH) / FLOPS_BATCH for v in points.index])
+
+
+def best_by_flops(points: pd.DataFrame, budgets: Sequence[float]) -> pd.DataFrame:
+    """:func:`best_by_budget` with FLOPs per image as the budget (``points`` from :func:`flops_points`)."""
+    return best_by_budget(points.assign(weights=points.flops), budgets)
+
+
+#: The input layers ``make bench`` row j times, one per family at the budgets Part 3 compares (the dense 784 -> 625
+#: layer of ``original`` is the reference).
+SPEED_LAYERS = ("original", "lowrank8", "two_kron", "kron2_r4", "monarch4x4", "monarch28x25", "tt4_r4", "tt4_r5-4-5")
+
+
+#: The nested compute budgets of the equal-FLOPs leaders table (forward FLOPs per image).
+FLOPS_BUDGETS = (20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
+
+
+def speed_table(record: Mapping | None, variants: Sequence[str]) -> pd.DataFrame | None:
+    """Each family's input layer as ``make bench`` row j measured it (forward and backward, milliseconds a step and
+    speed against the dense 784 x 625 layer, batch 64 and 1,000) beside its weights and forward FLOPs per image;
+    None when the committed record has no row j."""
+    got = {r["name"]: r["value"] for r in (record or {}).get("rows", []) if r.get("name")}
+    if not any(k.startswith("layer_ms_") for k in got):
+        return None
+    table = []
+    for v in variants:
+        if f"layer_ms_{v}_64" not in got:
+            continue
+        row = {"input layer": v, "weights": input_weights(v),
+               "FLOPs per image": ku.layer_macs(ku.build_model(v).fc1, FLOPS_BATCH) * 2 // FLOPS_BATCH}
+        for b in (64, 1000):
+            row[f"ms, batch {b:,}"] = f"{got[f'layer_ms_{v}_{b}']:.3f}"
+            row[f"× dense, batch {b:,}"] = "1" if v == "original" else f"{got[f'layer_speed_{v}_{b}']:.1f}"
+        table.append(row)
+    return pd.DataFrame(table)

@@ -17,8 +17,9 @@ __all__ = ['PARETO_SPAN', 'pareto_figure', 'projection_figure', 't3f_figure']
 PARETO_SPAN = 6.0
 
 
-def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
-    """All nets on the accuracy-weights plane by family, each family's Pareto frontier as a line, the legend below
+def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str, x: str = "weights"):
+    """All nets on the accuracy-weights plane (or accuracy-FLOPs, ``x='flops'``, points from
+    :func:`beyond.budgets.flops_points`) by family, each family's Pareto frontier as a line, the legend below
     the axes. The axis spans the nets within :data:`PARETO_SPAN` points of the best, so that the close ones do not
     crowd into one strip; nets below it are named in the title. Hollow markers leave the intervals visible."""
     import matplotlib.pyplot as plt
@@ -28,13 +29,14 @@ def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str):
     for family, members in points.groupby("family", sort=False):
         color, marker = family_style(family)
         shown = members[members["mean"] >= floor]
-        ax.errorbar(shown.weights, shown["mean"], yerr=shown["half"].fillna(0), fmt=marker, ms=5, mfc="white",
+        ax.errorbar(shown[x], shown["mean"], yerr=shown["half"].fillna(0), fmt=marker, ms=5, mfc="white",
                     mew=1.3, capsize=2, elinewidth=1.1, color=color, label=family)
-        front = pareto_front(members)
-        ax.plot(front.weights, front["mean"], "-", color=color, alpha=0.45, lw=1)
+        front = pareto_front(members, x=x)
+        ax.plot(front[x], front["mean"], "-", color=color, alpha=0.45, lw=1)
     below = points[points["mean"] < floor].sort_values("mean")
     ax.set_xscale("log")
-    ax.set_xlabel("weights (log scale, biases excluded)")
+    ax.set_xlabel("weights (log scale, biases excluded)" if x == "weights" else
+                  "forward FLOPs per image (log scale)")
     ax.set_ylabel(f"test accuracy (%), epoch {epochs}")
     shown = points[points["mean"] >= floor]
     ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.2)

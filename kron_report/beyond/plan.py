@@ -12,7 +12,7 @@ import pandas as pd
 from ..params import read_parameters
 from ..paths import output_dirs
 from ..store import load_runs, reading
-from .budgets import TT_CORES, equal_budget_baselines, tt_partner_nets
+from .budgets import TT_CORES, UNTIED_MONARCH, equal_budget_baselines, monarch_partner_nets, tt_partner_nets
 from .compression import T3F_VARIANTS, t3f_compression_settings, t3f_settings
 
 __all__ = ['BEYOND_SEEDS', 'BEYOND_GRID', 'TEN_SEED_NETS', 'TEN_SEEDS', 'BeyondPlan', 'beyond_grid']
@@ -91,7 +91,8 @@ def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str
     """The beyond sweep's variants: the Kronecker nets, their equal-budget baselines, the dense
     widths (625 is the post's ``original``, which is always in the grid), the low-rank nets and the
     4-core tensor trains of the given TT-ranks and those at the Kronecker nets' budgets
-    (:func:`beyond.budgets.tt_partner_nets`), each once, in that order."""
+    (:func:`beyond.budgets.tt_partner_nets`), the Monarch nets at the Kronecker sums' budgets
+    (:func:`beyond.budgets.monarch_partner_nets`) and the untied Monarch layer, each once, in that order."""
     names = list(kron_variants)   # checked by the plan (params.RULES)
     for variant in names[:]:
         names += equal_budget_baselines(variant)
@@ -100,4 +101,5 @@ def beyond_grid(kron_variants, dense_widths, low_ranks, tt_ranks=()) -> list[str
     names += [f"lowrank{r}" for r in low_ranks]
     names += [f"tt{TT_CORES}_r{r}" for r in tt_ranks]
     names += tt_partner_nets(kron_variants)  # a tensor train at each Kronecker net's input-layer budget
+    names += monarch_partner_nets(kron_variants) + [UNTIED_MONARCH]  # Monarch at each Kronecker sum's budget, untied
     return list(dict.fromkeys(names))

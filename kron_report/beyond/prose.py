@@ -30,7 +30,7 @@ __all__ = ["seeds_note", "beyond_method", "equal_budget_counts", "equal_budget_s
            "tt_rank_summary", "against_two_kron", "t3f_intro", "t3f_summary", "t3f_lede", "compression_lede",
            "beyond_lede", "projection_summary", "compression_intro", "compression_summary", "compression_story",
            "dense_before_projection", "harder_answer", "harder_dataset_summary", "pareto_caption", "t3f_caption",
-           "projection_caption"]
+           "projection_caption", "monarch_summary", "flops_caption"]
 
 
 def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
@@ -90,11 +90,11 @@ def equal_budget_summary(comparisons: pd.DataFrame) -> str:
             "alone does not explain it." if higher else "The Kronecker layer does not always have the higher matrix rank.")
 
 
-def leaders_table(leaders: pd.DataFrame) -> pd.DataFrame:
-    """:func:`beyond.budgets.budget_leaders` for display: per span of nested budgets, the best net, the best net of
-    any other family, and the difference with its interval."""
+def leaders_table(leaders: pd.DataFrame, unit: str = "weights") -> pd.DataFrame:
+    """:func:`beyond.budgets.budget_leaders` for display: per span of nested budgets (of ``unit``), the best net, the
+    best net of any other family, and the difference with its interval."""
     return pd.DataFrame({
-        "budget, weights": [f"≤ {r.low:,}" if r.low == r.high else f"≤ {r.low:,} to {r.high:,}" for r in leaders.itertuples()],
+        f"budget, {unit}": [f"≤ {r.low:,}" if r.low == r.high else f"≤ {r.low:,} to {r.high:,}" for r in leaders.itertuples()],
         "best net": list(leaders.net), "accuracy, %": [f"{m:.2f}" for m in leaders["mean"]],
         "best of another family": [r if r else "–" for r in leaders.second],
         "difference, pp (95% CI)": ["–" if r.second is None else ci_cell(dict(diff=r.diff, low=r.ci_low, high=r.ci_high))
@@ -371,3 +371,39 @@ def projection_caption(f: Mapping, gaps: pd.DataFrame) -> tuple[str, str]:
             f"{short['diff'].min():+.1f} to {short['diff'].max():+.1f} points"
             + (f"; against {epochs_phrase(f['epochs'])} from scratch, from {full['diff'].min():+.1f} to "
                f"{full['diff'].max():+.1f}." if len(full) and f["epochs"] != f["finetune_epochs"] else "."))
+
+
+def monarch_summary(comparisons: pd.DataFrame) -> str:
+    """What untying the Kronecker factors into Monarch blocks does at equal weights and compute, in words (each pair's
+    numbers are in the table above it)."""
+    if comparisons.empty:
+        return "No Kronecker sum in this run has a Monarch layer of its budget."
+    untie_wins, untie_loses = comparisons[comparisons.outcome == "loss"], comparisons[comparisons.outcome == "win"]
+    level = comparisons[comparisons.outcome == "tie"]
+    parts = []
+    if len(untie_wins) == len(comparisons):
+        parts.append("Untying helps at every budget: each Monarch layer beats the Kronecker sum of its weights beyond "
+                     "the seed noise, at the same multiply-adds.")
+    elif len(untie_loses) == len(comparisons):
+        parts.append("Untying hurts at every budget: each Kronecker sum beats the Monarch layer of its weights beyond "
+                     "the seed noise.")
+    else:
+        if not untie_wins.empty:
+            parts.append(f"Untying helps at the budgets of {join_words([f'`{v}`' for v in untie_wins.variant])}.")
+        if not untie_loses.empty:
+            parts.append(f"It hurts at those of {join_words([f'`{v}`' for v in untie_loses.variant])}.")
+        if not level.empty:
+            parts.append(f"At those of {join_words([f'`{v}`' for v in level.variant])} the two are level within the "
+                         "seed noise.")
+    return " ".join(parts)
+
+
+def flops_caption(points: pd.DataFrame) -> tuple[str, str]:
+    """(caption, alt text) of the accuracy-FLOPs plane."""
+    cheapest = points.loc[points.flops.idxmin()]
+    return ("Final test accuracy against forward FLOPs per image (log scale), one point per net, bars its 95% interval; "
+            "lines join each family's Pareto frontier in compute. FLOPs come from each layer's shapes "
+            "(`kron_utils.forward_flops`, equal to PyTorch's FlopCounterMode), spread over a batch of 1,000 images.",
+            f"A scatter plot of accuracy against FLOPs per image on a log scale, {count(len(points), 'net')}. The "
+            f"cheapest is {cheapest.name} at {cheapest.flops:,.0f} FLOPs; the dense original costs "
+            f"{points.loc['original', 'flops']:,.0f}." if "original" in points.index else "")
