@@ -237,7 +237,7 @@ def random_feature_effects(trained: Mapping[str, pd.DataFrame], frozen: Mapping[
     width, learned = (last.loc[RANDOM_FEATURE_COMPARISONS[i][2]].outcome for i in (0, 1))
     answer = "factors" if learned == "win" else "width" if width == "win" else "unsettled"
     return dict(nets=pd.DataFrame(nets), comparisons=comparisons, answer=answer, datasets=list(trained),
-                width=width, learned=learned)
+                width=width, learned=learned, hidden=ku.build_model("original").fc1.out_features)
 
 
 def _net_label(variant: str) -> str:

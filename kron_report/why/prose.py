@@ -258,7 +258,7 @@ def _answer(w: Mapping) -> str:
         return (f"Partly the fit to the image: shuffling the pixels costs `{net}` {_below(drop)}, while the dense nets "
                 f"that cannot see the grid stay level. Partly something that needs no grid: on shuffled pixels it is "
                 f"still {_above(after)} ahead of `{dense}`, the dense net of its budget (section 1). "
-                + _RF_ANSWER[w.get("random_features", "unsettled")])
+                + _RF_ANSWER[w.get("random_features", "unsettled")].format(hidden=w["hidden"][0]))
     if w["answer"] == "grid":
         return (f"The fit to the image: shuffling the pixels costs `{net}` {_below(drop)}, and its lead over `{dense}`, "
                 "the dense net of its budget, does not survive (section 1).")
@@ -271,8 +271,9 @@ def _answer(w: Mapping) -> str:
 
 #: What the random-feature control says about the lead that survives shuffled pixels (:func:`random_feature_summary`).
 _RF_ANSWER = {
-    "width": "That part is hidden width: 625 random hidden units, with only the output layer trained, do as well (section 2).",
-    "factors": "That part is more than hidden width: the learned factors beat 625 random hidden units (section 2).",
+    "width": "That part is hidden width: {hidden:,} random hidden units, with only the output layer trained, do as well "
+             "(section 2).",
+    "factors": "That part is more than hidden width: the learned factors beat {hidden:,} random hidden units (section 2).",
     "unsettled": "Whether that part is more than hidden width, the random-feature control cannot settle (section 2).",
 }
 
@@ -292,13 +293,13 @@ def random_feature_summary(rf: Mapping, kron: str = "two_kron", narrow: str = "w
     without numbers (they are in the table above it)."""
     label = rf["datasets"][-1]
     if rf["answer"] == "factors":
-        return (f"**More than width.** On {label}, the trained `{kron}` beats 625 random dense units beyond the seed "
+        return (f"**More than width.** On {label}, the trained `{kron}` beats {rf['hidden']:,} random dense units beyond the seed "
                 f"noise: its lead over `{narrow}` is not hidden width alone.")
     if rf["answer"] == "width":
-        return (f"**Width explains it.** On {label}, 625 random dense units, with only the output layer trained, beat "
+        return (f"**Width explains it.** On {label}, {rf['hidden']:,} random dense units, with only the output layer trained, beat "
                 f"`{narrow}` beyond the seed noise, and the trained `{kron}` does not beat them: its lead over "
                 f"`{narrow}` there is what a wide hidden layer gives, not what the Kronecker factors learn.")
-    return (f"**Not settled.** On {label}, neither comparison is clear of the seed noise: 625 random units "
+    return (f"**Not settled.** On {label}, neither comparison is clear of the seed noise: {rf['hidden']:,} random units "
             f"{'beat' if rf['width'] == 'win' else 'do not clearly beat'} `{narrow}`, and the trained `{kron}` does "
             "not clearly beat them.")
 
