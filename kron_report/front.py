@@ -228,7 +228,8 @@ def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Seq
         found["same"] = same_budget_findings(rows, found["reach"])
         monarch = monarch_comparisons(rows, plan.kron_variants)
         found["monarch"] = None if monarch.empty else dict(helps=bool((monarch.outcome == "loss").all()),
-                                                           hurts=bool((monarch.outcome == "win").all()))
+                                                           hurts=bool((monarch.outcome == "win").all()),
+                                                           helps_any=bool((monarch.outcome == "loss").any()))
     except MissingRuns:  # that page has not been run; a damaged record still fails the page
         pass
     try:

@@ -12,7 +12,7 @@ from .stats import error_change, seed_groups
 
 __all__ = ["signed", "epochs_phrase", "WORDS", "number_word", "count", "seeds_phrase", "recipe", "is_post_recipe",
            "recipe_name_of", "join_words", "ranked_values", "mistakes_phrase", "error_rates", "sweep_sentence",
-           "BIBLIOGRAPHY", "PAGE_REFERENCES", "references", "interval", "seeds_statement", "seeds_counts", "gap_phrase",
+           "BIBLIOGRAPHY", "PAGE_REFERENCES", "reference_entry", "references", "interval", "seeds_statement", "seeds_counts", "gap_phrase",
            "ci_cell", "fit_table"]
 
 
@@ -202,9 +202,18 @@ PAGE_REFERENCES = {"retest": ["post", "recipe", "zhou2015"],
                                 "vanloan"]}
 
 
+def reference_entry(key: str, page: str) -> str:
+    """The bibliography entry of ``key``; on the evidence pages the source post's entry without its English summary,
+    which the post's own list gives."""
+    if key != "post" or page == "kronecker_report":
+        return BIBLIOGRAPHY[key]
+    head = BIBLIOGRAPHY[key].split(" In English:")[0]
+    return head + " Summarised in English in [the post's references](kronecker_report.html#references)."
+
+
 def references(page: str) -> str:
     """The page's numbered reference list, as Markdown under a 'References' heading with the #references anchor."""
-    items = [f"{n}. {BIBLIOGRAPHY[key]}" for n, key in enumerate(PAGE_REFERENCES[page], start=1)]
+    items = [f"{n}. {reference_entry(key, page)}" for n, key in enumerate(PAGE_REFERENCES[page], start=1)]
     return '<a id="references"></a>\n\n## References\n\n' + "\n".join(items)
 
 

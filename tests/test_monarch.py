@@ -128,7 +128,8 @@ def test_monarch_partners_match_kronecker_sums_exactly_and_are_compared_in_the_t
     table = kr.monarch_table(c)
     assert table.verdict.tolist() == ["Kronecker behind", "no different"] and table.seeds.tolist() == ["3/3", "3/3"]
     words = kr.monarch_summary(c)
-    assert "Untying helps at the budgets of `kron2_r2`" in words and "`kron2_r4` the two are level" in words
+    assert "At the budget of `kron2_r2`, the Monarch layer is ahead beyond" in words
+    assert "At the budget of `kron2_r4`, the two are level within" in words
     assert "every budget" in kr.monarch_summary(c.iloc[:1])
 
 

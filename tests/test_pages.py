@@ -151,8 +151,8 @@ def test_exploratory_pages_state_only_what_their_runs_support(exploratory_pages)
     assert "leaves out the harder dataset" in beyond
     why = visible_text(exploratory_pages["pages"]["why"].read_text())
     assert "two seeds (1 and 2)" in why and "from seed 3" in why and "on the last 100, which it never trains on" in why
-    assert "three recipes" in why and "It trains for 2 epochs" in why and "kron_25x16_25x49" in why
-    assert "5. Conclusion" in why
+    assert "Each net tries 5 recipes, a net with a structured layer 7" in why and "It trains for 2 epochs" in why and "kron_25x16_25x49" in why
+    assert "6. Conclusion" in why
     assert "seed 2, 2 epochs" in why   # the receptive fields' caption follows fields_seed and epochs
 
 

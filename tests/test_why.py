@@ -117,7 +117,7 @@ def test_why_answer(kron_permuted, answer):
     assert {"both": "Partly the fit to the image", "grid": "The fit to the image:",
             "rank": "Not the fit to the image"}[answer] in lede
     assert "cost nothing measurable" in lede  # no off-grid net loses here
-    assert "No. With each net's learning rate" in lede and "by 0.69 points (95% CI 0.57 to 0.81)" in lede
+    assert "No. With each net's recipe (learning rate, schedule" in lede and "by 0.69 points (95% CI 0.57 to 0.81)" in lede
     conclusion = kr.why_conclusion(w, tuned)
     assert all(kr.numbers_in(s) == 0 for s in kr.sentences(conclusion))  # it concludes; the numbers are above
     assert ("random-feature control cannot settle" in conclusion) == (answer in ("both", "rank"))
@@ -373,7 +373,7 @@ def test_the_why_pages_declared_defaults_are_the_modules_constants():
 def test_the_method_and_recipe_sentences_stay_readable():
     plan = kr.WhyPlan.from_parameters({})
     intro = kr.recipe_intro(plan.recipes, plan.tuning_seeds)
-    assert intro.startswith("Each net tries 15 recipes: SGD with the post's momentum 0.5 at a constant rate, the same "
+    assert intro.startswith("Each net tries 11 recipes, a net with a structured layer 15: SGD with the post's momentum 0.5 at a constant rate, the same "
                             "annealed to zero along a cosine, the same with per-tensor rates (structured nets only; "
                             "below) and Adam (its defaults otherwise) at each learning rate of the figure.")
     assert "first 50,000 training images" in intro and "last 10,000" in intro

@@ -263,9 +263,9 @@ def layer_ranks(variant: str) -> dict:
 
 
 def rank_table(points: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
-    """For nets with a 784 -> 625 input layer: :func:`layer_ranks`, family and accuracy."""
+    """For nets with a 784 -> 625 input layer: :func:`layer_ranks` and accuracy (the name says the family)."""
     names = {"input_weights": "input weights", "matrix_rank": "matrix rank", "tt_ranks": "TT-ranks"}
-    return pd.DataFrame([dict(net=v, family=points.loc[v, "family"], **layer_ranks(v),
+    return pd.DataFrame([dict(net=v, **layer_ranks(v),
                               accuracy=f"{points.loc[v, 'mean']:.2f} ± {points.loc[v, 'std']:.2f}",
                               seeds=int(points.loc[v, "seeds"])) for v in variants]).rename(columns=names)
 
@@ -346,7 +346,7 @@ def best_by_flops(points: pd.DataFrame, budgets: Sequence[float]) -> pd.DataFram
 
 #: The input layers ``make bench`` row j times, one per family at the budgets Part 3 compares (the dense 784 -> 625
 #: layer of ``original`` is the reference).
-SPEED_LAYERS = ("original", "lowrank8", "two_kron", "kron2_r4", "monarch4x4", "monarch28x25", "tt4_r4", "tt4_r5-4-5")
+SPEED_LAYERS = ("original", "lowrank8", "two_kron", "kron2_r4", "monarch4x4", "monarch28x25", "tt4_r4")
 
 
 #: The nested compute budgets of the equal-FLOPs leaders table (forward FLOPs per image).

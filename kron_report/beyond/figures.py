@@ -2,7 +2,7 @@
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -17,41 +17,45 @@ __all__ = ['PARETO_SPAN', 'pareto_figure', 'projection_figure', 't3f_figure']
 PARETO_SPAN = 6.0
 
 
-def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str, x: str = "weights"):
-    """All nets on the accuracy-weights plane (or accuracy-FLOPs, ``x='flops'``, points from
-    :func:`beyond.budgets.flops_points`) by family, each family's Pareto frontier as a line, the legend below
-    the axes. The axis spans the nets within :data:`PARETO_SPAN` points of the best, so that the close ones do not
-    crowd into one strip; nets below it are named in the title. Hollow markers leave the intervals visible."""
+def pareto_figure(points: pd.DataFrame, epochs: int, dataset: str, axes_x: Sequence[str] = ("weights",)):
+    """All nets on the accuracy-weights plane by family, each family's Pareto frontier as a line, one panel per entry
+    of ``axes_x`` ('weights', or 'flops' with points from :func:`beyond.budgets.flops_points`), stacked, sharing the
+    accuracy axis, one legend below. The axis spans the nets within :data:`PARETO_SPAN` points of the best, so that the
+    close ones do not crowd into one strip; nets below it are named in the title. Hollow markers leave the intervals
+    visible."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.2))
+    labels = {"weights": "weights (log scale, biases excluded)", "flops": "forward FLOPs per image (log scale)"}
+    fig, axes = plt.subplots(len(axes_x), 1, figsize=(FIGURE_WIDTH, 2.6 * len(axes_x) + 0.4), sharey=True,
+                             squeeze=False)
     best = points["mean"].max()
     floor = max(points["mean"].min() - 0.3, best - PARETO_SPAN)
-    for family, members in points.groupby("family", sort=False):
-        color, marker = family_style(family)
-        shown = members[members["mean"] >= floor]
-        ax.errorbar(shown[x], shown["mean"], yerr=shown["half"].fillna(0), fmt=marker, ms=5, mfc="white",
-                    mew=1.3, capsize=2, elinewidth=1.1, color=color, label=family)
-        front = pareto_front(members, x=x)
-        ax.plot(front[x], front["mean"], "-", color=color, alpha=0.45, lw=1)
-    below = points[points["mean"] < floor].sort_values("mean")
-    ax.set_xscale("log")
-    ax.set_xlabel("weights (log scale, biases excluded)" if x == "weights" else
-                  "forward FLOPs per image (log scale)")
-    ax.set_ylabel(f"test accuracy (%), epoch {epochs}")
     shown = points[points["mean"] >= floor]
-    ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.2)
-    ax.grid(alpha=0.25)
-    ax.set_title(f"{len(points)} nets by family; lines: Pareto frontiers"
-                 + (f"\nbelow {floor:.0f}%, off the axis: {', '.join(below.index)}" if len(below) else ""), fontsize=10)
+    for ax, x in zip(axes[:, 0], axes_x):
+        for family, members in points.groupby("family", sort=False):
+            color, marker = family_style(family)
+            visible = members[members["mean"] >= floor]
+            ax.errorbar(visible[x], visible["mean"], yerr=visible["half"].fillna(0), fmt=marker, ms=5, mfc="white",
+                        mew=1.3, capsize=2, elinewidth=1.1, color=color, label=family)
+            front = pareto_front(members, x=x)
+            ax.plot(front[x], front["mean"], "-", color=color, alpha=0.45, lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel(labels[x])
+        ax.set_ylabel(f"test accuracy (%), epoch {epochs}")
+        ax.set_ylim(floor, (shown["mean"] + shown["half"].fillna(0)).max() + 0.2)
+        ax.grid(alpha=0.25)
+    below = points[points["mean"] < floor].sort_values("mean")
+    axes[0, 0].set_title(f"{len(points)} nets by family; lines: Pareto frontiers"
+                         + (f"\nbelow {floor:.0f}%, off the axis: {', '.join(below.index)}" if len(below) else ""),
+                         fontsize=10)
     fig.tight_layout()
-    return legend_below(fig, ax, ncols=2)
+    return legend_below(fig, axes[-1, 0], ncols=2)
 
 
 def projection_figure(gaps: pd.DataFrame):
     """Per Kronecker rank: the projected and fine-tuned nets minus the same structure trained from scratch, for
     as many epochs and for the full run, with 95% Welch intervals (from :func:`beyond.compression.projection_gaps`)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.1))
     ranks = sorted(set(gaps["rank"]))
     against = sorted(set(gaps.against))
     for k, (e, color) in enumerate(zip(against, ("tab:blue", "0.35"))):
@@ -73,7 +77,7 @@ def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappin
     tutorial's point."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, NullLocator
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.1))
     for rows, recipe, style in [(sgd_rows, "SGD (post)", "-"), (adam_rows, "Adam (t3f)", "--")]:
         for v, run in rows.groupby("variant", sort=False):
             color = family_style(variant_family(v))[0]

@@ -30,7 +30,7 @@ __all__ = ["seeds_note", "beyond_method", "equal_budget_counts", "equal_budget_s
            "tt_rank_summary", "against_two_kron", "t3f_intro", "t3f_summary", "t3f_lede", "compression_lede",
            "beyond_lede", "projection_summary", "compression_intro", "compression_summary", "compression_story",
            "dense_before_projection", "harder_answer", "harder_dataset_summary", "pareto_caption", "t3f_caption",
-           "projection_caption", "monarch_summary", "flops_caption"]
+           "projection_caption", "monarch_summary"]
 
 
 def seeds_note(rows: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
@@ -337,16 +337,25 @@ def harder_dataset_summary(h: Mapping, easy_name: str, hard_name: str) -> str:
 # --- Captions and alt text ------------------------------------------------------------
 
 def pareto_caption(points: pd.DataFrame, rows: pd.DataFrame) -> tuple[str, str]:
-    """(caption, alt text) of the accuracy-weights plane."""
+    """(caption, alt text) of the accuracy-weights plane, and of its accuracy-FLOPs panel when ``points`` has
+    ``flops`` (:func:`beyond.budgets.flops_points`)."""
     best = points.loc[points["mean"].idxmax()]
     by_family = points.groupby("family")["mean"].max().sort_values(ascending=False)
-    return ("Final test accuracy against weight count (log scale), one point per net: the mean over its seeds, bars "
-            "its 95% interval. Lines join each family's Pareto frontier; nets far below the rest are named above "
-            "the plot instead of squeezing the axis.",
-            f"A scatter plot of accuracy against weights on a log scale, {count(len(points), 'net')} in "
-            f"{count(len(by_family), 'family', 'families')}. The best net is {best.name} at {best['mean']:.1f} percent "
-            f"with {int(best.weights):,} weights; the best member of each family reaches "
-            + join_words([f"{fam} {acc:.1f}" for fam, acc in by_family.items()]) + " percent.")
+    flops = "flops" in points
+    caption = ("Final test accuracy against weight count" + (" (top) and against forward FLOPs per image (bottom, "
+               "counted from each layer's shapes and spread over a batch of 1,000 images)" if flops else "")
+               + ", log scale, one point per net: the mean over its seeds, bars its 95% interval. Lines join each "
+               "family's Pareto frontier; nets far below the rest are named above the plot instead of squeezing the "
+               "axis.")
+    alt = (f"A scatter plot of accuracy against weights on a log scale, {count(len(points), 'net')} in "
+           f"{count(len(by_family), 'family', 'families')}. The best net is {best.name} at {best['mean']:.1f} percent "
+           f"with {int(best.weights):,} weights; the best member of each family reaches "
+           + join_words([f"{fam} {acc:.1f}" for fam, acc in by_family.items()]) + " percent.")
+    if flops:
+        cheapest = points.loc[points.flops.idxmin()]
+        alt += (f" Below it the same nets against FLOPs per image: the cheapest is {cheapest.name} at "
+                f"{cheapest.flops:,.0f}, the best costs {best.flops:,.0f}.")
+    return caption, alt
 
 
 def t3f_caption(t: Mapping) -> tuple[str, str]:
@@ -374,8 +383,8 @@ def projection_caption(f: Mapping, gaps: pd.DataFrame) -> tuple[str, str]:
 
 
 def monarch_summary(comparisons: pd.DataFrame) -> str:
-    """What untying the Kronecker factors into Monarch blocks does at equal weights and compute, in words (each pair's
-    numbers are in the table above it)."""
+    """What untying the Kronecker factors into Monarch blocks does at equal weights (the Monarch layer costs r times
+    fewer multiply-adds than a sum of r products), in words; each pair's numbers are in the table above it."""
     if comparisons.empty:
         return "No Kronecker sum in this run has a Monarch layer of its budget."
     untie_wins, untie_loses = comparisons[comparisons.outcome == "loss"], comparisons[comparisons.outcome == "win"]
@@ -383,27 +392,15 @@ def monarch_summary(comparisons: pd.DataFrame) -> str:
     parts = []
     if len(untie_wins) == len(comparisons):
         parts.append("Untying helps at every budget: each Monarch layer beats the Kronecker sum of its weights beyond "
-                     "the seed noise, at the same multiply-adds.")
+                     "the seed noise, with fewer multiply-adds.")
     elif len(untie_loses) == len(comparisons):
-        parts.append("Untying hurts at every budget: each Kronecker sum beats the Monarch layer of its weights beyond "
-                     "the seed noise.")
+        parts.append("Untying costs accuracy at every budget: each Kronecker sum beats the Monarch layer of its weights "
+                     "beyond the seed noise, though the Monarch layer needs fewer multiply-adds.")
     else:
-        if not untie_wins.empty:
-            parts.append(f"Untying helps at the budgets of {join_words([f'`{v}`' for v in untie_wins.variant])}.")
-        if not untie_loses.empty:
-            parts.append(f"It hurts at those of {join_words([f'`{v}`' for v in untie_loses.variant])}.")
-        if not level.empty:
-            parts.append(f"At those of {join_words([f'`{v}`' for v in level.variant])} the two are level within the "
-                         "seed noise.")
+        for nets, words in ((untie_wins, "the Monarch layer is ahead"), (untie_loses, "the Kronecker sum is ahead"),
+                            (level, "the two are level")):
+            if not nets.empty:
+                parts.append(f"At the budget{'s' if len(nets) > 1 else ''} of "
+                             f"{join_words([f'`{v}`' for v in nets.variant])}, {words}"
+                             + (" beyond the seed noise." if words != "the two are level" else " within the seed noise."))
     return " ".join(parts)
-
-
-def flops_caption(points: pd.DataFrame) -> tuple[str, str]:
-    """(caption, alt text) of the accuracy-FLOPs plane."""
-    cheapest = points.loc[points.flops.idxmin()]
-    return ("Final test accuracy against forward FLOPs per image (log scale), one point per net, bars its 95% interval; "
-            "lines join each family's Pareto frontier in compute. FLOPs come from each layer's shapes "
-            "(`kron_utils.forward_flops`, equal to PyTorch's FlopCounterMode), spread over a batch of 1,000 images.",
-            f"A scatter plot of accuracy against FLOPs per image on a log scale, {count(len(points), 'net')}. The "
-            f"cheapest is {cheapest.name} at {cheapest.flops:,.0f} FLOPs; the dense original costs "
-            f"{points.loc['original', 'flops']:,.0f}." if "original" in points.index else "")

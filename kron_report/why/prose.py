@@ -9,7 +9,7 @@ import kron_utils as ku
 import pandas as pd
 
 from ..claims import weakest_margin
-from ..recipes import recipe_family
+from ..recipes import recipe_family, split_recipe
 from ..words import (
     count,
     epochs_phrase,
@@ -188,7 +188,10 @@ def recipe_intro(recipes: Mapping[str, ku.TrainSettings], tuning_seeds: Sequence
             "Adam": "Adam (its defaults otherwise)"}
     families = list(dict.fromkeys(recipe_family(s) for s in recipes.values()))
     each = " at each learning rate of the figure" if len(recipes) > len(families) else ""
-    return (f"Each net tries {count(len(recipes), 'recipe')}: {join_words([what.get(f, f) for f in families])}{each}. "
+    plain = sum(s.parametrization != "structured" for s in recipes.values())
+    tries = (f"Each net tries {count(len(recipes), 'recipe')}" if plain == len(recipes) else
+             f"Each net tries {plain} recipes, a net with a structured layer {len(recipes)}")
+    return (f"{tries}: {join_words([what.get(f, f) for f in families])}{each}. "
             f"It trains for {epochs_phrase(first.epochs)} on {seeds_phrase(tuning_seeds)}, on the first "
             f"{ku.train_size(first.dataset) - first.validation:,} training images, and keeps the recipe with the highest "
             f"mean final accuracy on the last {first.validation:,}, which it never trains on. **The test set plays no "
@@ -228,11 +231,13 @@ def recipe_summary(tuned: pd.DataFrame, reference: str = "original", net: str = 
 
 def recipe_caption(scores: pd.DataFrame, chosen: pd.Series) -> tuple[str, str]:
     """(caption, alt text) of :func:`figures.recipe_figure`."""
-    return ("Final accuracy on the held-out validation images under each recipe, mean and 95% CI over seeds, one panel "
-            "per net with its own scale; the filled marker is the recipe the net keeps. The test set is not shown: it "
-            "plays no part in the choice.",
-            f"{count(len(chosen), 'small panel').capitalize()}, one per net, each with "
-            f"{count(scores.recipe.nunique(), 'point')}; "
+    families = list(dict.fromkeys(split_recipe(r)[0] for r in scores.recipe))
+    return ("Learning-rate sensitivity: final accuracy on the held-out validation images against the learning rate, "
+            "mean and 95% CI over seeds, one line per recipe family, one panel per net with its own scale; the ring "
+            "marks the recipe the net keeps, and a triangle on a panel's floor a recipe far below its best. The test "
+            "set is not shown: it plays no part in the choice.",
+            f"{count(len(chosen), 'small panel').capitalize()}, one per net, each with a line for "
+            f"{join_words([repr(f) for f in families])} across the learning rates; "
             + "; ".join(f"{v} peaks at {r}" for v, r in chosen.items()) + ".")
 
 
@@ -313,14 +318,17 @@ def parametrization_summary(effect: pd.DataFrame) -> str:
     rest = effect[effect.outcome == "tie"]
     parts = []
     if not wins.empty:
-        parts.append(f"Per-tensor rates help {_names(wins.variant)}: the best of them beats the best plain SGD rate on "
-                     "the validation images beyond the seed noise.")
+        parts.append(f"Per-tensor rates help {_names(wins.variant)}: at its best rate, SGD with them beats plain SGD at "
+                     "its best on the validation images beyond the seed noise. Both maxima are picked on the same "
+                     "validation numbers, so the gain is if anything overstated.")
     if not losses.empty:
-        parts.append(f"They hurt {_names(losses.variant)}.")
+        parts.append(f"Per-tensor rates hurt {_names(losses.variant)}: plain SGD at its best rate is ahead beyond the "
+                     "seed noise.")
     if not rest.empty:
-        parts.append(f"For {_names(rest.variant)} the two are level within the seed noise.")
-    return " ".join(parts) + (" Both are the best of several rates on the same validation numbers, so a difference "
-                              "this size is an upper bound on what the parametrisation is worth.")
+        parts.append(f"For {_names(rest.variant)}, SGD with per-tensor rates and plain SGD, each at its best rate, are "
+                     "level within the seed noise: giving the factors a dense layer's step is not what holds "
+                     f"{'it' if len(rest) == 1 else 'them'} back.")
+    return " ".join(parts)
 
 
 def _misaligned(w: Mapping) -> str:
@@ -339,7 +347,7 @@ def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: 
     if net in set(tuned.variant):
         r = tuned[tuned.variant == net].iloc[0]
         gap = dict(diff=r.gap, low=r.low, high=r.high)
-        own = "With each net's learning rate and optimiser chosen on held-out images"
+        own = "With each net's recipe (learning rate, schedule, optimiser, per-tensor rates) chosen on held-out images"
         text.append("**Is the remaining gap the recipe?** " + (
             f"No. {own}, `{net}` is still behind `{reference}` by {_below(gap)}; section 5." if r.outcome == "loss" else
             f"Perhaps. {own}, `{net}` is level with `{reference}` within the seed noise "
@@ -349,7 +357,7 @@ def why_lede(w: Mapping, tuned: pd.DataFrame, reference: str = "original", net: 
 
 
 def why_conclusion(w: Mapping, tuned: pd.DataFrame, fits: Sequence[Mapping] = (), reference: str = "original",
-                   net: str = "two_kron") -> str:
+                   net: str = "two_kron", per_tensor: pd.DataFrame | None = None) -> str:
     """What the page's findings mean, in words: the numbers are in the lede and the sections' tables."""
     across = " or cutting its factors across the rows" if w["off_grid"] and w["misaligned"] == w["off_grid"] else ""
     first = {
@@ -373,6 +381,9 @@ def why_conclusion(w: Mapping, tuned: pd.DataFrame, fits: Sequence[Mapping] = ()
     second = {
         "loss": ("Its remaining gap to the full dense net is not the recipe: the best recipe each net found on "
                  f"held-out images still leaves `{net}` behind `{reference}`."
+                 + (" Nor is it the parametrisation: learning rates that give its factors a dense layer's step do not "
+                    "beat plain SGD." if per_tensor is not None and net in set(per_tensor.variant)
+                    and per_tensor.set_index("variant").outcome[net] != "win" else "")
                  + (" The Kronecker nets also underfit, so capacity is the next suspect; this page does not test it."
                     if underfit else "")),
         "tie": ("Its remaining gap to the full dense net may be the recipe: with each net's own recipe, chosen on "
