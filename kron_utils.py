@@ -980,10 +980,10 @@ def check_seeds(seeds) -> list[int]:
 
 
 def structured_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The layers of ``model`` whose weight is a product of several trainable tensors, by name: every KronLinear
-    and TTLinear, and the low-rank P . Q (an nn.Sequential of nn.Linear layers)."""
+    """The layers of ``model`` whose weight is a product of several trainable tensors, by name: every KronLinear,
+    TTLinear and MonarchLinear, and the low-rank P . Q (an nn.Sequential of nn.Linear layers)."""
     return {name: m for name, m in model.named_modules()
-            if isinstance(m, (KronLinear, TTLinear))
+            if isinstance(m, (KronLinear, TTLinear, MonarchLinear))
             or (isinstance(m, nn.Sequential) and len(m) > 1 and all(isinstance(c, nn.Linear) for c in m))}
 
 

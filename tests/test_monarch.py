@@ -116,6 +116,8 @@ def _runs(table: dict) -> "pd.DataFrame":
 
 
 def test_monarch_partners_match_kronecker_sums_exactly_and_are_compared_in_the_tt_vocabulary():
+    import pandas as pd
+
     import kron_report as kr
     assert [kr.monarch_partner(v) for v in ("kron2_r2", "kron2_r8", "two_kron", "kron4_r4", "tiedkron2_r2",
                                             "kron2_r2_gauss")] == ["monarch2x2", "monarch8x8", None, None, None, None]
@@ -131,6 +133,11 @@ def test_monarch_partners_match_kronecker_sums_exactly_and_are_compared_in_the_t
     assert "At the budget of `kron2_r2`, the Monarch layer is ahead beyond" in words
     assert "At the budget of `kron2_r4`, the two are level within" in words
     assert "every budget" in kr.monarch_summary(c.iloc[:1])
+    assert "untying at equal weights pays at some budgets" in words
+    leaders = pd.DataFrame([dict(net="monarch4x4", high=100_000, outcome="win"), dict(net="original", high=10**6,
+                                                                                      outcome="win")])
+    assert "`monarch4x4` is ahead of every other family up to 100,000 FLOPs" in kr.monarch_summary(c, leaders)
+    assert "At equal compute" not in kr.monarch_summary(c, leaders.iloc[1:])
 
 
 def test_the_flops_plane_and_the_speed_table_read_shapes_and_the_bench_record():

@@ -55,6 +55,7 @@ LAYERS = {  # a range of widths and factor shapes, 2 and 4 factors, ranks 1 and 
     "7x4x7x4->5x5x5x5": lambda: ku.KronLinear((7, 4, 7, 4), (5, 5, 5, 5), num_factors=4),
     "tied 28x28->25x25": lambda: ku.KronLinear((28, 28), (25, 25), tied=True),
     "tt 7x4x7x4 r3": lambda: ku.TTLinear((7, 4, 7, 4), (5, 5, 5, 5), 3, num_factors=4),
+    "monarch 4x4": lambda: ku.MonarchLinear((28, 28), (25, 25), 4, 4),
 }
 
 

@@ -55,7 +55,7 @@ def projection_figure(gaps: pd.DataFrame):
     """Per Kronecker rank: the projected and fine-tuned nets minus the same structure trained from scratch, for
     as many epochs and for the full run, with 95% Welch intervals (from :func:`beyond.compression.projection_gaps`)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.1))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 2.9))
     ranks = sorted(set(gaps["rank"]))
     against = sorted(set(gaps.against))
     for k, (e, color) in enumerate(zip(against, ("tab:blue", "0.35"))):
@@ -77,7 +77,7 @@ def t3f_figure(sgd_rows: pd.DataFrame, adam_rows: pd.DataFrame, tutorial: Mappin
     tutorial's point."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, NullLocator
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.1))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 2.9))
     for rows, recipe, style in [(sgd_rows, "SGD (post)", "-"), (adam_rows, "Adam (t3f)", "--")]:
         for v, run in rows.groupby("variant", sort=False):
             color = family_style(variant_family(v))[0]

@@ -382,7 +382,7 @@ def projection_caption(f: Mapping, gaps: pd.DataFrame) -> tuple[str, str]:
                f"{full['diff'].max():+.1f}." if len(full) and f["epochs"] != f["finetune_epochs"] else "."))
 
 
-def monarch_summary(comparisons: pd.DataFrame) -> str:
+def monarch_summary(comparisons: pd.DataFrame, flops_leaders: pd.DataFrame | None = None) -> str:
     """What untying the Kronecker factors into Monarch blocks does at equal weights (the Monarch layer costs r times
     fewer multiply-adds than a sum of r products), in words; each pair's numbers are in the table above it."""
     if comparisons.empty:
@@ -403,4 +403,13 @@ def monarch_summary(comparisons: pd.DataFrame) -> str:
                 parts.append(f"At the budget{'s' if len(nets) > 1 else ''} of "
                              f"{join_words([f'`{v}`' for v in nets.variant])}, {words}"
                              + (" beyond the seed noise." if words != "the two are level" else " within the seed noise."))
+    helps = not comparisons[comparisons.outcome == "loss"].empty
+    parts.append("Potapczynski et al. (2024) find that less sharing pays as models grow; at this one small scale, "
+                 f"untying at equal weights {'pays at some budgets' if helps else 'does not pay'}.")
+    if flops_leaders is not None:
+        lead = flops_leaders[flops_leaders.net.str.startswith("monarch") & (flops_leaders.outcome == "win")]
+        if not lead.empty:
+            r = lead.iloc[0]
+            parts.append(f"At equal compute a Monarch layer does lead: `{r.net}` is ahead of every other family up to "
+                         f"{r.high:,} FLOPs per image, beyond the seed noise (the equal-compute table).")
     return " ".join(parts)
