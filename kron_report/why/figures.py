@@ -62,7 +62,7 @@ def recipe_figure(scores: pd.DataFrame, chosen: pd.Series, below: float = 2.5):
     nets, families = list(dict.fromkeys(parts.variant)), list(dict.fromkeys(parts.family))
     colors = dict(zip(families, sns.color_palette("colorblind", len(families))))
     markers = dict(zip(families, "osD^v<>p"))
-    fig, axes = plt.subplots(len(nets), 1, figsize=(FIGURE_WIDTH, 1.5 * len(nets) + 1.6), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(nets), 1, figsize=(FIGURE_WIDTH, 1.45 * len(nets) + 1.5), sharex=True, squeeze=False)
     for ax, net in zip(axes[:, 0], nets):
         part = parts[parts.variant == net]
         floor = part["mean"].max() - below
@@ -76,7 +76,8 @@ def recipe_figure(scores: pd.DataFrame, chosen: pd.Series, below: float = 2.5):
                             fmt="v" if off else markers[family], ms=6, color=colors[family])
         best = part[part.recipe == chosen[net]].iloc[0]
         ax.plot([best.lr], [best["mean"]], "o", ms=14, mfc="none", mec="black", mew=1.2)
-        ax.set_ylim(floor - 0.15, part["mean"].max() + max(0.3, part.half.max()))
+        tops = (part["mean"] + part.half.fillna(0))[part["mean"] >= floor]  # the bars of the points shown
+        ax.set_ylim(floor - 0.15, min(100.0, max(part["mean"].max() + 0.3, tops.max() + 0.1)))
         ax.set_xscale("log")
         ax.set_ylabel(net, rotation=0, ha="right", va="center")
         ax.grid(alpha=0.2)
@@ -85,7 +86,8 @@ def recipe_figure(scores: pd.DataFrame, chosen: pd.Series, below: float = 2.5):
     axes[-1, 0].minorticks_off()
     axes[-1, 0].set_xlabel("learning rate")
     handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
-    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle("Validation accuracy (%) against learning rate; ringed: the chosen recipe", y=1.0 + 0.06)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.9 / (1.5 * len(nets) + 1.6)))
+    height = fig.get_figheight()
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0),
+               title="validation accuracy (%); ringed: the recipe kept")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.85 / height))
     return fig
