@@ -208,9 +208,9 @@ def tuned_table(tuned: pd.DataFrame, reference: str = "original", default_recipe
 #: The random-feature comparisons, (a, b, what a - b measures); a net ending in FROZEN has its input layer frozen.
 FROZEN = " | random fc1"
 RANDOM_FEATURE_COMPARISONS = (
-    ("original" + FROZEN, "width10", "625 random units against 10 learned ones (width alone)"),
-    ("two_kron", "original" + FROZEN, "learned Kronecker factors against 625 random dense units"),
-    ("two_kron", "two_kron" + FROZEN, "learned Kronecker factors against random ones"),
+    ("original" + FROZEN, "width10", "width alone"),
+    ("two_kron", "original" + FROZEN, "learned factors vs random width"),
+    ("two_kron", "two_kron" + FROZEN, "learned vs random factors"),
 )
 
 
@@ -241,8 +241,7 @@ def random_feature_effects(trained: Mapping[str, pd.DataFrame], frozen: Mapping[
 
 
 def _net_label(variant: str) -> str:
-    return (f"{variant.removesuffix(FROZEN)}, input layer frozen (random)" if variant.endswith(FROZEN)
-            else f"{variant}, trained")
+    return f"{variant.removesuffix(FROZEN)}, random input layer" if variant.endswith(FROZEN) else variant
 
 
 def random_feature_table(effects: Mapping) -> pd.DataFrame:
