@@ -988,8 +988,10 @@ def structured_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def layer_weight(layer: nn.Module) -> torch.Tensor:
-    """The (out, in) matrix a structured layer applies: ``dense_weight()``, or the product of a Sequential's
-    nn.Linear weights, last first."""
+    """The (out, in) matrix a layer applies: an nn.Linear's weight, a structured layer's ``dense_weight()``, or the
+    product of a Sequential's nn.Linear weights, last first."""
+    if isinstance(layer, nn.Linear):
+        return layer.weight
     if hasattr(layer, "dense_weight"):
         return layer.dense_weight()
     return reduce(lambda w, linear: linear.weight @ w, list(layer)[1:], layer[0].weight)
@@ -1222,8 +1224,9 @@ def _train_runs(variant, seeds, models, settings, splits, *, compiled, progress)
     state = stack_models(models, settings.optimizer, frozen=frozen_names(models[0], settings.frozen))
     step = training_step(models[0], settings.lr, settings.momentum, compiled=compiled, optimizer=settings.optimizer,
                          rates={name: rate.to(x_train.device) for name, rate in rates.items()})
-    scales = (cosine_scale(settings.epochs * math.ceil(len(x_train) / settings.batch_size)).float().to(x_train.device)
-              if settings.schedule == "cosine" else None)
+    steps = math.ceil(len(x_train) / settings.batch_size)  # per epoch
+    scales = (cosine_scale(settings.epochs * steps).float().to(x_train.device).reshape(settings.epochs, steps)
+              if settings.schedule == "cosine" else None)  # the schedule's factor for each epoch's steps
     shufflers = [torch.Generator().manual_seed(s) for s in seeds]
     weights, params = count_weights(models[0]), count_params(models[0])
     rows, alive = [], list(range(len(seeds)))
@@ -1232,7 +1235,7 @@ def _train_runs(variant, seeds, models, settings, splits, *, compiled, progress)
     for epoch in bar:
         start = time.perf_counter()
         train_loss = _train_epoch(step, state, x_train, y_train, shufflers, settings.batch_size,
-                                  None if scales is None else scales[(epoch - 1) * math.ceil(len(x_train) / settings.batch_size):])
+                                  None if scales is None else scales[epoch - 1])
         test_loss, test_accuracy = _evaluate(models[0], state, x_test, y_test, settings.test_batch_size)
         held_out = (_evaluate(models[0], state, *splits["validation"], settings.test_batch_size)
                     if "validation" in splits else None)

@@ -23,11 +23,7 @@ def input_layer_weight(variant: str, seed: int = 0) -> torch.Tensor:
     ranks are not blurred by float32 rounding)."""
     fc1 = copy.deepcopy(ku.seeded_model(variant, seed).fc1).double()
     with torch.no_grad():
-        if hasattr(fc1, "dense_weight"):
-            return fc1.dense_weight()
-        if isinstance(fc1, nn.Sequential):
-            return fc1[1].weight @ fc1[0].weight
-        return fc1.weight.detach()
+        return ku.layer_weight(fc1).detach()
 
 
 def input_layer_rank(variant: str, seed: int = 0) -> int:
