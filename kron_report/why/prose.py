@@ -326,8 +326,8 @@ def parametrization_summary(effect: pd.DataFrame) -> str:
                      "seed noise.")
     if not rest.empty:
         parts.append(f"For {_names(rest.variant)}, SGD with per-tensor rates and plain SGD, each at its best rate, are "
-                     "level within the seed noise: giving the factors a dense layer's step is not what holds "
-                     f"{'it' if len(rest) == 1 else 'them'} back.")
+                     "level within the seed noise: giving the factors a dense layer's step changes nothing "
+                     "measurable.")
     return " ".join(parts)
 
 
