@@ -7,7 +7,8 @@ same repeat. Needs real MNIST (make data). Rows e and f sweep the post's six net
 fraction of the epochs, with the local scheduler and serially; row g puts each net's epoch time beside its compute
 floor (its FLOPs at the measured sgemm rate); row h times the layers against tensorly-torch and peft, row i a
 tensor train against the Kronecker net with the same input weights, row j the input layer of each family (the
-beyond page's speed table reads it).
+beyond page's speed table reads it), row k one adapter training step at each of Part 4's budgets: the Kronecker
+sum (the path its cost model picks, and each path forced) beside full fine-tuning, peft's LoRA and peft's LoKr.
 
     .venv/bin/python bench.py --rows j   # only these rows, merged into the committed record (each row keeps its date)
 """
@@ -159,11 +160,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="smaller epochs for rows a and d (a smoke run)")
-    parser.add_argument("--rows", default="abhcdijefg",
+    parser.add_argument("--rows", default="abhcdijkefg",
                         help="which rows to run (letters); a subset is merged into the committed record")
     args = parser.parse_args()
-    if set(args.rows) - set("abcdefghij") or not args.rows:
-        parser.error(f"--rows takes letters among abcdefghij, got {args.rows!r}")
+    if set(args.rows) - set("abcdefghijk") or not args.rows:
+        parser.error(f"--rows takes letters among abcdefghijk, got {args.rows!r}")
     device = ku.resolve_device(args.device)
     kr.verify_dataset(kr.project_path("data"), "mnist")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -241,6 +242,9 @@ def main():
             report("h", f"{name} fwd+bwd, batch {batch}: vs {peer}", ratios, None,
                    name=f"{name.lower()}_vs_{'tltorch' if name == 'KronLinear' else 'peft'}_{batch}")
 
+    if "k" in args.rows:
+        row_k(report, args)
+
     # c. dense original: achieved GFLOP/s of a training epoch vs the machine's sgemm
     if "c" in args.rows:
         row_c(report, args, device)
@@ -259,12 +263,50 @@ def main():
         for r in bench_rows:
             r["date"] = meta["date"]
         old = kr.bench_record(device.type)
-        if set(args.rows) != set("abcdefghij") and old is not None:  # a subset: the other rows stay as committed
+        if set(args.rows) != set("abcdefghijk") and old is not None:  # a subset: the other rows stay as committed
             bench_rows[:0] = [r for r in old["rows"] if r["row"] not in set(args.rows)]
             meta = dict(old, rows=None, partial=sorted(set(old.get("partial", [])) | set(args.rows)))
             meta.pop("rows")
         path = kr.save_bench(dict(meta, rows=bench_rows), device.type)
         print(f"\nwritten to {path.relative_to(kr.ROOT)} (the pages read it)")
+
+
+def row_k(report, args):
+    """k. One adapter training step (Adam on the trainable weights, new head included, batch 64, CPU) at each of
+    Part 4's budgets, every net timed in turn in each repeat (:func:`kr.step_seconds`): the Kronecker sum on the
+    path its cost model picks ('auto') and on each path forced, against full fine-tuning of the layer, peft's LoRA
+    and peft's LoKr of the same budget. Goals: never slower than full fine-tuning, within 1.5x of LoRA."""
+    torch.manual_seed(0)
+    base = ku.build_model(kr.BASE_VARIANT)
+    x, y = torch.randn(6_400, ku.IMAGE_SIZE), torch.randint(0, ku.NUM_CLASSES, (6_400,))
+    arms = kr.budget_arms()
+    nets = {"full_fc1": kr.adapted_net(kr.Arm("full"), base, 1)}
+    for level, rank in enumerate(kr.BUDGET_RANKS):
+        lora, lokr, kron = kr.level_members(arms, level)
+        nets[lora.name], nets[lokr.name] = kr.adapted_net(lora, base, 1), kr.adapted_net(lokr, base, 1)
+        for path in ku.ADAPTER_PATHS:
+            net = kr.adapted_net(kron, base, 1)
+            net.fc1.path = path
+            nets[f"{kron.name}:{path}"] = net
+    table = kr.step_seconds(nets, x, y, steps=100, rounds=args.repeats)
+    times = [dict(zip(t.net, t.seconds_per_step)) for _, t in table.groupby("round")]
+    report("k", "full fine-tuning of fc1, Adam step, batch 64: milliseconds", [1e3 * t["full_fc1"] for t in times],
+           None, unit=" ms", fmt="{:.3f}", name="adapter_ms_full_fc1")
+    for level, rank in enumerate(kr.BUDGET_RANKS):
+        lora, lokr, kron = kr.level_members(arms, level)
+        budget = f"{kr.adapter_weights(kron):,} weights"
+        auto = f"{kron.name}:auto"
+        chosen = nets[auto].fc1.step_path(RECIPE.batch_size)
+        for name in (lora.name, lokr.name, auto, f"{kron.name}:contract", f"{kron.name}:form"):
+            report("k", f"{name} ({budget}), Adam step, batch 64: milliseconds", [1e3 * t[name] for t in times], None,
+                   unit=" ms", fmt="{:.3f}", name=f"adapter_ms_{name.replace(':', '_')}")
+        report("k", f"{kron.name} ({budget}, the {chosen} path) vs full fine-tuning: step time ratio",
+               [t[auto] / t["full_fc1"] for t in times], 1.0, lower_is_better=True, fmt="{:.2f}",
+               name=f"adapter_vs_full_{kron.name}")
+        report("k", f"{kron.name} ({budget}) vs {lora.name}: step time ratio", [t[auto] / t[lora.name] for t in times],
+               1.5, lower_is_better=True, fmt="{:.2f}", name=f"adapter_vs_lora_{kron.name}")
+        report("k", f"{kron.name} ({budget}) vs peft {lokr.name}: speed-up", [t[lokr.name] / t[auto] for t in times],
+               None, fmt="{:.2f}", name=f"adapter_vs_lokr_{kron.name}")
 
 
 def row_c(report, args, device):

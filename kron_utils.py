@@ -212,6 +212,50 @@ def kron_sum_macs(left: tuple[int, int, int], right: tuple[int, int, int]) -> in
                    else i_left * i_right * o_left + o_left * i_right * o_right)
 
 
+ADAPTER_PATHS = ("auto", "contract", "form")  # how KronAdapter applies its update (see adapter_step_macs)
+
+
+def kron_sum_dense(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """sum_r left[r] (x) right[r] as one (O_L*O_R, I_L*I_R) matrix, built with one matrix product over r (Van Loan's
+    rearrangement: the sum is the (O_L I_L) x (O_R I_R) product of the flattened factors, then permuted):
+    r * O * I multiply-adds. Equals ``sum(torch.kron(left[r], right[r]))``."""
+    (rank, o_left, i_left), (_, o_right, i_right) = left.shape, right.shape
+    product = left.reshape(rank, o_left * i_left).T @ right.reshape(rank, o_right * i_right)
+    return product.reshape(o_left, i_left, o_right, i_right).permute(0, 2, 1, 3).reshape(o_left * o_right,
+                                                                                           i_left * i_right)
+
+
+def adapter_step_macs(left: tuple[int, int, int], right: tuple[int, int, int], batch: int, path: str,
+                      grad: bool = True) -> int:
+    """Multiply-adds that a Kronecker-sum update ΔW = sum_r A_r (x) B_r (A: ``left`` (r, O_L, I_L), B: ``right``)
+    adds to a frozen layer's step on ``batch`` rows, beyond the frozen layer's own product x W_0^T:
+
+    - ``contract``: x through the factors, never building ΔW (:func:`kron_sum_macs` per row: e_1 then e_2). The
+      backward pass takes the factors' gradients: e_1 once more and e_2 twice (the intermediate's gradient too),
+      so 2 e_1 + 3 e_2 per row and term in all.
+    - ``form``: build W_0 + ΔW once (:meth:`KronAdapter.merged_weight`, r O I) and apply it in the frozen layer's
+      one product. The backward pass needs ΔW's gradient g^T x (batch O I, as full fine-tuning does) and from it each
+      factor's (r O I each): 3 r O I + batch O I.
+
+    With ``grad=False`` (evaluation) only the forward parts count: batch (e_1 + e_2) against r O I."""
+    if path not in ADAPTER_PATHS[1:]:
+        raise ValueError(f"path must be 'contract' or 'form', got {path!r}")
+    (rank, o_left, i_left), (_, o_right, i_right) = left, right
+    size = o_left * o_right * i_left * i_right
+    if path == "form":
+        return rank * size + (2 * rank * size + batch * size if grad else 0)
+    right_first = o_right * i_left < o_left * i_right
+    first, second = ((i_left * i_right * o_right, i_left * o_right * o_left) if right_first
+                     else (i_left * i_right * o_left, o_left * i_right * o_right))
+    return batch * rank * ((2 * first + 3 * second) if grad else (first + second))
+
+
+def adapter_path(left: tuple[int, int, int], right: tuple[int, int, int], batch: int, grad: bool = True) -> str:
+    """The cheaper of 'contract' and 'form' by :func:`adapter_step_macs` (on a tie, 'contract')."""
+    costs = {p: adapter_step_macs(left, right, batch, p, grad) for p in ADAPTER_PATHS[1:]}
+    return min(costs, key=costs.get)
+
+
 INITS = ("uniform", "gauss")  # how KronLinear can draw its factors (see its docstring)
 
 
@@ -445,15 +489,20 @@ class KronAdapter(nn.Module):
     y = x (W_0 + ΔW)^T + b_0,   ΔW = scale · \sum_r A_r (x) B_r,   A_r (out_factors[0], in_factors[0]),
     B_r (out_factors[1], in_factors[1]),
 
-    applied as ``base(x) + scale * kron_linear(x, [A, B])`` without building ΔW. ``base`` is frozen in place (its
+    applied as ``base(x) + scale * kron_linear(x, [A, B])`` without building ΔW (``path='contract'``), or as
+    ``F.linear(x, W_0 + ΔW, b_0)`` with ΔW built once per call (``path='form'``); 'auto' (the default) takes the
+    cheaper for the batch by the cost model :func:`adapter_step_macs`. ``base`` is frozen in place (its
     weight and bias stop requiring gradients). As in peft's ``LoKrConfig`` with its default init, A starts at zero,
     so ΔW = 0 and training starts from the base net, and each B_r is drawn with ``kaiming_uniform_(a=sqrt(5))``.
     With rank 1 and scale = alpha / r this is peft's LoKr on a Linear layer without rank decomposition
     (``lokr_w1`` = A, ``lokr_w2`` = B)."""
 
     def __init__(self, base: nn.Linear, in_factors: Sequence[int] = (28, 28), out_factors: Sequence[int] = (25, 25), *,
-                 rank: int = 1, scale: float = 1.0):
+                 rank: int = 1, scale: float = 1.0, path: str = "auto"):
         super().__init__()
+        if path not in ADAPTER_PATHS:
+            raise ValueError(f"path must be one of {', '.join(ADAPTER_PATHS)}, got {path!r}")
+        self.path = path
         if not isinstance(base, nn.Linear):
             raise ValueError(f"base must be an nn.Linear, got {type(base).__name__}")
         self.base = base.requires_grad_(False)
@@ -467,18 +516,43 @@ class KronAdapter(nn.Module):
             for b in self.delta.factors[1]:
                 nn.init.kaiming_uniform_(b, a=math.sqrt(5))
 
+    def step_path(self, batch: int, grad: bool = True) -> str:
+        """How :meth:`forward` applies the update to ``batch`` rows: ``self.path``, or with 'auto' the cheaper by
+        :func:`adapter_path`."""
+        if self.path != "auto":
+            return self.path
+        return adapter_path(tuple(self.delta.factor(0).shape), tuple(self.delta.factor(1).shape), batch, grad)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.delta.factors)
+        if self.step_path(x.numel() // max(1, x.shape[-1]), grad) == "form":
+            return F.linear(x, self.merged_weight(), self.base.bias)
         return self.base(x) + self.scale * self.delta(x)
 
+    def merged_weight(self) -> torch.Tensor:
+        """W_0 + ΔW, differentiable in the factors, in one matrix product: Van Loan's rearrangement of W_0 (cached
+        until the base's weight changes) plus scale · Aᵀ B over the terms (``torch.addmm``), permuted back once."""
+        a, b = self.delta.factor(0), self.delta.factor(1)
+        (rank, o_a, i_a), (_, o_b, i_b) = a.shape, b.shape
+        weight = self.base.weight
+        key = (weight.data_ptr(), weight._version, weight.dtype)
+        if getattr(self, "_rearranged_key", None) != key:
+            self._rearranged = (weight.detach().reshape(o_a, o_b, i_a, i_b).permute(0, 2, 1, 3)
+                                .reshape(o_a * i_a, o_b * i_b).contiguous())
+            self._rearranged_key = key
+        product = torch.addmm(self._rearranged, a.reshape(rank, o_a * i_a).T, b.reshape(rank, o_b * i_b),
+                              alpha=self.scale)
+        return product.reshape(o_a, i_a, o_b, i_b).permute(0, 2, 1, 3).reshape(o_a * o_b, i_a * i_b)
+
     def delta_weight(self) -> torch.Tensor:
-        """ΔW = scale · Σ_r A_r (x) B_r, built (for analysis and merging; training never builds it)."""
-        return self.scale * self.delta.dense_weight()
+        """ΔW = scale · Σ_r A_r (x) B_r, built by :func:`kron_sum_dense` (differentiable)."""
+        return self.scale * kron_sum_dense(self.delta.factor(0), self.delta.factor(1))
 
     def merged(self) -> nn.Linear:
         """A plain nn.Linear computing the same function: weight W_0 + ΔW, the base's bias."""
         layer = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
         with torch.no_grad():
-            layer.weight.copy_(self.base.weight + self.delta_weight())
+            layer.weight.copy_(self.merged_weight())
             if self.base.bias is not None:
                 layer.bias.copy_(self.base.bias)
         return layer
@@ -754,8 +828,10 @@ def count_params(model: nn.Module) -> int:
 #: Each dataset's folder under data_dir (torchvision's), training-set mean/std used to normalise, and
 #: training-set size; the four IDX files are :data:`IDX_FILES` (kron_report.fetch verifies their SHA-256).
 DATASETS: dict[str, dict] = {
-    "mnist": dict(folder="MNIST", mean=0.1307, std=0.3081, train_size=60_000),  # the pytorch/examples constants
-    "fashion-mnist": dict(folder="FashionMNIST", mean=0.2860, std=0.3530, train_size=60_000),  # its own statistics
+    "mnist": dict(folder="MNIST", mean=0.1307, std=0.3081, train_size=60_000,  # the pytorch/examples constants
+                  class_counts=(5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)),
+    "fashion-mnist": dict(folder="FashionMNIST", mean=0.2860, std=0.3530, train_size=60_000,  # its own statistics
+                          class_counts=(6000,) * 10),
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 #: In-memory stand-in for smoke runs and tests: 10 noisy class prototypes, no files.
@@ -770,9 +846,65 @@ def dataset_info(dataset: str) -> dict:
     return DATASETS[dataset]
 
 
-def train_size(dataset: str) -> int:
-    """Number of training images of ``dataset``."""
-    return SYNTHETIC_SIZES["train"] if dataset == SYNTHETIC else dataset_info(dataset)["train_size"]
+def parse_classes(classes: str | None) -> tuple[int, ...] | None:
+    """The labels a class filter keeps: 'a-b' (a <= b, digits 0-9) -> (a, ..., b); None -> None (all ten)."""
+    if classes is None:
+        return None
+    match = re.fullmatch(r"(\d)-(\d)", classes) if isinstance(classes, str) else None
+    if not match or int(match[1]) > int(match[2]):
+        raise ValueError(f"classes must be None or a range of labels 'a-b' with 0 <= a <= b <= 9 (e.g. '0-4'), "
+                         f"got {classes!r}")
+    return tuple(range(int(match[1]), int(match[2]) + 1))
+
+
+#: A domain shift of every image: 'rotate<degrees>' (counter-clockwise about the centre, bilinear, zeros outside) or
+#: 'noise<std>' (fixed Gaussian noise of that std on the [0, 1] grey levels, then clipped to [0, 1]).
+DOMAIN = re.compile(r"(?P<kind>rotate|noise)(?P<amount>\d+(?:\.\d+)?)")
+
+
+def parse_domain(domain: str | None) -> tuple[str, float] | None:
+    """('rotate', 30.0) for 'rotate30', ('noise', 0.5) for 'noise0.5'; None -> None (the images as they are)."""
+    if domain is None:
+        return None
+    match = DOMAIN.fullmatch(domain) if isinstance(domain, str) else None
+    if not match or (match["kind"] == "noise" and float(match["amount"]) <= 0):
+        raise ValueError(f"domain must be None, 'rotate<degrees>' or 'noise<std>' with std > 0 (e.g. 'rotate30', "
+                         f"'noise0.5'), got {domain!r}")
+    return match["kind"], float(match["amount"])
+
+
+def shift_domain(x: torch.Tensor, domain: str | None, dataset: str, split: str) -> torch.Tensor:
+    """Images (N, 784) of ``dataset``, normalised, moved to another domain of the same classes (:func:`parse_domain`):
+    back to grey levels in [0, 1], rotated or noised, normalised again. The noise is drawn once per split from a
+    generator seeded by the split's name, so every run sees the same noisy images."""
+    parsed = parse_domain(domain)
+    if parsed is None:
+        return x
+    info = DATASETS.get(dataset, dict(mean=0.0, std=1.0))
+    side = math.isqrt(x.shape[1])
+    images = (x * info["std"] + info["mean"]).reshape(-1, 1, side, side)
+    kind, amount = parsed
+    if kind == "rotate":
+        angle = math.radians(amount)
+        theta = torch.tensor([[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]],
+                             dtype=x.dtype, device=x.device)
+        grid = F.affine_grid(theta.expand(len(images), 2, 3), list(images.shape), align_corners=False)
+        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    else:
+        generator = torch.Generator().manual_seed({"train": 1, "test": 2}[split])
+        noise = torch.randn(images.shape, generator=generator).to(x.device)
+        images = (images + amount * noise).clamp(0.0, 1.0)
+    return ((images.reshape(len(x), -1) - info["mean"]) / info["std"]).to(x.dtype)
+
+
+def train_size(dataset: str, classes: str | None = None) -> int:
+    """Number of training images of ``dataset`` (those with a label in ``classes``, :func:`parse_classes`)."""
+    kept = parse_classes(classes)
+    if dataset == SYNTHETIC:
+        labels = synthetic_data("train")[1]
+        return len(labels) if kept is None else int(sum((labels == c).sum() for c in kept))
+    info = dataset_info(dataset)
+    return info["train_size"] if kept is None else sum(info["class_counts"][c] for c in kept)
 
 
 def raw_dir(data_dir: str | Path, dataset: str = "mnist") -> Path:
@@ -871,7 +1003,10 @@ class TrainSettings:
     torch.optim.lr_scheduler.CosineAnnealingLR with T_max = T and eta_min = 0. ``parametrization='structured'``
     gives each tensor of a structured layer its own learning rate, :func:`structured_rates`, measured on the
     first batch of training images at initialisation. ``frozen='fc1'`` keeps that layer (weights and bias) at its
-    initialisation and trains the rest: with a random input layer, a random-feature model."""
+    initialisation and trains the rest: with a random input layer, a random-feature model. ``classes='5-9'`` keeps
+    only the images of those labels, in every split, before the validation split and ``train_limit`` are taken
+    (labels keep their values; the net keeps its ten outputs). ``domain='noise0.5'`` or ``'rotate30'`` moves every
+    image to another domain of the same classes (:func:`shift_domain`)."""
     epochs: int = 35
     lr: float = 0.01
     momentum: float = 0.5
@@ -885,8 +1020,12 @@ class TrainSettings:
     schedule: str = "constant"
     parametrization: str = "standard"
     frozen: str | None = None
+    classes: str | None = None
+    domain: str | None = None
 
     def __post_init__(self):
+        parse_classes(self.classes)
+        parse_domain(self.domain)
         _check_optimizer(self.optimizer)
         for name, valid in (("schedule", SCHEDULES), ("parametrization", PARAMETRIZATIONS)):
             if getattr(self, name) not in valid:
@@ -899,15 +1038,15 @@ class TrainSettings:
         if self.dataset != SYNTHETIC:
             dataset_info(self.dataset)
         if isinstance(self.validation, bool) or not isinstance(self.validation, (int, np.integer)) or not (
-                0 <= self.validation < train_size(self.dataset)):
+                0 <= self.validation < train_size(self.dataset, self.classes)):
             raise ValueError(f"validation must be a whole number of training images in [0, "
-                             f"{train_size(self.dataset):,}), got {self.validation!r}")
+                             f"{train_size(self.dataset, self.classes):,}), got {self.validation!r}")
         if self.permutation_seed is not None and (isinstance(self.permutation_seed, bool) or not isinstance(
                 self.permutation_seed, (int, np.integer)) or self.permutation_seed < 0):
             raise ValueError(f"permutation_seed must be None or a non-negative integer, got {self.permutation_seed!r}")
         if self.train_limit is not None:
             check_positive_int(self.train_limit, "train_limit")
-            available = train_size(self.dataset) - self.validation
+            available = train_size(self.dataset, self.classes) - self.validation
             if self.train_limit > available:
                 raise ValueError(f"train_limit {self.train_limit} exceeds the {available:,} training images of "
                                  f"{self.dataset}" + (" left beside the validation split" if self.validation else "")
@@ -940,11 +1079,19 @@ def pixel_permutation(seed: int, size: int = IMAGE_SIZE) -> torch.Tensor:
 def data_splits(settings: TrainSettings, data_dir: str | Path = "data",
                 device: str | torch.device = "cpu") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The (images, labels) a run under ``settings`` uses: 'train', 'test' and, with ``settings.validation``,
-    'validation' (the last N training images, held out). ``train_limit`` keeps the first images of the rest;
+    'validation' (the last N training images, held out). ``domain`` first moves every image (:func:`shift_domain`),
+    ``classes`` keeps the images of those labels;
+    ``train_limit`` keeps the first images of the rest;
     ``permutation_seed`` permutes the pixels of every split with the same :func:`pixel_permutation`."""
     device = resolve_device(device)
-    x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device)
-    splits = {"test": _cached_data(str(data_dir), settings.dataset, "test", device)}
+    x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device, settings.domain)
+    splits = {"test": _cached_data(str(data_dir), settings.dataset, "test", device, settings.domain)}
+    kept = parse_classes(settings.classes)
+    if kept is not None:
+        keep = lambda x, y: (x[torch.isin(y, torch.tensor(kept, device=y.device))],  # noqa: E731
+                             y[torch.isin(y, torch.tensor(kept, device=y.device))])
+        x_train, y_train = keep(x_train, y_train)
+        splits["test"] = keep(*splits["test"])
     if settings.validation:
         cut = len(x_train) - settings.validation
         splits["validation"] = x_train[cut:], y_train[cut:]
@@ -1405,6 +1552,8 @@ def _evaluate(base: nn.Module, state: dict, x, y, batch_size: int) -> tuple[list
 
 
 @lru_cache(maxsize=None)
-def _cached_data(data_dir: str, dataset: str, split: str, device: torch.device):
-    """load_dataset, memoised per process (notebooks train many variants on the same data)."""
-    return load_dataset(data_dir, split, device=device, dataset=dataset)
+def _cached_data(data_dir: str, dataset: str, split: str, device: torch.device, domain: str | None = None):
+    """load_dataset (moved to ``domain`` by :func:`shift_domain`), memoised per process (notebooks train many
+    variants on the same data)."""
+    x, y = load_dataset(data_dir, split, device=device, dataset=dataset)
+    return shift_domain(x, domain, dataset, split), y

@@ -14,8 +14,8 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
-from .adapters.plan import AdaptersPlan
-from .adapters.results import arm_results, kind_gaps
+from .adapters.transfer import TransferStudy
+from .adapters.results import arm_results, choose_transfer, head_against_best, kind_gaps, shape_comparisons
 from .beyond.budgets import equal_budget_baselines, monarch_comparisons
 from .beyond.plan import TEN_SEEDS, BeyondPlan
 from .claims import closeness, verdict_heading, within
@@ -204,14 +204,25 @@ def recipe_findings(reads: Sequence[Path], epochs: int, dataset: str, net: str =
                 widens=own["high"] < default["low"], narrows=own["low"] > default["high"])
 
 
-def adapter_findings(runs: pd.DataFrame, arms, ranks) -> dict:
-    """Part 4 for the post: the Kronecker sum minus LoRA at each budget, and what pre-training is worth at all
-    (full fine-tuning minus training from scratch): without that gain, adapters are compared on a random start."""
-    results = arm_results(runs, arms)
-    gaps = kind_gaps(results, runs, arms, "kronsum", "lora", ranks)
-    transfer = compare_final(runs, "full_fc1", "scratch")
-    return dict(gaps=gaps, transfer=transfer, helps=outcome(transfer) == "win",
-                ahead=int((gaps.outcome == "ahead").sum()), behind=int((gaps.outcome == "behind").sum()))
+def adapter_findings(runs: pd.DataFrame, plan, transfer: pd.DataFrame, chosen: int) -> dict:
+    """Part 4 for the post: the setting the adapters are compared in and its pre-training gain (full fine-tuning minus
+    scratch), the settings without one (the no-transfer contrast), the Kronecker sum minus LoRA at each budget, and
+    whether any factor shape differs from the balanced one."""
+    main = [a for a in plan.arms if a.shape is None]
+    results = arm_results(runs, main)
+    gaps = kind_gaps(results, runs, main, "kronsum", "lora", plan.ranks)
+    gain = compare_final(runs, "full_fc1", "scratch")
+    shapes = shape_comparisons(runs, plan.arms, plan.shape_ranks)
+    kron = shapes[shapes.kind == "kronsum"]
+    contrast = [dict(setting=r.setting, diff=r.gain, low=r.low, high=r.high, all_images=pd.isna(r.images))
+                for i, r in enumerate(transfer.itertuples()) if i != chosen and r.low <= 0]
+    contrast.sort(key=lambda c: not c["all_images"])  # the earlier setting, all of the target's labels, first
+    head = head_against_best(runs, results)
+    return dict(setting=transfer.setting.iloc[chosen], transfer=gain, helps=outcome(gain) == "win", gaps=gaps,
+                head_first=bool(head["low"] > 0),
+                ahead=int((gaps.outcome == "ahead").sum()), behind=int((gaps.outcome == "behind").sum()),
+                budgets=len(gaps), seeds=len(plan.seeds), contrast=contrast, candidates=len(transfer),
+                shapes_moved=bool(kron.outcome.isin(["ahead", "behind"]).any()), shape_budgets=int(shapes.budget.nunique()))
 
 
 def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Sequence[Path] | None = None) -> dict:
@@ -242,8 +253,11 @@ def post_findings(post_rows: pd.DataFrame, dataset: str, epochs: int, reads: Seq
     except MissingRuns:
         pass
     try:
-        plan = AdaptersPlan.from_parameters(NOTEBOOK_PARAMETERS["06_adapters"])
-        found["adapters"] = adapter_findings(plan.final_runs(plan.chosen()), plan.arms, plan.ranks)
+        study = TransferStudy.from_parameters(NOTEBOOK_PARAMETERS["06_adapters"])
+        transfer = study.table()
+        chosen = choose_transfer(transfer)
+        plan = study.adapters_plan(transfer)
+        found["adapters"] = adapter_findings(plan.final_runs(plan.chosen()), plan, transfer, chosen)
     except MissingRuns:
         pass
     return found

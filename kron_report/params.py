@@ -19,7 +19,8 @@ import kron_utils as ku
 from .paths import notebook_parameters
 
 __all__ = ["parse_list", "check_variants", "check_seeds", "check_positive_ints", "check_tolerance",
-           "check_rates", "check_whole", "check_dataset", "check_lokr_configs", "MIN_TRAIN_IMAGES", "RULES",
+           "check_rates", "check_whole", "check_dataset", "check_lokr_configs", "check_candidates",
+           "check_factor_shapes", "MIN_TRAIN_IMAGES", "RULES",
            "read_parameters"]
 
 
@@ -142,6 +143,32 @@ def check_lokr_configs(value, name: str = "lokr_configs") -> list[tuple[int, int
     return [(int(f), int(r)) for f, r in items]
 
 
+def check_candidates(value, name: str = "candidates") -> list[tuple]:
+    """[source, target, target_images, epochs] settings: tasks as strings ('mnist', 'mnist:0-4'), target_images a
+    whole number >= 1 or None (all), epochs a whole number >= 1; each task's dataset and classes are checked by the
+    plan."""
+    items = parse_list(value, name)
+    good = isinstance(items, list) and items and all(
+        isinstance(c, (list, tuple)) and len(c) == 4 and isinstance(c[0], str) and isinstance(c[1], str)
+        and (c[2] is None or (_is_whole(c[2]) and c[2] >= 1)) and _is_whole(c[3]) and c[3] >= 1 for c in items)
+    if not good:
+        raise ValueError(f"{name} must list [source, target, target_images, epochs] settings (tasks such as "
+                         f"'mnist:0-4', target_images a whole number or null, epochs >= 1), got {value!r}")
+    return [(str(s), str(t), None if n is None else int(n), int(e)) for s, t, n, e in items]
+
+
+def check_factor_shapes(value, name: str = "factor_shapes") -> list[tuple[int, int]]:
+    """[out, in] shapes of a Kronecker sum's first factor: out divides 625 and in divides 784."""
+    items = parse_list(value, name)
+    good = isinstance(items, list) and items and all(
+        isinstance(c, (list, tuple)) and len(c) == 2 and all(_is_whole(v) and v >= 1 for v in c)
+        and ku.HIDDEN_SIZE % c[0] == 0 and ku.IMAGE_SIZE % c[1] == 0 for c in items)
+    if not good:
+        raise ValueError(f"{name} must list [out, in] shapes with out dividing {ku.HIDDEN_SIZE} and in dividing "
+                         f"{ku.IMAGE_SIZE}, such as [5, 49], got {value!r}")
+    return [(int(o), int(i)) for o, i in items]
+
+
 #: The fewest training images a validation split may leave (half the set, where that is fewer).
 MIN_TRAIN_IMAGES = 1_000
 
@@ -166,6 +193,8 @@ RULES: dict[str, Callable] = {
     "sgd_learning_rates": lambda v, n: check_rates(v, n, 10), "learning_rates": lambda v, n: check_rates(v, n, 1),
     "adam_learning_rates": lambda v, n: check_rates(v, n, 10),
     "tolerance_pp": check_tolerance, "lokr_configs": check_lokr_configs,
+    "candidates": check_candidates, "factor_shapes": check_factor_shapes, "choice_seeds": check_whole,
+    "shape_ranks": lambda v, n: check_positive_ints(v, n, allow_empty=True),
 }
 
 
@@ -184,7 +213,7 @@ def read_parameters(notebook: str, parameters: Mapping) -> dict:
 
 def _across(notebook: str, p: dict) -> None:
     """The rules that tie two parameters together; each message names both."""
-    if "validation_images" in p:
+    if "validation_images" in p and ("target" in p or "dataset" in p):
         other = "target" if "target" in p else "dataset"
         size = ku.train_size(p[other])
         keep = min(MIN_TRAIN_IMAGES, size // 2)  # the synthetic stand-in has 512 training images

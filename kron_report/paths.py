@@ -47,9 +47,9 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
                    cosine=True, structured=True, validation_images=10000,
                    fields_seed=1, data_dir="data", results_dir=None, figures_dir=None, force=False, device="auto",
                    scheduler="local", tolerance_pp=0.5),
-    "06_adapters": dict(source="mnist", target="fashion-mnist", epochs=10, seeds=None,
-                        learning_rates=[0.0003, 0.001, 0.003, 0.01], budget_ranks=None, lokr_configs=None,
-                        validation_images=10000, data_dir="data", results_dir=None, figures_dir=None, force=False,
+    "06_adapters": dict(candidates=None, seeds=None, choice_seeds=2,
+                        learning_rates=[0.0001, 0.0003, 0.001, 0.003, 0.01], budget_ranks=None, lokr_configs=None,
+                        shape_ranks=None, factor_shapes=None, validation_images=10000, data_dir="data", results_dir=None, figures_dir=None, force=False,
                         device="auto", scheduler="local"),
 }
 

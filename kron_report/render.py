@@ -129,7 +129,7 @@ PAGES = {"kronecker_report": (("00_article",), "Shrinking an MLP with Kronecker 
          "retest": (("03_report",), "The 2018 experiment, retested: every verdict"),
          "beyond": (("04_beyond",), "How far can Kronecker layers go?"),
          "why": (("05_why",), "Why does a Kronecker layer work?"),
-         "adapters": (("06_adapters",), "Kronecker adapters against LoRA at equal budgets")}
+         "adapters": (("06_adapters",), "Kronecker adapters against LoRA, where pre-training helps")}
 
 
 def render_page(page: str, notebooks_dir: str | Path = NOTEBOOKS, output_dir: str | Path = "report") -> Path:

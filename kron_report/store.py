@@ -70,7 +70,7 @@ def remove_stale_temp_files(folder: str | Path, older_than: float = STALE_TEMP_S
 #: Settings fields recorded only when they differ from these defaults, so that runs recorded before the field
 #: existed keep their folder (the settings key is a hash of :func:`settings_record`).
 OPTIONAL_SETTINGS = dict(optimizer="sgd", validation=0, permutation_seed=None, schedule="constant", parametrization="standard",
-                         frozen=None)
+                         frozen=None, classes=None, domain=None)
 
 
 def settings_record(settings: ku.TrainSettings) -> dict:

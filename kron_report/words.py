@@ -10,7 +10,7 @@ import pandas as pd
 
 from .stats import error_change, seed_groups
 
-__all__ = ["signed", "epochs_phrase", "WORDS", "number_word", "count", "seeds_phrase", "recipe", "is_post_recipe",
+__all__ = ["signed", "cite", "epochs_phrase", "WORDS", "number_word", "count", "seeds_phrase", "recipe", "is_post_recipe",
            "recipe_name_of", "join_words", "ranked_values", "mistakes_phrase", "error_rates", "sweep_sentence",
            "BIBLIOGRAPHY", "PAGE_REFERENCES", "reference_entry", "references", "interval", "seeds_statement", "seeds_counts", "gap_phrase",
            "ci_cell", "fit_table"]
@@ -182,6 +182,19 @@ BIBLIOGRAPHY = {
     "peft": 'S. Mangrulkar, S. Gugger, L. Debut, Y. Belkada, S. Paul, B. Bossan, "PEFT: State-of-the-art '
             'Parameter-Efficient Fine-Tuning methods", Hugging Face, 2022; version 0.21.2 here (`LoraConfig`, '
             "`LoKrConfig`, `get_peft_model`, `merge_and_unload`).",
+    "cdka": 'J. Bai, D. Yu, Z. Liao, T. Hou, F. Zhou, R. C. Qiu, Z. Ling, "Diving into Kronecker Adapters: Component '
+            'Design Matters" (CDKA), [arXiv:2602.01267](https://arxiv.org/abs/2602.01267), 2026: the dimensions and '
+            'number of Kronecker components govern the adapter\'s capacity.',
+    "lycoris164": 'LyCORIS issue 164, "Implementing DiffuseKronA paper", 2024 '
+                  '([KohakuBlueleaf/LyCORIS#164](https://github.com/KohakuBlueleaf/LyCORIS/issues/164)): its maintainer '
+                  'answers that at almost the same parameter count a non-square factor is almost the same as LoKr\'s '
+                  'own, not significantly better; issue 138 asks how the factorisation is chosen.',
+    "diffusekrona": 'S. Marjit, H. Singh, N. Mathur, S. Paul, C.-M. Yu, P.-Y. Chen, "DiffuseKronA: A Parameter '
+                    'Efficient Fine-tuning Method for Personalized Diffusion Models", '
+                    '[arXiv:2402.17412](https://arxiv.org/abs/2402.17412), 2024: non-square factors reported to do '
+                    'better than LoKr\'s.',
+    "transfer": 'J. Yosinski, J. Clune, Y. Bengio, H. Lipson, "How transferable are features in deep neural networks?", '
+                'NeurIPS 2014: a net trained on half the classes, transferred to the other half.',
     "effrank": 'O. Roy, M. Vetterli, "The effective rank: A measure of effective dimensionality", EUSIPCO 2007.',
     "eckart": 'C. Eckart, G. Young, "The approximation of one matrix by another of lower rank", *Psychometrika* 1, '
               "1936.",
@@ -198,8 +211,15 @@ PAGE_REFERENCES = {"retest": ["post", "recipe", "zhou2015"],
                    "beyond": ["post", "zhou2015", "zhou2016", "kfac", "leskovec", "vanloan", "novikov2015", "recipe",
                               "oseledets", "t3f", "tensorly", "monarch", "qiu2024", "potapczynski2024"],
                    "why": ["post", "zhou2015", "recipe", "permuted", "rahimi2007", "bengio2012", "adam", "sgdr", "qiu2024"],
-                   "adapters": ["post", "lora", "lycoris", "krona", "peft", "fashion", "adam", "effrank", "eckart",
-                                "vanloan"]}
+                   "adapters": ["post", "transfer", "lora", "lycoris", "krona", "peft", "cdka", "lycoris164",
+                                "diffusekrona", "fashion", "adam", "effrank", "eckart", "vanloan"]}
+
+
+def cite(key: str, page: str) -> str:
+    """'[n]': the number of reference ``key`` in ``page``'s list (:data:`PAGE_REFERENCES`), linked to it."""
+    if key not in PAGE_REFERENCES.get(page, []):
+        raise ValueError(f"{key!r} is not among the references of the {page} page")
+    return f"[[{PAGE_REFERENCES[page].index(key) + 1}]](#references)"
 
 
 def reference_entry(key: str, page: str) -> str:

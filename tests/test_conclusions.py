@@ -639,12 +639,23 @@ def test_the_post_sections_branch_where_the_data_flip_a_claim():
     recipe = dict(widens=False, narrows=False, net_keeps_post=True, train_images=50000, seeds=3)
     text = kr.post_section("recipe", recipe=recipe)
     assert "not measurably different" in text and "any change comes from what the dense net gains" in text
-    adapters = dict(ahead=2, behind=0, helps=False)
+    contrast = [dict(setting="MNIST → Fashion-MNIST, all labelled images", diff=-0.07, low=-0.7, high=0.57,
+                     all_images=True)]
+    adapters = dict(ahead=2, behind=0, helps=False, budgets=5, seeds=5, setting="MNIST digits 0–4 → digits 5–9",
+                    transfer=dict(diff=0.2, low=-0.1, high=0.5), contrast=contrast, shapes_moved=False, shape_budgets=2,
+                    candidates=3, head_first=False)
     text = kr.post_section("adapters", adapters=adapters)
-    assert "## Kronecker adapters, where pre-training does not help" in text and "two smallest budgets" in text
-    adapters.update(helps=True, ahead=0, behind=1)
+    assert "## Kronecker adapters, where pre-training does not help" in text and "ahead of LoRA at two of the five" in text
+    assert "Of the three settings it measures, one shows no such gain on test: MNIST → Fashion-MNIST" in text
+    assert "MNIST → Fashion-MNIST, all labelled images (-0.07 points, -0.70 to +0.57), where that page first" in text
+    assert "even there fine-tuning the pre-trained layer is no better" in text and "the two budgets tried" in text
+    assert "beats every adapter" not in text
+    adapters.update(helps=True, ahead=0, behind=1, transfer=dict(diff=3.1, low=2.5, high=3.7), shapes_moved=True,
+                    head_first=True)
     text = kr.post_section("adapters", adapters=adapters)
-    assert "behind LoRA at one of the budgets" in text and "Read this with care" not in text
+    assert "behind LoRA at one of the five budgets" in text and "no better" not in text
+    assert "the adapters. The clearest gain is in MNIST digits 0–4 → digits 5–9: +3.10 points (+2.50 to +3.70). There" in text
+    assert "some shapes differ from the balanced" in text and "the new head alone, on the layer as pre-trained, beats every adapter" in text
 
 
 def test_the_headline_figure_names_nets_in_words_when_asked():

@@ -15,8 +15,9 @@ OTHER_VALUES = dict(dataset="fashion-mnist", epochs=34, variants=["two_kron", "o
                     permutation_seed=5, permuted_variants=["original", "two_kron", "width10"],
                     off_grid_variants=["kron_25x49_25x16"], tuning_variants=["original", "two_kron"], tuning_seeds=[1, 2],
                     sgd_learning_rates=[0.01], adam_learning_rates=[0.003], cosine=False, structured=False, validation_images=5000, fields_seed=2,
-                    source="synthetic", target="synthetic", learning_rates=[0.001], budget_ranks=[1],
-                    lokr_configs=[[-1, 14]])
+                    learning_rates=[0.001], budget_ranks=[1], lokr_configs=[[-1, 14]],
+                    candidates=[["synthetic:0-4", "synthetic:5-9", 100, 1]], choice_seeds=1, shape_ranks=[],
+                    factor_shapes=[[5, 49]])
 
 
 @pytest.mark.parametrize("notebook", list(kr.NOTEBOOK_PARAMETERS))

@@ -37,17 +37,18 @@ ADAPTERS = "06_adapters"
     (ADAPTERS, dict(budget_ranks=[1], lokr_configs=[["a", 14]]), "06_adapters: lokr_configs must list"),
     (ADAPTERS, dict(budget_ranks=[1], lokr_configs="[[a, 14]]"), "06_adapters: lokr_configs: cannot read a list"),
     (ADAPTERS, dict(budget_ranks=[1, 4], lokr_configs=[[-1, 14]]), "06_adapters: lokr_configs must give one"),
-    (ADAPTERS, dict(target="cifar"), "06_adapters: target must be one of"),
-    (ADAPTERS, dict(source="fashion-mnist"), "06_adapters: source and target must differ"),
+    (ADAPTERS, dict(candidates=[["mnist", "cifar", None, 10]]), "06_adapters: candidates: unknown dataset 'cifar'"),
+    (ADAPTERS, dict(candidates=[["fashion-mnist", "fashion-mnist", None, 10]]),
+     "06_adapters: candidates: source and target must differ"),
     (ADAPTERS, dict(learning_rates=["fast"]), "06_adapters: learning_rates must be"),
     (ADAPTERS, dict(learning_rates=[True]), "06_adapters: learning_rates must be"),
     (ADAPTERS, dict(learning_rates=[2.0]), r"06_adapters: learning_rates must be .* in \(0, 1\)"),
-    (ADAPTERS, dict(validation_images=59500), "06_adapters: validation_images must leave at least 1,000 of the 60,000 "
-                                              "training images of fashion-mnist"),
-    (ADAPTERS, dict(epochs=0), "06_adapters: epochs must be a whole number >= 1"),
+    (ADAPTERS, dict(validation_images=29000), "06_adapters: validation_images must leave at least 1,000 of the 29,404 "
+                                              "training images of mnist:5-9"),
+    (ADAPTERS, dict(candidates=[["mnist", "fashion-mnist", None, 0]]), "06_adapters: candidates must list"),
 ])
 def test_each_bad_parameter_fails_at_the_plan_naming_it(tmp_path, notebook, parameters, message):
-    plan = {WHY: kr.WhyPlan.from_parameters, ADAPTERS: kr.AdaptersPlan.from_parameters}[notebook]
+    plan = {WHY: kr.WhyPlan.from_parameters, ADAPTERS: kr.TransferStudy.from_parameters}[notebook]
     with pytest.raises(ValueError, match=message):
         plan({**kr.NOTEBOOK_PARAMETERS[notebook], "results_dir": str(tmp_path / "results"), **parameters})
     assert not (tmp_path / "results").exists()   # refused before any work
@@ -71,8 +72,9 @@ SMALL = dict(epochs=1, seeds=[1, 2], scheduler="serial")
 
 
 @pytest.mark.parametrize("notebook,page,parameters", [
-    ("06_adapters", "adapters", dict(source="synthetic", target="synthetic", budget_ranks=[1], lokr_configs=[[-1, 14]],
-                                     learning_rates=[0.001], validation_images=100)),
+    ("06_adapters", "adapters", dict(candidates=[["synthetic:0-4", "synthetic:5-9", 100, 1]], budget_ranks=[1],
+                                     lokr_configs=[[-1, 14]], shape_ranks=[8], factor_shapes=[[25, 28], [5, 49]],
+                                     learning_rates=[0.001], validation_images=50)),
     ("05_why", "why", dict(dataset="synthetic", permuted_variants=["original", "two_kron", "width10"],
                            off_grid_variants=["kron_25x16_25x49"], tuning_variants=["original"], tuning_seeds=[1, 2],
                            sgd_learning_rates=[0.01], validation_images=100, fields_seed=2)),
@@ -125,8 +127,9 @@ def test_a_damaged_record_fails_the_key_findings_naming_it(tmp_path, monkeypatch
     record damaged."""
     shutil.copytree(kr.ROOT / "results", tmp_path / "results")
     if record == "adapter":
-        record = next((tmp_path / "results" / "adapters").rglob("kronsum_r1/seed-1.csv")).relative_to(
-            tmp_path / "results").parts
+        plan = kr.TransferStudy.from_parameters({}).adapters_plan()   # the setting the adapters are compared in
+        record = kr.run_file(tmp_path / "results" / plan.results_dir.relative_to(kr.committed_results()),
+                             plan.settings(plan.rates[0]), "kronsum_r1", 1).relative_to(tmp_path / "results").parts
     damage(tmp_path.joinpath("results", *record))
     monkeypatch.setattr(kr.paths, "ROOT", tmp_path)
     with pytest.raises(kr.BadRecord, match="/".join(record[-3:]) + ": has no rows"):

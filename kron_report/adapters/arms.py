@@ -1,16 +1,18 @@
-"""Part 4: adapters on the frozen input layer of an MNIST net, fine-tuned to Fashion-MNIST at matched budgets.
+"""Part 4: adapters on the frozen input layer of a pre-trained MNIST net, at matched budgets, in a setting where
+pre-training helps (:mod:`adapters.plan` measures the candidates and chooses on validation).
 
-The base is the post's dense 784-625-10 net trained on MNIST with the post's recipe (seed 1). Every arm gets a
-new 625 -> 10 head (new classes), trained with it and counted apart from the adapter's budget:
+The base is the post's dense 784-625-10 net trained on the source task with the post's recipe (seed 1). Every arm
+gets a new 625 -> 10 head, trained with it and counted apart from the adapter's budget:
 
 - ``head``           the head alone on frozen features (a linear probe);
 - ``lora_r<r>``      peft's LoRA on fc1 (``LoraConfig``), r (784 + 625) weights;
 - ``lokr_…``         peft's LoKr on fc1 (``LoKrConfig``) at a stated ``decompose_factor`` and r;
 - ``kronsum_r<r>``   this project's :class:`kron_utils.KronAdapter`, ΔW = Σ_r A_r ⊗ B_r on the image grid
-                     (28×28 -> 25×25), r · 1,400 weights;
+                     (28×28 -> 25×25), r · 1,400 weights; ``kronsum_<o>x<i>_r<r>`` with A of shape o × i;
 - ``full_fc1``       all of fc1 fine-tuned; ``scratch``: the whole net trained from a fresh draw.
 
-Learning rates are chosen per arm on a held-out validation split (seed 1), then every seed trains at the chosen
+Tasks are a dataset, some of its classes ('mnist:5-9') and a domain shift ('mnist+noise0.5'). Learning rates are
+chosen per arm on a held-out validation split (the mean over the first seeds), then every seed trains at the chosen
 rate; the test set only reports. What each arm learned, ΔW, is summarised by its rank, effective rank and distance
 to full fine-tuning's ΔW.
 """
@@ -20,7 +22,7 @@ import copy
 import math
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import kron_utils as ku
 import pandas as pd
@@ -32,8 +34,9 @@ from ..recipes import VALIDATION_IMAGES
 __all__ = ["SOURCE", "TARGET", "BASE_VARIANT", "BASE_SEED", "ADAPTER_SEEDS", "ADAPTER_EPOCHS", "ADAPTER_BATCH",
            "ADAPTER_RATES", "BUDGET_RANKS", "LOKR_CONFIGS", "HEAD_PARAMS", "BUDGET_TOLERANCE", "KINDS",
            "ADAPTER_KINDS", "KIND_TEXT", "Arm", "ARM_NAME", "parse_arm", "budget_arms", "lokr_shapes",
-           "adapter_weights", "factorisation_text", "level_members", "check_budgets", "adapter_settings",
-           "base_settings", "adapted_net", "delta_weight", "epoch_seconds"]
+           "adapter_weights", "factorisation_text", "BALANCED", "kron_shapes", "shape_text", "term_weights", "shape_arms",
+           "task_parts", "task_domain", "task_text", "task_slug", "SHAPE_RANKS", "FACTOR_SHAPES", "CHOICE_SEEDS", "level_members", "check_budgets", "adapter_settings",
+           "base_settings", "adapted_net", "delta_weight", "epoch_seconds", "step_seconds"]
 
 
 SOURCE, TARGET = "mnist", "fashion-mnist"
@@ -42,7 +45,17 @@ SOURCE, TARGET = "mnist", "fashion-mnist"
 BASE_VARIANT, BASE_SEED = "original", 1         # the post's dense net, seed 1, the post's recipe on MNIST
 
 
-ADAPTER_SEEDS = (1, 2, 3)
+ADAPTER_SEEDS = (1, 2, 3, 4, 5)
+
+
+CHOICE_SEEDS = 2                                 # each arm's rate: the mean validation accuracy of the first two
+
+
+#: The factor-shape comparison: two budgets (in balanced Kronecker-sum terms: 11,200 and 44,800 weights) and the
+#: shapes of A (out × in) tried at each, where they match within BUDGET_TOLERANCE: a LoRA written as a Kronecker
+#: sum (1×784), the balanced grid (25×28), 16×49 grids both ways, and unbalanced splits.
+SHAPE_RANKS = (8, 32)
+FACTOR_SHAPES = ((1, 784), (25, 28), (5, 49), (125, 16), (25, 4), (5, 196), (125, 4))
 
 
 ADAPTER_EPOCHS = 10
@@ -51,7 +64,7 @@ ADAPTER_EPOCHS = 10
 ADAPTER_BATCH = 64
 
 
-ADAPTER_RATES = (3e-4, 1e-3, 3e-3, 1e-2)        # Adam; each arm's rate is chosen on validation (seed 1)
+ADAPTER_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)  # Adam; each arm's rate is chosen on validation
 
 
 #: The budget levels: ranks of LoRA and of the Kronecker-sum adapter (≈ 1,400 r weights each).
@@ -66,7 +79,7 @@ LOKR_CONFIGS = ((-1, 14), (16, 32), (5, 35), (5, 70), (4, 55))
 HEAD_PARAMS = ku.HIDDEN_SIZE * ku.NUM_CLASSES + ku.NUM_CLASSES  # the new head: 6,250 weights and 10 biases
 
 
-BUDGET_TOLERANCE = 0.10                          # adapters at one level differ by at most 10%
+BUDGET_TOLERANCE = 0.01                          # adapters at one level differ by at most 1%
 
 
 KINDS = ("head", "lora", "lokr", "kronsum", "full", "scratch")
@@ -79,16 +92,25 @@ KIND_TEXT = {"head": "head only (linear probe)", "lora": "LoRA (peft)", "lokr": 
              "kronsum": "Kronecker sum (KronAdapter)", "full": "full fine-tuning of fc1", "scratch": "from scratch"}
 
 
+#: The Kronecker-sum adapter's default factor shape: A is 25×28 (out × in), so B is 25×28 too (the image grid).
+BALANCED = (ku.HIDDEN_FACTORS[0], ku.IMAGE_FACTORS[0])
+
+
 @dataclass(frozen=True)
 class Arm:
-    """One way to adapt the base: its kind, rank r and (LoKr) decompose_factor."""
+    """One way to adapt the base: its kind, rank r, (LoKr) decompose_factor and (Kronecker sum) the shape of A,
+    (out, in); B takes the rest of fc1's 625 × 784."""
     kind: str
     rank: int | None = None
     factor: int | None = None
+    shape: tuple[int, int] | None = None
 
     @property
     def name(self) -> str:
-        """The run's label: head, full_fc1, scratch, lora_r4, kronsum_r4, lokr_r14 (default factors), lokr_f5_r35."""
+        """The run's label: head, full_fc1, scratch, lora_r4, kronsum_r4 (A 25×28), kronsum_5x49_r5 (A 5×49),
+        lokr_r14 (default factors), lokr_f5_r35."""
+        if self.kind == "kronsum" and self.shape not in (None, BALANCED):
+            return f"kronsum_{self.shape[0]}x{self.shape[1]}_r{self.rank}"
         if self.kind in ("lora", "kronsum"):
             return f"{self.kind}_r{self.rank}"
         if self.kind == "lokr":
@@ -96,8 +118,8 @@ class Arm:
         return {"full": "full_fc1"}.get(self.kind, self.kind)
 
 
-ARM_NAME = re.compile(r"(?:(?P<kind>lora|kronsum)_r(?P<rank>\d+)|lokr(?:_f(?P<factor>\d+))?_r(?P<lrank>\d+)"
-                      r"|(?P<plain>head|full_fc1|scratch))")
+ARM_NAME = re.compile(r"(?:(?P<kind>lora|kronsum)(?:_(?P<out>\d+)x(?P<in>\d+))?_r(?P<rank>\d+)"
+                      r"|lokr(?:_f(?P<factor>\d+))?_r(?P<lrank>\d+)|(?P<plain>head|full_fc1|scratch))")
 
 
 def parse_arm(name: str) -> Arm:
@@ -105,9 +127,15 @@ def parse_arm(name: str) -> Arm:
     match = ARM_NAME.fullmatch(str(name))
     if not match or any(v is not None and int(v) < 1 for v in (match["rank"], match["lrank"], match["factor"])):
         raise ValueError(f"unknown adapter arm {name!r}: use head, full_fc1, scratch, lora_r<r>, kronsum_r<r>, "
-                         "lokr_r<r> or lokr_f<decompose_factor>_r<r>")
+                         "kronsum_<out>x<in>_r<r>, lokr_r<r> or lokr_f<decompose_factor>_r<r>")
     if match["plain"]:
         return Arm({"full_fc1": "full"}.get(match["plain"], match["plain"]))
+    if match["out"] is not None:
+        shape = int(match["out"]), int(match["in"])
+        if match["kind"] != "kronsum" or min(shape) < 1 or ku.HIDDEN_SIZE % shape[0] or ku.IMAGE_SIZE % shape[1]:
+            raise ValueError(f"unknown adapter arm {name!r}: a Kronecker sum's A must be <out>x<in> with out dividing "
+                             f"{ku.HIDDEN_SIZE} and in dividing {ku.IMAGE_SIZE}, as in kronsum_5x49_r5")
+        return Arm("kronsum", int(match["rank"]), shape=None if shape == BALANCED else shape)
     if match["kind"]:
         return Arm(match["kind"], int(match["rank"]))
     return Arm("lokr", int(match["lrank"]), int(match["factor"]) if match["factor"] else -1)
@@ -166,7 +194,7 @@ def adapter_weights(arm: Arm) -> int:
     if arm.kind == "lora":
         return arm.rank * (ku.IMAGE_SIZE + ku.HIDDEN_SIZE)
     if arm.kind == "kronsum":
-        return arm.rank * sum(o * i for o, i in zip(ku.HIDDEN_FACTORS, ku.IMAGE_FACTORS))
+        return arm.rank * term_weights(arm.shape or BALANCED)
     if arm.kind == "lokr":
         (out_l, out_k), (in_m, in_n) = lokr_shapes(arm.factor)
         full = arm.rank >= max(out_k, in_n) / 2
@@ -174,12 +202,45 @@ def adapter_weights(arm: Arm) -> int:
     return 0 if arm.kind == "head" else ku.IMAGE_SIZE * ku.HIDDEN_SIZE + ku.HIDDEN_SIZE
 
 
+def kron_shapes(shape: tuple[int, int] | None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The Kronecker sum's (A, B) shapes, each (out, in), for A of ``shape`` (None: :data:`BALANCED`)."""
+    o1, i1 = shape or BALANCED
+    return (o1, i1), (ku.HIDDEN_SIZE // o1, ku.IMAGE_SIZE // i1)
+
+
+def shape_text(arm: str) -> str:
+    """A Kronecker-sum arm's shape in words: '5×49 ⊗ 125×16 (five terms)'."""
+    from ..words import count
+    parsed = parse_arm(arm)
+    (o1, i1), (o2, i2) = kron_shapes(parsed.shape)
+    return f"{o1}×{i1} ⊗ {o2}×{i2} ({count(parsed.rank, 'term')})"
+
+
+def term_weights(shape: tuple[int, int] | None) -> int:
+    """One Kronecker term's weights, A's plus B's entries, for A of ``shape``."""
+    return sum(o * i for o, i in kron_shapes(shape))
+
+
+def shape_arms(budget_rank: int, shapes: Sequence[tuple[int, int]], tolerance: float | None = None) -> list[Arm]:
+    """The Kronecker sums of each A ``shape`` whose weights match the balanced sum of ``budget_rank`` terms within
+    ``tolerance`` (:data:`BUDGET_TOLERANCE`), with as many terms as that takes; shapes that cannot match are left
+    out. A 1×784 A (B 625×1) makes each term an outer product: that Kronecker sum is a LoRA of the same rank."""
+    tolerance = BUDGET_TOLERANCE if tolerance is None else tolerance
+    budget, arms = adapter_weights(Arm("kronsum", budget_rank)), []
+    for shape in shapes:
+        terms = max(1, round(budget / term_weights(shape)))
+        if abs(terms * term_weights(shape) - budget) <= tolerance * budget:
+            arms.append(Arm("kronsum", terms, shape=None if tuple(shape) == BALANCED else tuple(shape)))
+    return arms
+
+
 def factorisation_text(arm: Arm) -> str:
     """How the arm writes ΔW, in words for the page's table."""
     if arm.kind == "lora":
         return f"B (625×{arm.rank}) · A ({arm.rank}×784)"
     if arm.kind == "kronsum":
-        return f"Σ of {arm.rank} × A (25×28) ⊗ B (25×28)"
+        (o1, i1), (o2, i2) = kron_shapes(arm.shape)
+        return f"Σ of {arm.rank} × A ({o1}×{i1}) ⊗ B ({o2}×{i2})"
     if arm.kind == "lokr":
         (out_l, out_k), (in_m, in_n) = lokr_shapes(arm.factor)
         full = arm.rank >= max(out_k, in_n) / 2
@@ -190,7 +251,7 @@ def factorisation_text(arm: Arm) -> str:
 
 def level_members(arms: Sequence[Arm], level: int) -> list[Arm]:
     """The adapters at budget level ``level`` (0-based): the level-th LoRA, LoKr and Kronecker-sum arm."""
-    return [[a for a in arms if a.kind == kind][level] for kind in ADAPTER_KINDS]
+    return [[a for a in arms if a.kind == kind and a.shape is None][level] for kind in ADAPTER_KINDS]
 
 
 def check_budgets(arms: Sequence[Arm], ranks: Sequence[int] = BUDGET_RANKS,
@@ -210,16 +271,61 @@ def check_budgets(arms: Sequence[Arm], ranks: Sequence[int] = BUDGET_RANKS,
     return pd.DataFrame(rows)
 
 
-def adapter_settings(lr: float, epochs: int = ADAPTER_EPOCHS, dataset: str = TARGET,
-                     validation: int = VALIDATION_IMAGES) -> ku.TrainSettings:
-    """The fine-tuning recipe: Adam at ``lr``, batches of 64, the last ``validation`` training images held out."""
+def task_domain(task: str) -> str | None:
+    """A task's domain shift (:func:`kron_utils.parse_domain`): 'mnist+noise0.5' -> 'noise0.5'; None without one."""
+    domain = str(task).partition("+")[2] or None
+    ku.parse_domain(domain)
+    return domain
+
+
+def task_parts(task: str) -> tuple[str, str | None]:
+    """A task's dataset and class filter: 'mnist' -> ('mnist', None), 'mnist:5-9' -> ('mnist', '5-9'); a task may
+    end in a domain shift, 'mnist+rotate30' (:func:`task_domain`). One ValueError for an unknown dataset, a bad
+    range or a bad shift."""
+    head = str(task).partition("+")[0]
+    dataset, _, classes = head.partition(":")
+    if dataset != ku.SYNTHETIC:
+        ku.dataset_info(dataset)
+    ku.parse_classes(classes or None)
+    task_domain(task)
+    return dataset, classes or None
+
+
+def task_text(task: str) -> str:
+    """A task in words: 'MNIST', 'Fashion-MNIST', 'MNIST digits 5–9', 'noisy MNIST (σ = 0.5)', 'MNIST rotated 30°'."""
+    dataset, classes = task_parts(task)
+    name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(dataset, dataset)
+    if classes is not None:
+        low, high = classes.split("-")
+        name = f"{name} {'classes' if dataset != 'mnist' else 'digits'} {low}–{high}"
+    shift = ku.parse_domain(task_domain(task))
+    if shift is None:
+        return name
+    kind, amount = shift
+    return f"noisy {name} (σ = {amount:g})" if kind == "noise" else f"{name} rotated {amount:g}°"
+
+
+def task_slug(task: str) -> str:
+    """A task as a folder name: 'mnist:0-4' -> 'mnist-0-4', 'mnist+noise0.5' -> 'mnist-noise0.5'."""
+    dataset, classes = task_parts(task)
+    domain = task_domain(task)
+    return "-".join(p for p in (dataset, classes, domain) if p)
+
+
+def adapter_settings(lr: float, epochs: int = ADAPTER_EPOCHS, target: str = TARGET,
+                     validation: int = VALIDATION_IMAGES, images: int | None = None) -> ku.TrainSettings:
+    """The fine-tuning recipe: Adam at ``lr``, batches of 64, on the ``target`` task (a dataset, or 'mnist:5-9' for
+    some of its classes), the last ``validation`` of its training images held out, and of the rest the first
+    ``images`` (None: all) trained on."""
+    dataset, classes = task_parts(target)
     return ku.TrainSettings(epochs=epochs, lr=lr, batch_size=ADAPTER_BATCH, dataset=dataset, optimizer="adam",
-                            validation=validation)
+                            validation=validation, train_limit=images, classes=classes, domain=task_domain(target))
 
 
-def base_settings(dataset: str = SOURCE) -> ku.TrainSettings:
-    """How the base net was trained: the post's recipe (SGD 0.01, momentum 0.5, 35 epochs) on ``dataset``."""
-    return ku.TrainSettings(dataset=dataset)
+def base_settings(source: str = SOURCE) -> ku.TrainSettings:
+    """How the base net was trained: the post's recipe (SGD 0.01, momentum 0.5, 35 epochs) on the ``source`` task."""
+    dataset, classes = task_parts(source)
+    return ku.TrainSettings(dataset=dataset, classes=classes, domain=task_domain(source))
 
 
 def adapted_net(arm: Arm, base: nn.Module, seed: int) -> nn.Module:
@@ -237,7 +343,8 @@ def adapted_net(arm: Arm, base: nn.Module, seed: int) -> nn.Module:
     if arm.kind == "head":
         return net
     if arm.kind == "kronsum":
-        net.fc1 = ku.KronAdapter(net.fc1, ku.IMAGE_FACTORS, ku.HIDDEN_FACTORS, rank=arm.rank)
+        (o1, i1), (o2, i2) = kron_shapes(arm.shape)
+        net.fc1 = ku.KronAdapter(net.fc1, (i1, i2), (o1, o2), rank=arm.rank)
         return net
     peft = _peft()
     config = (peft.LoraConfig(r=arm.rank, lora_alpha=arm.rank, target_modules=["fc1"], modules_to_save=["fc2"])
@@ -264,26 +371,36 @@ def delta_weight(arm: Arm, net: nn.Module, base: nn.Module) -> torch.Tensor | No
 
 def epoch_seconds(arms: Sequence[Arm], base: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 100,
                   rounds: int = 3, batch_size: int = ADAPTER_BATCH, warmup: int = 5) -> pd.DataFrame:
-    """Seconds per training epoch of each arm, measured side by side in this process: ``rounds`` rounds, each
-    timing ``steps`` Adam steps of every arm in turn (after ``warmup`` untimed ones), scaled to one epoch of
-    ``len(x)`` images. One row per (arm, round); the page reports the median."""
-    import time
-    per_epoch = math.ceil(len(x) / batch_size)
+    """Seconds per training epoch of each arm, measured side by side in this process (:func:`step_seconds`),
+    scaled to one epoch of ``len(x)`` images. One row per (arm, round); the page reports the median."""
     nets = {arm.name: adapted_net(arm, base, 1) for arm in arms}
+    table = step_seconds(nets, x, y, steps=steps, rounds=rounds, batch_size=batch_size, warmup=warmup)
+    kinds = {arm.name: arm.kind for arm in arms}
+    per_epoch = math.ceil(len(x) / batch_size)
+    return pd.DataFrame(dict(arm=table.net, kind=table.net.map(kinds), round=table["round"],
+                             seconds_per_epoch=table.seconds_per_step * per_epoch,
+                             ms_per_step=1e3 * table.seconds_per_step, threads=table.threads))
+
+
+def step_seconds(nets: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor, *, steps: int = 100,
+                 rounds: int = 3, batch_size: int = ADAPTER_BATCH, warmup: int = 5) -> pd.DataFrame:
+    """Seconds per Adam step of each net (its trainable parameters), side by side: ``rounds`` rounds, each timing
+    ``steps`` steps of every net in turn on batches of ``x`` (after ``warmup`` untimed ones). One row per
+    (net, round)."""
+    import time
     rows = []
     for round_ in range(rounds):
-        for arm in arms:
-            net = nets[arm.name]
+        for name, net in nets.items():
             optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-4)
             order = torch.randperm(len(x), generator=torch.Generator().manual_seed(round_))
             for i in range(warmup + steps):
                 if i == warmup:
                     start = time.perf_counter()
-                batch = order[(i * batch_size) % (len(x) - batch_size):][:batch_size]
+                first = (i * batch_size) % max(1, len(x) - batch_size)
+                batch = order[first:first + batch_size]
                 optimizer.zero_grad()
                 torch.nn.functional.nll_loss(net(x[batch]), y[batch]).backward()
                 optimizer.step()
-            seconds = (time.perf_counter() - start) / steps * per_epoch
-            rows.append(dict(arm=arm.name, kind=arm.kind, round=round_ + 1, seconds_per_epoch=seconds,
+            rows.append(dict(net=name, round=round_ + 1, seconds_per_step=(time.perf_counter() - start) / steps,
                              threads=torch.get_num_threads()))
     return pd.DataFrame(rows)

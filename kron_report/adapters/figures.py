@@ -84,14 +84,14 @@ def _log_weights_axes(fig, ax, results: pd.DataFrame, xlabel: str, ylabel: str, 
     return legend_below(fig, ax)
 
 
-def budget_caption(results: pd.DataFrame) -> tuple[str, str]:
-    """(caption, alt text) of :func:`figures.budget_figure`."""
+def budget_caption(results: pd.DataFrame, target: str = "Fashion-MNIST") -> tuple[str, str]:
+    """(caption, alt text) of :func:`figures.budget_figure`; ``target`` names the task in words."""
     adapters = results[results.kind.isin(ADAPTER_KINDS)]
     refs = results[results.kind.isin(["head", "full", "scratch"])]
-    caption = ("Final Fashion-MNIST test accuracy against the adapter's trainable weights on fc1, each arm at the "
+    caption = (f"Final {target} test accuracy against the adapter's trainable weights on fc1, each arm at the "
                "learning rate its validation accuracy chose; points are seed means with 95% t-intervals. The three "
-               "adapter kinds sit at matched budgets (within 10% of each other at each level; each arm's exact "
-               "weights are in the table of section 1), drawn slightly apart so that their intervals stay visible. "
+               "adapter kinds sit at matched budgets (within 1% of each other at each level; each arm's exact "
+               "weights are in the arms table), drawn slightly apart so that their intervals stay visible. "
                "Horizontal lines: the head alone, full fine-tuning of fc1 and training from scratch, with their "
                "intervals as bands.")
     alt = ("Line plot of accuracy against adapter weights. " + "; ".join(

@@ -1,15 +1,17 @@
-"""Part 4's runs: what the adapters notebook asks for (checked before any work), the two-stage sweep that trains
-it, and the tables it reads back.
+"""Part 4's runs: the candidate transfer settings and the adapter comparison in the chosen one (checked before any
+work), the two-stage sweep that trains each, and the tables it reads back.
 
 Where it writes follows the one rule of :mod:`paths`: the default configuration writes to
 ``results/adapters/from-<source>/`` (and figures/), any other to runs/. Under that folder the runs are stored as
-every run is (:func:`store.save_runs`: ``<target>/<settings key>/<arm>/seed-<k>.csv``, one settings key per
-learning rate). Each run's ΔW goes to the git-ignored ``runs/deltas/`` mirror of that path, from which
+every run is (:func:`store.save_runs`: ``<dataset>/<settings key>/<arm>/seed-<k>.csv``, one settings key per
+learning rate and target). Each run's ΔW goes to the git-ignored ``runs/deltas/`` mirror of that path, from which
 ``deltas.csv`` and ``best_fits.csv`` are computed (and committed, so the page renders without them);
 ``epoch_seconds.csv`` holds the side-by-side timing.
 
-The sweep: stage 1 trains every arm at every learning rate with the first seed; each arm's rate is chosen on the
-validation split (:func:`adapters.results.validation_choice`); stage 2 trains the other seeds at the chosen rate.
+The sweep: stage 1 trains every arm at every learning rate with the choosing seeds; each arm's rate is chosen on
+the validation split (:func:`adapters.results.validation_choice`, with its tie rule); stage 2 trains the other seeds
+at the chosen rate. The setting the adapters are compared in is the candidate whose pre-training gain on validation
+has the highest lower bound (:func:`adapters.results.choose_transfer`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import kron_utils as ku
 import pandas as pd
@@ -28,8 +30,7 @@ from tqdm import tqdm
 
 from ..fetch import verify_dataset
 from ..nets import trained_models
-from ..params import read_parameters
-from ..paths import ROOT, SCRATCH, check_dir, committed_results, output_dirs, project_path
+from ..paths import ROOT, SCRATCH, check_dir, project_path
 from ..store import (
     MissingRuns,
     atomic_write,
@@ -38,23 +39,21 @@ from ..store import (
     run_file,
     save_runs,
     settings_folder,
+    settings_key,
     settings_record,
 )
 from ..sweep import _execute_calls, check_scheduler, divergence_lines, missing_seeds
 from .arms import (
-    ADAPTER_SEEDS,
     BASE_SEED,
     BASE_VARIANT,
-    BUDGET_RANKS,
-    LOKR_CONFIGS,
     adapted_net,
     adapter_settings,
     base_settings,
-    budget_arms,
-    check_budgets,
     delta_weight,
     epoch_seconds,
     parse_arm,
+    task_parts,
+    task_slug,
 )
 from .results import best_fit_errors, delta_table, validation_choice
 
@@ -70,42 +69,40 @@ BASES = SCRATCH / "models" / "adapter-base"  # git-ignored: the base nets (exper
 
 @dataclass(frozen=True)
 class AdaptersPlan:
-    """What Part 4 shows, validated before any work."""
-    source: str
-    target: str
+    """One transfer setting's arms, validated before any work: what the sweep trains and the page reads."""
+    transfer: "Transfer"  # adapters.transfer.Transfer
     arms: list
     ranks: list[int]
+    shape_ranks: list[int]
     rates: list[float]
     seeds: list[int]
-    epochs: int
+    choice_seeds: int
     validation: int
     results_dir: Path
     figures_dir: Path
     reads: list[Path]
     full: bool
 
-    @classmethod
-    def from_parameters(cls, p: Mapping) -> "AdaptersPlan":
-        """From the notebook's parameters; None takes the committed grid of :mod:`adapters.arms`."""
-        v = read_parameters("06_adapters", p)  # every value checked by its rule, before any work
-        ranks = v["budget_ranks"] if v["budget_ranks"] is not None else list(BUDGET_RANKS)
-        lokr = v["lokr_configs"] if v["lokr_configs"] is not None else [tuple(c) for c in LOKR_CONFIGS]
-        try:
-            arms = budget_arms(ranks, lokr)
-            check_budgets(arms, ranks)
-        except ValueError as error:
-            raise ValueError(f"06_adapters: {error}") from None
-        rates, epochs, validation = v["learning_rates"], v["epochs"], v["validation_images"]
-        seeds = v["seeds"] if v["seeds"] is not None else list(ADAPTER_SEEDS)
-        results_dir, figures_dir, full = output_dirs("06_adapters", p)
-        results_dir = results_dir / "adapters" / f"from-{v['source']}"
-        reads = list(dict.fromkeys([results_dir, committed_results() / "adapters" / f"from-{v['source']}"]))
-        return cls(v["source"], v["target"], arms, ranks, rates, seeds, epochs, validation, results_dir, figures_dir,
-                   reads, full)
+    @property
+    def source(self) -> str:
+        return self.transfer.source
+
+    @property
+    def target(self) -> str:
+        return self.transfer.target
+
+    @property
+    def epochs(self) -> int:
+        return self.transfer.epochs
+
+    @property
+    def tie(self) -> float:
+        """Mean validation accuracies closer than one validation image (in points) count as tied."""
+        return 100.0 / self.validation
 
     def settings(self, lr: float) -> ku.TrainSettings:
         """The fine-tuning settings at learning rate ``lr``."""
-        return adapter_settings(lr, self.epochs, self.target, self.validation)
+        return adapter_settings(lr, self.epochs, self.target, self.validation, self.transfer.images)
 
     @property
     def names(self) -> list[str]:
@@ -125,18 +122,31 @@ class AdaptersPlan:
         rows = load_results(self.reads, self.settings(lr), arms, seeds)
         return rows.assign(lr=lr)
 
+    @property
+    def timing_file(self) -> Path:
+        """Where a sweep that trained all of this plan's runs at once records its wall time."""
+        key = settings_key(self.settings(self.rates[0]))
+        return self.results_dir / f"sweep-{key}-{len(self.names)}-arms.json"
+
+    @property
+    def choosing(self) -> list[int]:
+        """The seeds that choose each arm's learning rate: the first :attr:`choice_seeds`."""
+        return self.seeds[:self.choice_seeds]
+
     def stage_one(self) -> pd.DataFrame:
-        """Every arm at every rate, first seed: what the choice reads."""
-        return pd.concat([self.load(lr, self.names, self.seeds[:1]) for lr in self.rates], ignore_index=True)
+        """Every arm at every rate with the choosing seeds: what the choice reads."""
+        return pd.concat([self.load(lr, self.names, self.choosing) for lr in self.rates], ignore_index=True)
 
     def chosen(self) -> pd.DataFrame:
-        """Each arm's learning rate, chosen on validation (:func:`adapters.results.validation_choice`); one ValueError
-        listing any arm without its first-seed runs."""
+        """Each arm's learning rate, chosen on validation over the choosing seeds, ties by the stated rule
+        (:func:`adapters.results.validation_choice`); one MissingRuns error listing any run it lacks."""
         runs = self.stage_one()
-        missing = sorted({(a, lr) for a in self.names for lr in self.rates} - set(zip(runs.variant, runs.lr)))
+        done = set(zip(runs.variant, runs.lr, runs.seed))
+        missing = sorted({(a, lr, s) for a in self.names for lr in self.rates for s in self.choosing} - done)
         if missing:
-            raise MissingRuns(f"adapter runs without results (seed {self.seeds[0]}): {missing}")
-        return validation_choice(runs)
+            raise MissingRuns(f"adapter runs without results ({self.transfer.text}): {missing[:8]}"
+                              + (f" and {len(missing) - 8} more" if len(missing) > 8 else ""))
+        return validation_choice(runs, self.tie)
 
     def final_runs(self, chosen: pd.DataFrame) -> pd.DataFrame:
         """Every seed of every arm at its chosen rate; one ValueError listing missing runs."""
@@ -197,12 +207,12 @@ def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", devi
 
     def missing(pairs, seeds):
         return [(a, lr, missing_seeds(a, seeds, plan.settings(lr), plan.reads, force, notes)) for a, lr in pairs]
-    stage_one = [t for t in missing([(a, lr) for a in plan.names for lr in plan.rates], plan.seeds[:1]) if t[2]]
+    stage_one = [t for t in missing([(a, lr) for a in plan.names for lr in plan.rates], plan.choosing) if t[2]]
     base_file = None
     for stage in (1, 2):
         if stage == 2:
             chosen = plan.chosen()
-            tasks = [t for t in missing(list(zip(chosen.variant, chosen.lr)), plan.seeds[1:]) if t[2]]
+            tasks = [t for t in missing(list(zip(chosen.variant, chosen.lr)), plan.seeds[plan.choice_seeds:]) if t[2]]
         else:
             tasks = stage_one
         if not tasks:
@@ -211,12 +221,12 @@ def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", devi
             print(line, flush=True)
         notes.clear()
         if base_file is None:
-            verify_dataset(data_dir, plan.source)
-            verify_dataset(data_dir, plan.target)
+            verify_dataset(data_dir, task_parts(plan.source)[0])
+            verify_dataset(data_dir, task_parts(plan.target)[0])
             base_file = _base_file(plan, data_dir, device)
         calls = [dict(arm=a, lr=lr, seeds=s, plan=plan, data_dir=str(data_dir), base_file=str(base_file), force=force)
                  for a, lr, s in tasks]
-        bar = tqdm(total=sum(len(s) for _, _, s in tasks), desc=f"adapters, stage {stage}", unit="run",
+        bar = tqdm(total=sum(len(s) for _, _, s in tasks), desc=f"{plan.transfer.text}, stage {stage}", unit="run",
                    file=sys.stdout, dynamic_ncols=True)
         failures = []
         for call, outcome in _execute_calls(train_arm, calls, scheduler):
@@ -231,9 +241,9 @@ def run_adapter_sweep(plan: AdaptersPlan, *, data_dir: str | Path = "data", devi
         if failures:
             raise RuntimeError("adapter runs failed (the others are saved; rerun to train only what is missing):\n  "
                                + "\n  ".join(failures))
-    planned = len(plan.names) * (len(plan.rates) + len(plan.seeds) - 1)
+    planned = len(plan.names) * (len(plan.rates) * len(plan.choosing) + len(plan.seeds) - len(plan.choosing))
     if sum(len(d["seeds"]) for d in done) == planned:  # the wall time of a sweep that trained everything now
-        atomic_write(plan.results_dir / "sweep.json", json.dumps(dict(
+        atomic_write(plan.timing_file, json.dumps(dict(
             wall_seconds=round(time.perf_counter() - start, 1), runs=planned, cores=os.cpu_count(),
             scheduler=scheduler, torch=torch.__version__, date=time.strftime("%Y-%m-%d")), indent=1).encode())
     return pd.DataFrame(done)
@@ -253,7 +263,7 @@ def _base_file(plan: AdaptersPlan, data_dir: Path, device: str) -> Path:
 
 def base_file(source: str) -> Path:
     """The git-ignored file holding the base net's state dict, for the workers and the timing."""
-    return project_path(BASES) / source / "adapter_base.pt"
+    return project_path(BASES) / task_slug(source) / "adapter_base.pt"
 
 
 def _first_stored(plan: AdaptersPlan, name: str) -> Path | None:
@@ -325,7 +335,7 @@ def timing_table(plan: AdaptersPlan, data_dir: str | Path = "data", force: bool 
     stored = _first_stored(plan, "epoch_seconds.csv")
     if stored is not None and not force:
         table = pd.read_csv(stored)
-        if set(plan.names) <= set(table.arm):
+        if set(plan.names) <= set(table.arm) and "ms_per_step" in table:
             return table
     base = ku.build_model(BASE_VARIANT)
     base.load_state_dict(torch.load(base_file(plan.source), weights_only=True))

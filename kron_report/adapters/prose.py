@@ -13,13 +13,11 @@ import pandas as pd
 from ..claims import closeness, weakest_margin, within
 from ..readability import numbers_in
 from ..words import count, epochs_phrase, interval, join_words, number_word, recipe, seeds_phrase
-from .arms import ADAPTER_KINDS, Arm, base_settings, lokr_shapes
-from .results import lokr_default_ceiling
+from .arms import ADAPTER_KINDS, base_settings, parse_arm, shape_text, task_parts, task_text
 
-__all__ = ["DATASET_TEXT", "ROUNDING", "adapters_method", "kind_verdict", "smallest_budgets_win",
-           "adapters_lede", "reference_sentence", "top_arms_sentence", "twin_sentence", "rank_sentence",
-           "cost_sentence", "winners_summary", "delta_summary", "timing_summary",
-           "lokr_advice", "twin_check_sentence"]
+__all__ = ["DATASET_TEXT", "ROUNDING", "adapters_method", "kind_verdict", "smallest_budgets_win", "adapters_lede",
+           "reference_sentence", "top_arms_sentence", "twin_sentence", "rank_sentence", "cost_sentence",
+           "shape_bullet"]
 
 
 DATASET_TEXT = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", ku.SYNTHETIC: "synthetic data"}
@@ -51,23 +49,25 @@ def _headed(heading: str, anchor: str) -> str:  # a lede bullet's bold heading, 
     return f"**[{heading}](#{anchor})**"
 
 
-def adapters_method(source: str, target: str, settings: ku.TrainSettings, rates: Sequence[float],
-                    seeds: Sequence[int], base: Mapping | None) -> str:
-    """How the page's runs were made: the base, the target, the recipe, the choice of learning rate."""
-    base_text = f" It scores {base['test_accuracy']:.2f}% on the {_name(source)} test set." if base else ""
-    post = ku.TrainSettings(**base["settings"]) if base else base_settings(source)  # as recorded with the base
-    return (f"**How the runs were made.** The base is the post's dense net trained on {_name(source)} with "
-            f"the post's recipe ({recipe(post)}; seed 1).{base_text} Its 625→10 head is replaced by a new one for the "
-            f"{_name(target)} classes, trained in every arm and counted apart from the adapter. Adapters go on the "
-            f"784→625 layer only, with its weights frozen. Every arm trains with Adam, batches of "
-            f"{settings.batch_size}, for {epochs_phrase(settings.epochs)} on the first "
-            f"{ku.train_size(target) - settings.validation:,} {_name(target)} training images; the last "
-            f"{settings.validation:,} are held out. Each arm's learning rate is chosen from "
-            f"{join_words([f'{r:g}' for r in rates])} by its final validation accuracy with seed {seeds[0]}; then "
-            f"{seeds_phrase(seeds)} train at that rate, each seed drawing the new head, the adapter and the data "
-            f"order. The test set only reports. Full fine-tuning and training from scratch are trained here with this "
-            f"page's recipe, not taken from the beyond page. LoRA and LoKr use alpha = r (scale 1), as the Kronecker sum does. "
-            f"Differences are Welch 95% intervals over seeds.")
+def adapters_method(plan, base: Mapping | None) -> str:
+    """How the page's runs were made: the base, the target, the recipe, the choice of learning rate and its tie
+    rule (``plan``: an :class:`adapters.plan.AdaptersPlan`)."""
+    settings, source, target = plan.settings(plan.rates[0]), task_text(plan.source), task_text(plan.target)
+    base_text = f" It scores {base['test_accuracy']:.2f}% on the {source} test images." if base else ""
+    post = ku.TrainSettings(**base["settings"]) if base else base_settings(plan.source)  # as recorded with the base
+    images = plan.transfer.images or ku.train_size(*task_parts(plan.target)) - settings.validation
+    choosing = plan.choosing
+    return (f"**How the runs were made.** The base is the post's dense net trained on {source} with the post's recipe "
+            f"({recipe(post)}; seed 1).{base_text} Its 625→10 head is replaced by a new one, trained in every arm and "
+            f"counted apart from the adapter. Adapters go on the 784→625 layer only, with its weights frozen. Every arm "
+            f"trains with Adam, batches of {settings.batch_size}, for {epochs_phrase(settings.epochs)} on the first "
+            f"{images:,} {target} training images; the last {settings.validation:,} are held out for validation. Each "
+            f"arm's learning rate is chosen from {join_words([f'{r:g}' for r in plan.rates])} by its final validation "
+            f"accuracy averaged over seeds {join_words([str(x) for x in choosing])}; rates within one validation image "
+            f"of the best count as tied, and a tie goes to the lower validation loss. Then {seeds_phrase(plan.seeds)} "
+            f"train at that rate, each drawing the new head, the adapter and the data order. The test set only reports. "
+            f"LoRA and LoKr use alpha = r (scale 1), as the Kronecker sum does. Differences are Welch 95% intervals "
+            f"over seeds.")
 
 
 # --- The lede: one claim a bullet, each with the number that decides it ---
@@ -146,7 +146,7 @@ def kind_verdict(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> tuple[str,
     rest = [v for v in levels if v not in both]
     if rest:
         prefix = "Above that, " if both and both == levels[:len(both)] else "Elsewhere, " if both else ""
-        every = "" if prefix == "Above that, " else "at every other budget" if both else "at every budget"
+        every = "" if prefix else "at every budget"
         kron = _kind_clauses(kron_gaps, names, rest, every)
         lokr = _kind_clauses(lokr_gaps, names, rest, every)
         if {*kron_gaps.outcome[kron_gaps.level.isin(rest)], *lokr_gaps.outcome[lokr_gaps.level.isin(rest)]} == {"level"}:
@@ -157,24 +157,21 @@ def kind_verdict(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> tuple[str,
     return heading, " ".join(sentences)
 
 
-def reference_sentence(c: Mapping, seeds: Sequence[int], source: str, target: str) -> str:
-    """What this page can measure at all: full fine-tuning against training from scratch (:func:`stats.compare_final`,
-    full minus scratch), and where the learning rates were chosen."""
-    gap = interval(c["diff"], c["low"], c["high"])
-    if c["low"] <= 0 <= c["high"]:
-        text = (f"**Read this first: pre-training buys nothing measurable here.** Fine-tuning the whole pre-trained "
-                f"input layer is level with training the net from scratch on {_name(target)} ({_closeness(c)}; {gap}). "
-                f"So this page measures which small layer trains best from a random start more than which adapts a trained "
-                f"layer best.")
-    elif c["diff"] > 0:
-        text = (f"**Pre-training helps here.** Fine-tuning the whole pre-trained input layer beats training the net "
-                f"from scratch on {_name(target)} ({gap}), so the {_name(source)} base carries something to adapt.")
-    else:
-        text = (f"**Read this first: pre-training hurts here.** Fine-tuning the whole pre-trained input layer is worse "
-                f"than training the net from scratch on {_name(target)} ({gap}). So this page measures which small "
+def reference_sentence(c: Mapping, plan) -> str:
+    """What this page can measure at all: full fine-tuning against training from scratch in the setting the adapters
+    are compared in (:func:`stats.compare_final`, full minus scratch)."""
+    gap, target = interval(c["diff"], c["low"], c["high"]), task_text(plan.target)
+    if c["low"] > 0:
+        return (f"**Pre-training helps here.** Fine-tuning the whole pre-trained input layer beats training the net "
+                f"from scratch on {target} ({gap}), so the {task_text(plan.source)} base carries something to adapt "
+                f"([section 1](#transfer)).")
+    if c["high"] < 0:
+        return (f"**Read this first: pre-training hurts even here.** Fine-tuning the whole pre-trained input layer is "
+                f"worse than training the net from scratch on {target} ({gap}), so this page measures which small "
                 f"layer trains best more than which adapts a trained layer best.")
-    return (f"{text} Each arm's learning rate was chosen on seed {seeds[0]}'s validation accuracy, and that seed also "
-            f"counts in the test means.")
+    return (f"**Read this first: pre-training buys nothing measurable even here.** Fine-tuning the whole pre-trained "
+            f"input layer is level with training the net from scratch on {target} ({_closeness(c)}; {gap}), so this "
+            f"page measures which small layer trains best more than which adapts a trained layer best.")
 
 
 def _arm_words(arms: pd.DataFrame) -> str:
@@ -188,10 +185,11 @@ def _arm_words(arms: pd.DataFrame) -> str:
     return join_words(parts)
 
 
-def top_arms_sentence(winners: pd.DataFrame, against: pd.DataFrame) -> str:
+def top_arms_sentence(winners: pd.DataFrame, against: pd.DataFrame, head: Mapping | None = None) -> str:
     """Whether any adapter is best at a budget (only where the interval to the runner-up excludes zero, from
-    :func:`adapters.results.level_winners`), and how close the adapters come to full fine-tuning of the layer
-    (:func:`adapters.results.against_full`): 'level' with the margin that holds every such interval."""
+    :func:`adapters.results.level_winners`), how the adapters stand against full fine-tuning of the layer
+    (:func:`adapters.results.against_full`, counted, not listed), and, when given, the head alone against the best
+    adapter (``head``: :func:`stats.compare_final`, head minus that adapter)."""
     clear = winners[winners.low > 0]
     leaders = [f"{_KIND_WORDS[w.best_kind][0]} at {int(w.budget):,} weights" for w in clear.itertuples()]
     lead = f"{_first_upper(join_words(leaders))} {'leads' if len(clear) == 1 else 'lead'} the runner-up" if leaders else ""
@@ -202,18 +200,22 @@ def top_arms_sentence(winners: pd.DataFrame, against: pd.DataFrame) -> str:
     else:
         best = f"{_headed('A best adapter at some budgets only.', 'budgets')} {lead}; elsewhere the top two are level."
     adapters = against[against.kind.isin(ADAPTER_KINDS)]
-    ahead, level = adapters[adapters.outcome == "ahead"], adapters[adapters.outcome == "level"]
-    first = ("No adapter beats full fine-tuning of the layer" if ahead.empty else
-             f"{_first_upper(_arm_words(ahead))} beat full fine-tuning of the layer beyond the seed noise")
-    first += " ([section 4](#delta))"
-    if level.empty:
-        rest = "every other adapter trails it" if not ahead.empty else "every adapter trails it"
-    else:
-        margin = next((m for m in (0.25, 0.5, 1, 2, 5, 10) if all(within(c, m) for c in level.to_dict("records"))),
-                      None)
-        bound = f" (each 95% interval within ±{margin:g} point{'s' if margin != 1 else ''})" if margin else ""
-        rest = f"{_arm_words(level)} {'is' if len(level) == 1 else 'are'} level with it{bound}"
-    return f"{best} {first}; {rest}."
+    counts = {o: int((adapters.outcome == o).sum()) for o in ("ahead", "level", "behind")}
+    verbs = {"ahead": ("beats", "beat"), "level": ("is level with", "are level with"), "behind": ("trails", "trail")}
+    level = adapters[adapters.outcome == "level"].to_dict("records")
+    margin = next((m for m in (0.25, 0.5, 1, 2, 5, 10) if all(within(c, m) for c in level)), None) if level else None
+    bound = f" (each 95% interval within ±{margin:g} point{'s' if margin != 1 else ''})" if margin else ""
+    first, *rest = [o for o in ("ahead", "level", "behind") if counts[o]]
+    others = "".join(f", {number_word(counts[o])} {verbs[o][counts[o] > 1]} it{bound if o == 'level' else ''}"
+                     for o in rest)
+    versus = (f" {_first_upper(number_word(counts[first]))} of the {number_word(len(adapters))} adapters "
+              f"{verbs[first][counts[first] > 1]} full fine-tuning of the layer ([section 5](#delta))"
+              f"{bound if first == 'level' else ''}{others}.")
+    if head is not None and head["low"] > 0:
+        return (f"{best}{versus} The head alone, with the layer left as it was, beats even the best adapter "
+                f"({interval(head['diff'], head['low'], head['high'])}): here, changing the layer at all costs "
+                f"accuracy.")
+    return best + versus
 
 
 def twin_sentence(twin: Mapping, short: bool = False) -> str:
@@ -250,42 +252,72 @@ def rank_sentence(deltas: pd.DataFrame, results: pd.DataFrame) -> str:
 
 
 def _seconds(timing: pd.DataFrame) -> pd.Series:
-    return timing.groupby("arm").seconds_per_epoch.median()
+    """Each arm's median milliseconds per training step, measured side by side."""
+    return timing.groupby("arm").ms_per_step.median()
 
 
 def cost_sentence(timing: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> str:
-    """Which adapter is cheapest per epoch at each budget (median seconds measured side by side), and where the
-    Kronecker sum costs LoRA's time without buying accuracy."""
+    """Which adapter is cheapest per step at each budget (median, measured side by side), whether the Kronecker sum
+    ever costs more than fine-tuning the whole layer, and where it costs more than LoRA without buying accuracy."""
     seconds = _seconds(timing)
     names = dict(zip(kron_gaps.level.astype(int), kron_gaps.a_weights.astype(int)))
+    full = seconds[timing.arm[timing.kind == "full"].iloc[0]]
     cheapest = [int(k.level) for k, (_, l) in zip(kron_gaps.itertuples(), lokr_gaps.iterrows())
                 if seconds[k.b] <= min(seconds[k.a], seconds[l.a])]
     if len(cheapest) == len(kron_gaps):
-        claim = "LoRA is the cheapest adapter per epoch at every budget"
+        claim = "LoRA is the cheapest adapter per step at every budget"
     elif cheapest:
-        claim = f"LoRA is the cheapest adapter per epoch at {_budgets(names, cheapest)}"
+        claim = f"LoRA is the cheapest adapter per step at {_budgets(names, cheapest)}"
     else:
-        claim = "LoRA is never the cheapest adapter per epoch"
+        claim = "LoRA is never the cheapest adapter per step"
+    slower = [int(g.level) for g in kron_gaps.itertuples() if seconds[g.a] > full]
+    against_full = (" The Kronecker sum is never slower than fine-tuning the whole layer." if not slower else
+                    f" The Kronecker sum is slower than fine-tuning the whole layer at {_budgets(names, slower)}.")
     wasted = [int(g.level) for g in kron_gaps.itertuples() if g.outcome != "ahead" and seconds[g.b] < seconds[g.a]]
-    tail = (f" At {_budgets(names, wasted)} the Kronecker sum costs more time for no accuracy." if wasted else "")
-    return f"{_headed(claim + '.', 'cost')}{tail}"
+    tail = f" At {_budgets(names, wasted)} it costs more time than LoRA for no accuracy." if wasted else ""
+    return f"{_headed(claim + '.', 'cost')}{against_full}{tail}"
+
+
+def shape_bullet(comparisons: pd.DataFrame) -> str:
+    """The lede's bullet on factor shapes: whether any Kronecker-sum shape differs from the balanced one."""
+    kron = comparisons[comparisons.kind == "kronsum"]
+    moved = kron[kron.outcome.isin(["ahead", "behind"])]
+    budgets = join_words([f"{int(b):,}" for b in dict.fromkeys(comparisons.budget)])
+    shapes = kron["update"].str.extract(r"A \((.*?)\)")[0].nunique()
+    if moved.empty:
+        return (f"{_headed('The shape of the factors buys nothing measurable.', 'shapes')} At {budgets} weights, "
+                f"Kronecker sums of {count(shapes, 'shape')} are level with the balanced 25×28 ⊗ 25×28.")
+    ahead, behind = moved[moved.outcome == "ahead"], moved[moved.outcome == "behind"]
+    heading = ("The shape of the factors matters, both ways." if not (ahead.empty or behind.empty) else
+               "Some factor shapes beat the balanced one." if not ahead.empty else
+               "Some factor shapes trail the balanced one.")
+    others = len(kron) - comparisons.budget.nunique()
+    worst = behind.loc[behind["diff"].idxmin(), "arm"] if not behind.empty else None
+    tail = ("" if worst is None else "; the sum written as a LoRA trails it most"
+            if parse_arm(worst).shape == (1, ku.IMAGE_SIZE) else f"; {shape_text(worst)} trails it most")
+    where = "At both budgets" if comparisons.budget.nunique() == 2 else f"At {budgets} weights"
+    return (f"{_headed(heading, 'shapes')} {where}, {number_word(len(moved))} of the {number_word(others)} other "
+            f"Kronecker-sum shapes differ from the balanced one beyond the seed noise{tail}.")
 
 
 def adapters_lede(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame, winners: pd.DataFrame,
                   against: pd.DataFrame, twin: Mapping, deltas: pd.DataFrame, reference: Mapping,
-                  timing: pd.DataFrame, seeds: Sequence[int], source: str, target: str) -> str:
-    """The page's argument first: what full fine-tuning against scratch says this page can measure, then one bullet a
-    claim (the Kronecker adapters against LoRA, whether any adapter is best, the twin check, what ΔW looks like, the
-    cost), each with the number that decides it and a link to its evidence."""
+                  timing: pd.DataFrame, shapes: pd.DataFrame, plan, head: Mapping | None = None) -> str:
+    """The page's argument first: the setting and whether pre-training helps there, then one bullet a claim (the
+    Kronecker adapters against LoRA, whether any adapter is best, the factor shapes, the twin check, what ΔW looks
+    like, the cost), each with the number that decides it and a link to its evidence."""
     adapters = results[results.kind.isin(ADAPTER_KINDS)]
     heading, story = kind_verdict(kron_gaps, lokr_gaps)
-    bullets = [f"{_headed(heading, 'budgets')} {story}", top_arms_sentence(winners, against),
+    bullets = [f"{_headed(heading, 'budgets')} {story}", top_arms_sentence(winners, against, head), shape_bullet(shapes),
                twin_sentence(twin, short=True), rank_sentence(deltas, results),
                cost_sentence(timing, kron_gaps, lokr_gaps)]
-    return (f"We froze the input layer of the post's dense {_name(source)} net and fine-tuned it to {_name(target)} "
-            f"through three kinds of adapter at {number_word(len(kron_gaps))} matched budgets, from "
-            f"{int(adapters.adapter_weights.min()):,} to {int(adapters.adapter_weights.max()):,} trainable weights.\n\n"
-            f"{reference_sentence(reference, seeds, source, target)}\n\nWhat we found:\n\n"
+    images = plan.transfer.images
+    data = f"{images:,} labelled images" if images else "all its labelled images"
+    return (f"We trained the post's dense net on {task_text(plan.source)}, froze its input layer and adapted it to "
+            f"{task_text(plan.target)} from {data}, through three kinds of adapter at "
+            f"{number_word(len(kron_gaps))} matched budgets, from {int(adapters.adapter_weights.min()):,} to "
+            f"{int(adapters.adapter_weights.max()):,} trainable weights, {count(len(plan.seeds), 'seed')} each.\n\n"
+            f"{reference_sentence(reference, plan)}\n\nWhat we found:\n\n"
             + "\n".join(f"- {b}" for b in bullets))
 
 
@@ -297,121 +329,3 @@ def _by_arm(deltas: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return deltas.assign(kind=deltas.arm.map(kinds)).groupby("arm", sort=False).agg(
         kind=("kind", "first"), rank=("rank", "median"), eff=("effective_rank", "mean"),
         cosine=("cosine_to_full", "mean"), distance=("distance_to_full", "mean"))
-
-
-def winners_summary(winners: pd.DataFrame) -> str:
-    """The level table's note, and the evidence for the lede's 'best adapter' claim (from
-    :func:`adapters.results.level_winners`): where the top adapter's lead over the runner-up excludes zero, or,
-    where it never does, the lead that comes closest."""
-    note = ("*Test accuracy: mean ± sd over seeds. Differences: Welch 95% intervals. Budgets are named by the "
-            "Kronecker sum's weights.*")
-    clear = winners[winners.low > 0]
-    if clear.empty:
-        near = winners.loc[winners.low.idxmax()]
-        return (f"{note} The nearest any adapter comes to a clear lead over the runner-up is "
-                f"{_KIND_WORDS[near.best_kind][0]} over {_KIND_WORDS[near.runner_up_kind][0]} at "
-                f"{int(near.budget):,} weights ({interval(near['diff'], near.low, near.high)}).")
-    leads = [f"{_KIND_WORDS[w.best_kind][0]} over {_KIND_WORDS[w.runner_up_kind][0]} at {int(w.budget):,} weights "
-             f"({interval(w.diff, w.low, w.high)})" for w in clear.itertuples()]
-    rest = "" if len(clear) == len(winners) else " Elsewhere the top two are level."
-    return f"{note} A lead beyond the seed noise: {'; '.join(leads)}.{rest}"
-
-
-def delta_summary(deltas: pd.DataFrame, fits: pd.DataFrame, results: pd.DataFrame) -> str:
-    """Section 4 in words: full fine-tuning's update, the best any LoRA or Kronecker sum could do at matching it,
-    and how far the trained adapters' updates are from it (their ranks and cosines are in the table)."""
-    d = _by_arm(deltas, results)
-    full = d[d.kind == "full"].iloc[0]
-    best = fits.groupby(["structure", "rank"]).error.mean()
-    top = int(fits["rank"].max())
-    adapters = d[d.kind.isin(ADAPTER_KINDS)]
-    ranks = sorted(set(fits["rank"]))
-    lora_closer = all(best[("LoRA", r)] < best[("Kronecker sum", r)] for r in ranks)
-    nearest = adapters.distance.min()
-    trained = (f"hardly closer to it than the zero update: no relative distance is below {nearest:.2f}, where the "
-               f"zero update's is 1" if nearest > 0.9 else
-               f"closer, but only in part: the nearest is at a relative distance of {nearest:.2f}")
-    return (f"Full fine-tuning's update has effective rank {full.eff:.0f} of {ku.HIDDEN_SIZE}. The best rank-{top} LoRA "
-            f"could reproduce it to a relative error of {best[('LoRA', top)]:.2f}; the best sum of {top} Kronecker "
-            f"products, with about as many weights, only to {best[('Kronecker sum', top)]:.2f}. Like the W − W₀ of "
-            f"[the beyond page](beyond.html), it has little Kronecker structure on the image grid"
-            + (", and by this measure LoRA is the closer approximation at every budget shown." if lora_closer else ".")
-            + f" The trained adapters are {trained}. Each adapter reaches its accuracy with an update of its own, not "
-            f"with a compressed copy of full fine-tuning's.")
-
-
-def timing_summary(timing: pd.DataFrame, results: pd.DataFrame) -> str:
-    """Section 5: how the seconds per epoch (in the table of section 4) were measured, and why LoKr and the Kronecker
-    sum cost what they do: our Kronecker sum against peft's LoKr for the same update, and at its most terms."""
-    seconds = _seconds(timing)
-    full = seconds[results.arm[results.kind == "full"].iloc[0]]
-    kron = results[results.kind == "kronsum"].sort_values("rank")
-    one, many, twin = seconds[kron.arm.iloc[0]], seconds[kron.arm.iloc[-1]], seconds[results.arm[results.kind == "lokr"].iloc[0]]
-    most = f"{many:.1f} s at {int(kron['rank'].iloc[-1])} terms" + (f", more than full fine-tuning's {full:.1f} s"
-                                                                     if many > full else "")
-    return (f"The seconds per epoch in the table of section 4 were measured side by side in one process "
-            f"({count(int(timing.threads.iloc[0]), 'thread')}, median of {count(int(timing['round'].max()), 'round')}). "
-            f"peft's LoKr builds the whole {ku.HIDDEN_SIZE}×{ku.IMAGE_SIZE} ΔW at every step; the Kronecker sum never "
-            f"builds it but applies its factors to the input. Doing so is {'faster' if one < twin else 'no faster'} for "
-            f"one term ({one:.1f} s against LoKr's {twin:.1f} s for the same update) and "
-            f"{'slower' if many > one else 'no slower'} for many ({most}).")
-
-
-def lokr_advice(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame, arms: Sequence[Arm], source: str,
-                target: str, seeds: Sequence[int], timing: pd.DataFrame) -> str:
-    """What the page suggests for LoKr users (the verdicts are the lede's; this says what to do with them), what the
-    shape of LoKr's factors does, and what this small setting cannot tell."""
-    ahead = kron_gaps[kron_gaps.outcome == "ahead"]
-    if ahead.empty:
-        advice = ("If you reach for a Kronecker adapter for its higher rank, nothing here supports it: on this layer "
-                  "a low-rank update of the same budget did as well.")
-    elif len(ahead) == len(kron_gaps):
-        advice = "Here the rank argument held at every budget, so a Kronecker adapter is the better default."
-    elif smallest_budgets_win(kron_gaps):
-        seconds = _seconds(timing)
-        rest = kron_gaps[kron_gaps.outcome != "ahead"]
-        cheaper = all(seconds[g.b] < seconds[g.a] for g in rest.itertuples())
-        advice = ("The rank argument held here only where the budget is tiny. Above that, LoRA did as well"
-                  + (" at less cost" if cheaper else "") + ", so a Kronecker adapter needs evidence from your own "
-                  "layer.")
-    else:
-        advice = "The rank argument held at some budgets and not others, so test it on your own layer."
-    others = [a for a in arms if a.kind == "lokr" and a.factor != -1]
-    shape = (f"The shape of the factors matters as much as their rank. At peft's default factorisation LoKr cannot "
-             f"grow past {lokr_default_ceiling():,} weights on this layer. Larger budgets, through `decompose_factor`, "
-             f"get a w1 of {join_words(list(dict.fromkeys(_w1(a) for a in others)))}: what the library calls LoKr at "
-             f"a given budget can be a very different update." if others else
-             f"Every LoKr here keeps peft's default factorisation, which cannot grow past {lokr_default_ceiling():,} "
-             f"weights on this layer; other factor shapes were not run.")
-    by_name = {a.name: a for a in arms}
-    behind = [by_name[a] for a in lokr_gaps.a[lokr_gaps.outcome == "behind"] if a in by_name]
-    unsplit = [a for a in behind if lokr_shapes(a.factor)[0][0] == 1]
-    if unsplit:
-        subject = "The LoKr that trails LoRA has" if len(unsplit) == 1 else "The LoKr arms that trail LoRA have"
-        shape += (f" {subject} a w1 of {join_words(list(dict.fromkeys(_w1(a) for a in unsplit)))}: peft leaves the "
-                  f"{ku.HIDDEN_SIZE} outputs unsplit, so only the input side is Kronecker-factored.")
-    return (f"{advice} {shape}\n\n"
-            f"**What this setting cannot tell.** One small MLP, one base, one pair of datasets ({_name(source)} to "
-            f"{_name(target)}; the reverse was not run), a new head in every arm, one optimiser (Adam) at one batch "
-            f"size and epoch count, {count(len(seeds), 'seed')}, alpha = r throughout, and the CPU only. Large models, "
-            f"attention layers and the diffusion models where LoKr is used most have other spectra and other budgets; "
-            f"what holds for a 784×625 layer on 28×28 images need not hold there.")
-
-
-def _w1(arm: Arm) -> str:
-    """LoKr's first factor's shape, '5×16'."""
-    (out_l, _), (in_m, _) = lokr_shapes(arm.factor)
-    return f"{out_l}×{in_m}"
-
-
-def twin_check_sentence(check: Mapping) -> str:
-    """The structural check of section 3, in words: differences up to :data:`ROUNDING` are float32 rounding."""
-    def agree(diff: float, verb: str) -> str:
-        return (f"{verb} identical" if diff == 0 else "agree to float32 rounding" if diff <= ROUNDING
-                else "differ by more than float32 rounding")
-    same = check["ours_trainable"] == check["peft_trainable"]
-    counts = (f"both train {check['ours_trainable']:,} parameters with the head (peft's own count for LoKr)" if same
-              else f"they train {check['ours_trainable']:,} and {check['peft_trainable']:,} parameters with the "
-                   f"head: the counts differ")
-    return (f"Given the same two 25×28 factors, the two layers' ΔW {agree(check['delta_max_diff'], 'are')}, their "
-            f"outputs {agree(check['forward_max_diff'], 'are')}, and {counts}.")

@@ -13,6 +13,8 @@ import torch
 from ..stats import compare_final, final_epochs, half_interval
 from ..words import ci_cell
 from .arms import (
+    ADAPTER_KINDS,
+    BUDGET_TOLERANCE,
     BASE_VARIANT,
     BUDGET_RANKS,
     Arm,
@@ -23,7 +25,8 @@ from .arms import (
     level_members,
 )
 
-__all__ = ["effective_rank", "relative_distance", "delta_table", "best_fit_errors", "validation_choice", "arm_results",
+__all__ = ["effective_rank", "relative_distance", "delta_table", "best_fit_errors", "validation_choice",
+           "transfer_table", "choose_transfer", "shape_comparisons", "shape_table", "head_against_best", "arm_results",
            "level_winners", "twin_comparison", "against_full", "kind_gaps", "level_table", "lokr_default_ceiling",
            "arms_table", "results_table", "twin_check"]
 
@@ -78,15 +81,51 @@ def best_fit_errors(delta: torch.Tensor, ranks: Sequence[int]) -> pd.DataFrame:
 # Choosing on validation, then reporting on test
 # ---------------------------------------------------------------------------
 
-def validation_choice(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each arm's learning rate: the highest final validation accuracy (mean over the seeds given, usually seed 1
-    alone), ties to the smaller rate. ``runs`` has an ``lr`` column; the test columns are never read."""
+def validation_choice(runs: pd.DataFrame, tie: float = 0.0) -> pd.DataFrame:
+    """Each arm's learning rate, from the final epoch of its runs (the seeds given: the first
+    :data:`adapters.arms.CHOICE_SEEDS`): the highest mean validation accuracy. Rates whose mean is within ``tie``
+    points of the best (the plan passes one validation image, 100 / N) are tied; a tie goes to the lowest mean
+    validation loss, then to the smaller rate. ``runs`` has an ``lr`` column; the test columns are never read.
+    Returns one row per arm: variant, lr, validation (its mean accuracy), validation_loss, tied (how many rates
+    tied for the best)."""
     last = runs.groupby(["variant", "lr", "seed"]).epoch.transform("max")  # each run's last epoch (or divergence)
     final = runs[runs.epoch == last]
-    scores = final.groupby(["variant", "lr"], sort=False).validation_accuracy.mean().reset_index()
-    scores = scores.sort_values(["variant", "validation_accuracy", "lr"], ascending=[True, False, True])
-    chosen = scores.groupby("variant", sort=False).head(1).rename(columns={"validation_accuracy": "validation"})
+    scores = (final.groupby(["variant", "lr"], sort=False)[["validation_accuracy", "validation_loss"]].mean()
+              .reset_index().rename(columns={"validation_accuracy": "validation"}))
+    scores["validation_loss"] = scores.validation_loss.fillna(float("inf"))  # a diverged run loses every tie
+    best = scores.groupby("variant").validation.transform("max")
+    tied = scores[scores.validation >= best - tie - 1e-9]
+    counts = tied.groupby("variant").size()
+    chosen = tied.sort_values(["variant", "validation_loss", "lr"]).groupby("variant", sort=False).head(1)
+    chosen = chosen.assign(tied=chosen.variant.map(counts).astype(int))
     return chosen.set_index("variant").reindex(list(dict.fromkeys(runs.variant))).reset_index()
+
+
+def transfer_table(plans: Sequence) -> pd.DataFrame:
+    """One row per candidate setting (an :class:`adapters.plan.AdaptersPlan` of head, full_fc1 and scratch): the
+    pre-training gain, full fine-tuning minus training from scratch, on validation (what the choice reads) and on
+    test (what the page reports), each with its Welch 95% interval over the seeds at each arm's chosen rate; the
+    head alone minus scratch on test; and the three arms' mean test accuracies."""
+    rows = []
+    for plan in plans:
+        runs = plan.final_runs(plan.chosen())
+        val = compare_final(runs, "full_fc1", "scratch", "validation_accuracy")
+        test = compare_final(runs, "full_fc1", "scratch")
+        head = compare_final(runs, "head", "scratch")
+        rows.append(dict(setting=plan.transfer.text, source=plan.source, target=plan.target,
+                         images=plan.transfer.images, epochs=plan.epochs, seeds=test["n_a"],
+                         val_gain=val["diff"], val_low=val["low"], val_high=val["high"], gain=test["diff"],
+                         low=test["low"], high=test["high"], head_gain=head["diff"], head_low=head["low"],
+                         head_high=head["high"], full=test["mean_a"], scratch=test["mean_b"], head=head["mean_a"]))
+    return pd.DataFrame(rows)
+
+
+def choose_transfer(table: pd.DataFrame) -> int:
+    """The row of :func:`transfer_table` where pre-training helps most clearly, judged on validation only: the
+    highest lower end of the validation gain's interval (on a tie, the first listed). Returns its position."""
+    if table.empty:
+        raise ValueError("no candidate transfer settings to choose from")
+    return int(table.val_low.to_numpy().argmax())
 
 
 def arm_results(runs: pd.DataFrame, arms: Sequence[Arm]) -> pd.DataFrame:
@@ -143,6 +182,14 @@ def against_full(runs: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def head_against_best(runs: pd.DataFrame, results: pd.DataFrame) -> dict:
+    """The head alone minus the adapter with the best mean test accuracy (:func:`stats.compare_final`, Welch 95%
+    interval; the best is picked on the same test runs, so a lead of the head is, if anything, understated)."""
+    adapters = results[results.kind.isin(ADAPTER_KINDS)]
+    best = adapters.loc[adapters["mean"].idxmax(), "arm"]
+    return compare_final(runs, results.arm[results.kind == "head"].iloc[0], best)
+
+
 def kind_gaps(results: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[Arm], a: str = "kronsum",
               b: str = "lora", ranks: Sequence[int] = BUDGET_RANKS) -> pd.DataFrame:
     """At each budget level, adapter kind ``a`` minus kind ``b`` (mean test accuracy, Welch 95% interval)."""
@@ -154,6 +201,43 @@ def kind_gaps(results: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[Arm], a:
                          diff=c["diff"], low=c["low"], high=c["high"],
                          outcome="ahead" if c["low"] > 0 else "behind" if c["high"] < 0 else "level"))
     return pd.DataFrame(rows)
+
+
+def shape_comparisons(runs: pd.DataFrame, arms: Sequence[Arm], shape_ranks: Sequence[int]) -> pd.DataFrame:
+    """The factor-shape comparison: at each budget (``shape_ranks`` balanced Kronecker terms), every arm whose
+    weights match it within :data:`adapters.arms.BUDGET_TOLERANCE` (Kronecker sums of every shape, peft's LoKr,
+    LoRA), each minus the balanced Kronecker sum of that budget (Welch 95% interval; they share that baseline, so
+    the comparisons are not independent). One row per arm, best mean first within a budget."""
+    final = final_epochs(runs).groupby("variant").test_accuracy
+    means, sds = final.mean(), final.std(ddof=1)
+    rows = []
+    for rank in shape_ranks:
+        balanced = Arm("kronsum", rank)
+        budget = adapter_weights(balanced)
+        members = [a for a in arms if a.kind in ADAPTER_KINDS and a.name in means.index
+                   and abs(adapter_weights(a) - budget) <= BUDGET_TOLERANCE * budget]
+        for arm in sorted(members, key=lambda a: -means[a.name]):
+            c = compare_final(runs, arm.name, balanced.name) if arm != balanced else None
+            rows.append(dict(budget=budget, arm=arm.name, kind=arm.kind, update=factorisation_text(arm),
+                             terms=arm.rank if arm.kind == "kronsum" else None, weights=adapter_weights(arm),
+                             mean=means[arm.name], sd=sds[arm.name],
+                             diff=c["diff"] if c else 0.0, low=c["low"] if c else float("nan"),
+                             high=c["high"] if c else float("nan"),
+                             outcome="reference" if c is None else "ahead" if c["low"] > 0 else
+                             "behind" if c["high"] < 0 else "level"))
+    return pd.DataFrame(rows)
+
+
+def shape_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """:func:`shape_comparisons` as the page shows it: budget, the update's form, test accuracy, and the difference
+    to the balanced Kronecker sum of the same budget."""
+    return pd.DataFrame({
+        "budget": [f"{int(b):,}" for b in comparisons.budget],
+        "ΔW": comparisons["update"],
+        "weights": [f"{int(w):,}" for w in comparisons.weights],
+        "test acc. (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(comparisons["mean"], comparisons.sd)],
+        "− balanced (pp)": ["reference" if o == "reference" else ci_cell(r) for o, (_, r) in
+                            zip(comparisons.outcome, comparisons.iterrows())]})
 
 
 def level_table(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> pd.DataFrame:
@@ -189,10 +273,10 @@ def results_table(results: pd.DataFrame, deltas: pd.DataFrame, timing: pd.DataFr
                   against: pd.DataFrame) -> pd.DataFrame:
     """One row per arm: test accuracy (mean ± sd), its difference to full fine-tuning with the Welch 95% interval
     (:func:`against_full`), ΔW's rank and effective rank, the cosine between it and full fine-tuning's ΔW (means over
-    seeds), and the median seconds per epoch measured side by side."""
+    seeds), and the median milliseconds per training step measured side by side."""
     d = deltas.groupby("arm").agg(rank=("rank", "median"), eff=("effective_rank", "mean"),
                                   cosine=("cosine_to_full", "mean"))
-    seconds = timing.groupby("arm").seconds_per_epoch.median()
+    seconds = timing.groupby("arm").ms_per_step.median()
     versus = against.set_index("arm")
     rows = []
     for r in results.itertuples():
@@ -203,7 +287,7 @@ def results_table(results: pd.DataFrame, deltas: pd.DataFrame, timing: pd.DataFr
                      "rank of ΔW": f"{d['rank'][r.arm]:.0f}" if has_rank else "–",
                      "effective rank": f"{d.eff[r.arm]:.0f}" if has_rank else "–",
                      "cosine to full ΔW": f"{d.cosine[r.arm]:.2f}" if has_delta else "–",
-                     "s / epoch": f"{seconds[r.arm]:.1f}" if r.arm in seconds.index else "–"})
+                     "ms / step": f"{seconds[r.arm]:.2f}" if r.arm in seconds.index else "–"})
     return pd.DataFrame(rows)
 
 
