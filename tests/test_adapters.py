@@ -486,8 +486,10 @@ def test_best_only_where_the_interval_to_the_runner_up_excludes_zero_and_level_o
     assert "A best adapter at every budget." in text and "One of the three adapters beats full fine-tuning" in text
     assert "two trail it." in text and "head alone" not in text
     head = dict(diff=2.7, low=1.9, high=3.5)
-    assert "The head alone, with the layer left as it was, beats even the best adapter (+2.70 pp, 95% CI +1.90 to" \
-        in kr.top_arms_sentence(winners_frame([0.1, 0.2, 0.3]), against_frame([(-3, -2), (0.1, 1), (-3, -1)]), head)
+    text = kr.top_arms_sentence(winners_frame([0.1, 0.2, 0.3]), against_frame([(-3, -2), (0.1, 1), (-3, -1)]), head)
+    assert text.startswith("**[The head alone beats every adapter.](#delta)** With the layer left as it was, it beats "
+                           "even the best adapter (+2.70 pp, 95% CI +1.90 to")
+    assert "Among the adapters: a best adapter at every budget." in text and text.count("**") == 2
     assert "head alone" not in kr.top_arms_sentence(winners_frame([0.1]), against_frame([(-3, -2)]), dict(head, low=-0.1))
 
 

@@ -20,7 +20,7 @@ REFERENCE_STYLE = {"full": ("black", "-", "full fine-tuning of fc1"), "scratch":
                    "head": ("tab:red", ":", "head only (linear probe)")}
 
 
-def budget_figure(results: pd.DataFrame):
+def budget_figure(results: pd.DataFrame, target: str = "Fashion-MNIST"):
     """Final test accuracy against the adapter's trainable weights (log scale), one line per adapter kind with
     95% t-intervals, and the references (head only, full fine-tuning, scratch) as horizontal lines with their
     interval as a band; the legend sits below the axes, off the data (from :func:`adapters.results.arm_results`)."""
@@ -35,7 +35,7 @@ def budget_figure(results: pd.DataFrame):
         ax.errorbar(part.adapter_weights * dodge, part["mean"], yerr=part.half_width, color=color, marker=marker,
                     ms=6, capsize=3, lw=1.5, label=label)
     return _log_weights_axes(fig, ax, results, "trainable adapter weights on fc1 (log scale; the new head's 6,260 not counted)",
-                             "Fashion-MNIST test accuracy (%)", "Mean and 95% CI over seeds, each arm at its own "
+                             f"{target} test accuracy (%)", "Mean and 95% CI over seeds, each arm at its own "
                              "learning rate")
 
 

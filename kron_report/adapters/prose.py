@@ -211,10 +211,11 @@ def top_arms_sentence(winners: pd.DataFrame, against: pd.DataFrame, head: Mappin
     versus = (f" {_first_upper(number_word(counts[first]))} of the {number_word(len(adapters))} adapters "
               f"{verbs[first][counts[first] > 1]} full fine-tuning of the layer ([section 5](#delta))"
               f"{bound if first == 'level' else ''}{others}.")
-    if head is not None and head["low"] > 0:
-        return (f"{best}{versus} The head alone, with the layer left as it was, beats even the best adapter "
-                f"({interval(head['diff'], head['low'], head['high'])}): here, changing the layer at all costs "
-                f"accuracy.")
+    if head is not None and head["low"] > 0:  # the strongest finding leads the bullet
+        plain = re.sub(r"\*\*\[(.*?)\]\(#budgets\)\*\*", r"\1", best)
+        return (f"{_headed('The head alone beats every adapter.', 'delta')} With the layer left as it was, it beats "
+                f"even the best adapter ({interval(head['diff'], head['low'], head['high'])}): here, changing the "
+                f"layer at all costs accuracy. Among the adapters: {plain[:1].lower() + plain[1:]}{versus}")
     return best + versus
 
 

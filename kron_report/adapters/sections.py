@@ -79,8 +79,8 @@ def shape_summary(comparisons: pd.DataFrame) -> str:
     if winners and comparisons.budget.nunique() > 1:
         names = join_words([shape_text(f"kronsum_{o}x{i}_r1").split(" (")[0] for o, i in sorted(winners)])
         parts.append(f"Only {names} {'beats' if len(winners) == 1 else 'beat'} it at {every}.")
-    claim = (f"So the shape of the factors matters on this layer, as CDKA reports {cite('cdka', 'adapters')}, at least "
-             "between the shapes tried." if moved else
+    claim = (f"So on this layer the factors' shape decides part of the accuracy, as CDKA reports "
+             f"{cite('cdka', 'adapters')}, at least between the shapes tried." if moved else
              f"So on this layer the shape buys nothing measurable at equal weights, as LyCORIS's maintainer says of "
              f"non-square factors {cite('lycoris164', 'adapters')}, and not the gain that CDKA "
              f"{cite('cdka', 'adapters')} and DiffuseKronA {cite('diffusekrona', 'adapters')} report for theirs.")
@@ -188,7 +188,7 @@ def lokr_advice(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame, arms: Sequence
     else:
         advice = "The rank argument held at some budgets and not others, so test it on your own layer."
     others = [a for a in arms if a.kind == "lokr" and a.factor != -1]
-    shape = (f"The shape of the factors matters as much as their rank. At peft's default factorisation LoKr cannot "
+    shape = (f"Which factors LoKr uses depends on its settings. At peft's default factorisation LoKr cannot "
              f"grow past {lokr_default_ceiling():,} weights on this layer. Larger budgets, through `decompose_factor`, "
              f"get a w1 of {join_words(list(dict.fromkeys(_w1(a) for a in others)))}: what the library calls LoKr at "
              f"a given budget can be a very different update." if others else
