@@ -48,7 +48,7 @@ NOTEBOOK_PARAMETERS: dict[str, dict] = {
                    fields_seed=1, data_dir="data", results_dir=None, figures_dir=None, force=False, device="auto",
                    scheduler="local", tolerance_pp=0.5),
     "06_adapters": dict(candidates=None, seeds=None, choice_seeds=2,
-                        learning_rates=[0.0001, 0.0003, 0.001, 0.003, 0.01], budget_ranks=None, lokr_configs=None,
+                        learning_rates=[0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01], budget_ranks=None, lokr_configs=None,
                         shape_ranks=None, factor_shapes=None, validation_images=10000, data_dir="data", results_dir=None, figures_dir=None, force=False,
                         device="auto", scheduler="local"),
 }

@@ -64,7 +64,7 @@ ADAPTER_EPOCHS = 10
 ADAPTER_BATCH = 64
 
 
-ADAPTER_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)  # Adam; each arm's rate is chosen on validation
+ADAPTER_RATES = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)  # Adam; each arm's rate is chosen on validation
 
 
 #: The budget levels: ranks of LoRA and of the Kronecker-sum adapter (≈ 1,400 r weights each).

@@ -15,7 +15,7 @@ from ..readability import numbers_in
 from ..words import count, epochs_phrase, interval, join_words, number_word, recipe, seeds_phrase
 from .arms import ADAPTER_KINDS, base_settings, parse_arm, shape_text, task_parts, task_text
 
-__all__ = ["DATASET_TEXT", "ROUNDING", "adapters_method", "kind_verdict", "smallest_budgets_win", "adapters_lede",
+__all__ = ["DATASET_TEXT", "ROUNDING", "SLOWER", "adapters_method", "kind_verdict", "smallest_budgets_win", "adapters_lede",
            "reference_sentence", "top_arms_sentence", "twin_sentence", "rank_sentence", "cost_sentence",
            "shape_bullet"]
 
@@ -49,9 +49,10 @@ def _headed(heading: str, anchor: str) -> str:  # a lede bullet's bold heading, 
     return f"**[{heading}](#{anchor})**"
 
 
-def adapters_method(plan, base: Mapping | None) -> str:
+def adapters_method(plan, base: Mapping | None, chosen: pd.DataFrame | None = None) -> str:
     """How the page's runs were made: the base, the target, the recipe, the choice of learning rate and its tie
-    rule (``plan``: an :class:`adapters.plan.AdaptersPlan`)."""
+    rule (``plan``: an :class:`adapters.plan.AdaptersPlan`), and how many arms chose a rate at an edge of the grid
+    (``chosen``: :func:`adapters.results.validation_choice`), where a wider grid might have chosen otherwise."""
     settings, source, target = plan.settings(plan.rates[0]), task_text(plan.source), task_text(plan.target)
     base_text = f" It scores {base['test_accuracy']:.2f}% on the {source} test images." if base else ""
     post = ku.TrainSettings(**base["settings"]) if base else base_settings(plan.source)  # as recorded with the base
@@ -62,12 +63,31 @@ def adapters_method(plan, base: Mapping | None) -> str:
             f"counted apart from the adapter. Adapters go on the 784→625 layer only, with its weights frozen. Every arm "
             f"trains with Adam, batches of {settings.batch_size}, for {epochs_phrase(settings.epochs)} on the first "
             f"{images:,} {target} training images; the last {settings.validation:,} are held out for validation. Each "
-            f"arm's learning rate is chosen from {join_words([f'{r:g}' for r in plan.rates])} by its final validation "
+            f"arm's learning rate is chosen from {_rates(plan.rates)} by its final validation "
             f"accuracy averaged over seeds {join_words([str(x) for x in choosing])}; rates within one validation image "
             f"of the best count as tied, and a tie goes to the lower validation loss. Then {seeds_phrase(plan.seeds)} "
             f"train at that rate, each drawing the new head, the adapter and the data order. The test set only reports. "
             f"LoRA and LoKr use alpha = r (scale 1), as the Kronecker sum does. Differences are Welch 95% intervals "
-            f"over seeds.")
+            f"over seeds.{_edges(plan.rates, chosen)}")
+
+
+def _rates(rates: Sequence[float]) -> str:
+    """'six rates from 0.00003 to 0.01', or the one rate: a grid in words, without float notation."""
+    def plain(r: float) -> str:
+        return f"{r:.8f}".rstrip("0").rstrip(".")
+    if len(rates) == 1:
+        return plain(rates[0])
+    return f"{number_word(len(rates))} rates from {plain(min(rates))} to {plain(max(rates))}"
+
+
+def _edges(rates: Sequence[float], chosen: pd.DataFrame | None) -> str:
+    """' 4 of the 27 arms chose the grid's lowest rate.' (and highest), or '' when none did."""
+    if chosen is None or len(rates) < 2:
+        return ""
+    parts = [f"{number_word(int(n))} chose the grid's {end} rate" for end, n in (
+        ("lowest", (chosen.lr == min(rates)).sum()), ("highest", (chosen.lr == max(rates)).sum())) if n]
+    return (f" Of the {number_word(len(chosen))} arms, {join_words(parts)}, where a wider grid might choose otherwise."
+            if parts else "")
 
 
 # --- The lede: one claim a bullet, each with the number that decides it ---
@@ -246,15 +266,22 @@ def rank_sentence(deltas: pd.DataFrame, results: pd.DataFrame) -> str:
         return (f"{_headed('High rank does not mean a copy of full fine-tuning.', 'delta')} Every Kronecker-sum "
                 f"update has {rank}, where LoRA's has rank r, yet no adapter's update points the way full "
                 f"fine-tuning's does: the cosine between them is at most {cosine:.2f}.")
+    top = adapters.cosine.idxmax()
+    kron_top = kron.cosine.max()
     heading = "Some adapters learn part of full fine-tuning's update."
-    return (f"{_headed(heading, 'delta')} Every Kronecker-sum "
-            f"update has {rank}, where LoRA's has rank r; the cosine between an adapter's update and full "
-            f"fine-tuning's reaches {cosine:.2f}.")
+    who = _KIND_WORDS[adapters.kind[top]][0]
+    return (f"{_headed(heading, 'delta')} Every Kronecker-sum update has {rank}, where LoRA's has rank r, yet the "
+            f"update closest in direction to full fine-tuning's is {who}'s (cosine {cosine:.2f})"
+            + (f"; no Kronecker sum's passes {kron_top:.2f}." if adapters.kind[top] != "kronsum" else "."))
 
 
 def _seconds(timing: pd.DataFrame) -> pd.Series:
     """Each arm's median milliseconds per training step, measured side by side."""
     return timing.groupby("arm").ms_per_step.median()
+
+
+#: Step times are medians of a few rounds without an interval: a step counts as slower only beyond this ratio.
+SLOWER = 1.05
 
 
 def cost_sentence(timing: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> str:
@@ -271,9 +298,10 @@ def cost_sentence(timing: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.D
         claim = f"LoRA is the cheapest adapter per step at {_budgets(names, cheapest)}"
     else:
         claim = "LoRA is never the cheapest adapter per step"
-    slower = [int(g.level) for g in kron_gaps.itertuples() if seconds[g.a] > full]
-    against_full = (" The Kronecker sum is never slower than fine-tuning the whole layer." if not slower else
-                    f" The Kronecker sum is slower than fine-tuning the whole layer at {_budgets(names, slower)}.")
+    slower = [int(g.level) for g in kron_gaps.itertuples() if seconds[g.a] > SLOWER * full]
+    against_full = (" The Kronecker sum's step is never more than 5% slower than fine-tuning the whole layer." if not slower
+                    else f" The Kronecker sum's step is more than 5% slower than fine-tuning the whole layer at "
+                         f"{_budgets(names, slower)}.")
     wasted = [int(g.level) for g in kron_gaps.itertuples() if g.outcome != "ahead" and seconds[g.b] < seconds[g.a]]
     tail = f" At {_budgets(names, wasted)} it costs more time than LoRA for no accuracy." if wasted else ""
     return f"{_headed(claim + '.', 'cost')}{against_full}{tail}"
@@ -289,14 +317,14 @@ def shape_bullet(comparisons: pd.DataFrame) -> str:
         return (f"{_headed('The shape of the factors buys nothing measurable.', 'shapes')} At {budgets} weights, "
                 f"Kronecker sums of {count(shapes, 'shape')} are level with the balanced 25×28 ⊗ 25×28.")
     ahead, behind = moved[moved.outcome == "ahead"], moved[moved.outcome == "behind"]
-    heading = ("The shape of the factors matters, both ways." if not (ahead.empty or behind.empty) else
+    heading = ("Factor shapes move accuracy: some beat the balanced one, some trail it." if not (ahead.empty or behind.empty) else
                "Some factor shapes beat the balanced one." if not ahead.empty else
                "Some factor shapes trail the balanced one.")
     others = len(kron) - comparisons.budget.nunique()
     worst = behind.loc[behind["diff"].idxmin(), "arm"] if not behind.empty else None
-    tail = ("" if worst is None else "; the sum written as a LoRA trails it most"
+    tail = ("" if worst is None else "; the sum written as a LoRA, which also starts differently, trails it most"
             if parse_arm(worst).shape == (1, ku.IMAGE_SIZE) else f"; {shape_text(worst)} trails it most")
-    where = "At both budgets" if comparisons.budget.nunique() == 2 else f"At {budgets} weights"
+    where = "Across both budgets" if comparisons.budget.nunique() == 2 else f"At {budgets} weights"
     return (f"{_headed(heading, 'shapes')} {where}, {number_word(len(moved))} of the {number_word(others)} other "
             f"Kronecker-sum shapes differ from the balanced one beyond the seed noise{tail}.")
 
@@ -309,7 +337,10 @@ def adapters_lede(results: pd.DataFrame, kron_gaps: pd.DataFrame, lokr_gaps: pd.
     like, the cost), each with the number that decides it and a link to its evidence."""
     adapters = results[results.kind.isin(ADAPTER_KINDS)]
     heading, story = kind_verdict(kron_gaps, lokr_gaps)
-    bullets = [f"{_headed(heading, 'budgets')} {story}", top_arms_sentence(winners, against, head), shape_bullet(shapes),
+    top = top_arms_sentence(winners, against, head)
+    kinds = f"{_headed(heading, 'budgets')} {story}"
+    first = [top, kinds] if head is not None and head["low"] > 0 else [kinds, top]  # the strongest finding first
+    bullets = [*first, shape_bullet(shapes),
                twin_sentence(twin, short=True), rank_sentence(deltas, results),
                cost_sentence(timing, kron_gaps, lokr_gaps)]
     images = plan.transfer.images

@@ -118,7 +118,7 @@ def delta_summary(deltas: pd.DataFrame, fits: pd.DataFrame, results: pd.DataFram
     nearest = adapters.distance.min()
     trained = (f"hardly closer to it than the zero update: no relative distance is below {nearest:.2f}, where the "
                f"zero update's is 1" if nearest > 0.9 else
-               f"closer, but only in part: the nearest is at a relative distance of {nearest:.2f}")
+               f"closer than the zero update, but only in part: the nearest is at a relative distance of {nearest:.2f}")
     return (f"Full fine-tuning's update has effective rank {full.eff:.0f} of {ku.HIDDEN_SIZE}. The best rank-{top} LoRA "
             f"could reproduce it to a relative error of {best[('LoRA', top)]:.2f}; the best sum of {top} Kronecker "
             f"products, with about as many weights, only to {best[('Kronecker sum', top)]:.2f}. Like the W − W₀ of "
@@ -186,7 +186,7 @@ def lokr_advice(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame, arms: Sequence
                   + (" at less cost" if cheaper else "") + ", so a Kronecker adapter needs evidence from your own "
                   "layer.")
     else:
-        advice = "The rank argument held at some budgets and not others, so test it on your own layer."
+        advice = "The Kronecker adapters beat LoRA at some budgets and not others here, so test them on your own layer."
     others = [a for a in arms if a.kind == "lokr" and a.factor != -1]
     shape = (f"Which factors LoKr uses depends on its settings. At peft's default factorisation LoKr cannot "
              f"grow past {lokr_default_ceiling():,} weights on this layer. Larger budgets, through `decompose_factor`, "
