@@ -206,21 +206,29 @@ def tt_macs(shapes: Sequence[tuple[int, int, int, int]], m: int, batch: int) -> 
 def kron_sum_macs(left: tuple[int, int, int], right: tuple[int, int, int]) -> int:
     """Multiply-adds per row of :func:`_kron_sum_linear` for factors of shapes (r, O_L, I_L) and (r, O_R, I_R), in the
     order it chooses (the factor that shrinks its side more first)."""
-    (rank, o_left, i_left), (_, o_right, i_right) = left, right
-    right_first = o_right * i_left < o_left * i_right
-    return rank * (i_left * i_right * o_right + i_left * o_right * o_left if right_first
-                   else i_left * i_right * o_left + o_left * i_right * o_right)
+    return left[0] * sum(_kron_sum_stages(left, right))
+
+
+def _kron_sum_stages(left: tuple[int, int, int], right: tuple[int, int, int]) -> tuple[int, int]:
+    """Multiply-adds per row and term of :func:`_kron_sum_linear`'s two contractions, in the order it chooses."""
+    (_, o_left, i_left), (_, o_right, i_right) = left, right
+    if o_right * i_left < o_left * i_right:
+        return i_left * i_right * o_right, i_left * o_right * o_left
+    return i_left * i_right * o_left, o_left * i_right * o_right
 
 
 ADAPTER_PATHS = ("auto", "contract", "form")  # how KronAdapter applies its update (see adapter_step_macs)
 
 
-def kron_sum_dense(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """sum_r left[r] (x) right[r] as one (O_L*O_R, I_L*I_R) matrix, built with one matrix product over r (Van Loan's
-    rearrangement: the sum is the (O_L I_L) x (O_R I_R) product of the flattened factors, then permuted):
-    r * O * I multiply-adds. Equals ``sum(torch.kron(left[r], right[r]))``."""
+def kron_sum_dense(left: torch.Tensor, right: torch.Tensor, *, alpha: float = 1.0,
+                   plus: torch.Tensor | None = None) -> torch.Tensor:
+    """alpha · sum_r left[r] (x) right[r] (+ ``plus``) as one (O_L*O_R, I_L*I_R) matrix, built with one matrix product
+    over r (Van Loan's rearrangement: the sum is the (O_L I_L) x (O_R I_R) product of the flattened factors, then
+    permuted): r * O * I multiply-adds. ``plus``, a matrix already in the rearranged (O_L I_L, O_R I_R) layout, is
+    added inside that product (``torch.addmm``). Equals ``alpha * sum(torch.kron(left[r], right[r]))``."""
     (rank, o_left, i_left), (_, o_right, i_right) = left.shape, right.shape
-    product = left.reshape(rank, o_left * i_left).T @ right.reshape(rank, o_right * i_right)
+    a, b = left.reshape(rank, o_left * i_left).T, right.reshape(rank, o_right * i_right)
+    product = alpha * (a @ b) if plus is None else torch.addmm(plus, a, b, alpha=alpha)
     return product.reshape(o_left, i_left, o_right, i_right).permute(0, 2, 1, 3).reshape(o_left * o_right,
                                                                                            i_left * i_right)
 
@@ -244,9 +252,7 @@ def adapter_step_macs(left: tuple[int, int, int], right: tuple[int, int, int], b
     size = o_left * o_right * i_left * i_right
     if path == "form":
         return rank * size + (2 * rank * size + batch * size if grad else 0)
-    right_first = o_right * i_left < o_left * i_right
-    first, second = ((i_left * i_right * o_right, i_left * o_right * o_left) if right_first
-                     else (i_left * i_right * o_left, o_left * i_right * o_right))
+    first, second = _kron_sum_stages(left, right)
     return batch * rank * ((2 * first + 3 * second) if grad else (first + second))
 
 
@@ -533,20 +539,18 @@ class KronAdapter(nn.Module):
         """W_0 + ΔW, differentiable in the factors, in one matrix product: Van Loan's rearrangement of W_0 (cached
         until the base's weight changes) plus scale · Aᵀ B over the terms (``torch.addmm``), permuted back once."""
         a, b = self.delta.factor(0), self.delta.factor(1)
-        (rank, o_a, i_a), (_, o_b, i_b) = a.shape, b.shape
+        (_, o_a, i_a), (_, o_b, i_b) = a.shape, b.shape
         weight = self.base.weight
         key = (weight.data_ptr(), weight._version, weight.dtype)
         if getattr(self, "_rearranged_key", None) != key:
             self._rearranged = (weight.detach().reshape(o_a, o_b, i_a, i_b).permute(0, 2, 1, 3)
                                 .reshape(o_a * i_a, o_b * i_b).contiguous())
             self._rearranged_key = key
-        product = torch.addmm(self._rearranged, a.reshape(rank, o_a * i_a).T, b.reshape(rank, o_b * i_b),
-                              alpha=self.scale)
-        return product.reshape(o_a, i_a, o_b, i_b).permute(0, 2, 1, 3).reshape(o_a * o_b, i_a * i_b)
+        return kron_sum_dense(a, b, alpha=self.scale, plus=self._rearranged)
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = scale · Σ_r A_r (x) B_r, built by :func:`kron_sum_dense` (differentiable)."""
-        return self.scale * kron_sum_dense(self.delta.factor(0), self.delta.factor(1))
+        return kron_sum_dense(self.delta.factor(0), self.delta.factor(1), alpha=self.scale)
 
     def merged(self) -> nn.Linear:
         """A plain nn.Linear computing the same function: weight W_0 + ΔW, the base's bias."""
@@ -1080,18 +1084,18 @@ def data_splits(settings: TrainSettings, data_dir: str | Path = "data",
                 device: str | torch.device = "cpu") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The (images, labels) a run under ``settings`` uses: 'train', 'test' and, with ``settings.validation``,
     'validation' (the last N training images, held out). ``domain`` first moves every image (:func:`shift_domain`),
-    ``classes`` keeps the images of those labels;
-    ``train_limit`` keeps the first images of the rest;
+    ``classes`` keeps the images of those labels, ``train_limit`` the first images of the rest;
     ``permutation_seed`` permutes the pixels of every split with the same :func:`pixel_permutation`."""
     device = resolve_device(device)
     x_train, y_train = _cached_data(str(data_dir), settings.dataset, "train", device, settings.domain)
     splits = {"test": _cached_data(str(data_dir), settings.dataset, "test", device, settings.domain)}
     kept = parse_classes(settings.classes)
     if kept is not None:
-        keep = lambda x, y: (x[torch.isin(y, torch.tensor(kept, device=y.device))],  # noqa: E731
-                             y[torch.isin(y, torch.tensor(kept, device=y.device))])
-        x_train, y_train = keep(x_train, y_train)
-        splits["test"] = keep(*splits["test"])
+        mask = torch.isin(y_train, torch.tensor(kept, device=device))
+        x_train, y_train = x_train[mask], y_train[mask]
+        x_test, y_test = splits["test"]
+        mask = torch.isin(y_test, torch.tensor(kept, device=device))
+        splits["test"] = x_test[mask], y_test[mask]
     if settings.validation:
         cut = len(x_train) - settings.validation
         splits["validation"] = x_train[cut:], y_train[cut:]

@@ -20,7 +20,7 @@ from .paths import notebook_parameters
 
 __all__ = ["parse_list", "check_variants", "check_seeds", "check_positive_ints", "check_tolerance",
            "check_rates", "check_whole", "check_dataset", "check_lokr_configs", "check_candidates",
-           "check_factor_shapes", "MIN_TRAIN_IMAGES", "RULES",
+           "check_factor_shapes", "check_validation_split", "MIN_TRAIN_IMAGES", "RULES",
            "read_parameters"]
 
 
@@ -169,6 +169,15 @@ def check_factor_shapes(value, name: str = "factor_shapes") -> list[tuple[int, i
     return [(int(o), int(i)) for o, i in items]
 
 
+def check_validation_split(validation: int, size: int, what: str) -> None:
+    """One ValueError unless holding out ``validation`` of ``size`` training images (of ``what``) leaves at least
+    :data:`MIN_TRAIN_IMAGES` to train on, or half of them where that is fewer (the synthetic stand-in has 512)."""
+    keep = min(MIN_TRAIN_IMAGES, size // 2)
+    if validation > size - keep:
+        raise ValueError(f"validation_images must leave at least {keep:,} of the {size:,} training images of {what} "
+                         f"to train on, so at most {size - keep:,}, got {validation:,}")
+
+
 #: The fewest training images a validation split may leave (half the set, where that is fewer).
 MIN_TRAIN_IMAGES = 1_000
 
@@ -213,13 +222,7 @@ def read_parameters(notebook: str, parameters: Mapping) -> dict:
 
 def _across(notebook: str, p: dict) -> None:
     """The rules that tie two parameters together; each message names both."""
-    if "validation_images" in p and ("target" in p or "dataset" in p):
-        other = "target" if "target" in p else "dataset"
-        size = ku.train_size(p[other])
-        keep = min(MIN_TRAIN_IMAGES, size // 2)  # the synthetic stand-in has 512 training images
-        if p["validation_images"] > size - keep:
-            raise ValueError(f"validation_images must leave at least {keep:,} of the {size:,} training images of "
-                             f"{p[other]} ({other}) to train on, so at most {size - keep:,}, got "
-                             f"{p['validation_images']:,}")
+    if "validation_images" in p and "dataset" in p:
+        check_validation_split(p["validation_images"], ku.train_size(p["dataset"]), f"{p['dataset']} (dataset)")
     if "source" in p and p["source"] == p["target"] != ku.SYNTHETIC:
         raise ValueError(f"source and target must differ, got {p['source']!r} for both")

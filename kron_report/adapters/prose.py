@@ -81,7 +81,8 @@ def _rates(rates: Sequence[float]) -> str:
 
 
 def _edges(rates: Sequence[float], chosen: pd.DataFrame | None) -> str:
-    """' 4 of the 27 arms chose the grid's lowest rate.' (and highest), or '' when none did."""
+    """' Of the 27 arms, four chose the grid's lowest rate, where a wider grid might choose otherwise.' (and the
+    highest), or '' when none did."""
     if chosen is None or len(rates) < 2:
         return ""
     parts = [f"{number_word(int(n))} chose the grid's {end} rate" for end, n in (

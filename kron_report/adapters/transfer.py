@@ -11,7 +11,7 @@ from typing import Mapping
 import kron_utils as ku
 import pandas as pd
 
-from ..params import MIN_TRAIN_IMAGES, read_parameters
+from ..params import check_validation_split, read_parameters
 from ..paths import committed_results, output_dirs
 from .arms import (
     ADAPTER_SEEDS,
@@ -120,10 +120,8 @@ class TransferStudy:
 
 
 def _check_transfer(transfer: Transfer, validation: int) -> None:
-    """One ValueError naming what is wrong with a candidate setting: unknown tasks, the same task twice, epochs
-    below 1, or too few target images for the validation split and the labelled set."""
-    if not (isinstance(transfer.epochs, int) and transfer.epochs >= 1):
-        raise ValueError(f"candidates: epochs must be a whole number >= 1, got {transfer.epochs!r} in {transfer}")
+    """One ValueError naming what is wrong with a candidate setting (its types are :func:`params.check_candidates`'):
+    unknown tasks, the same task twice, or too few target images for the validation split and the labelled set."""
     for task in (transfer.source, transfer.target):
         try:
             task_parts(task)
@@ -132,12 +130,8 @@ def _check_transfer(transfer: Transfer, validation: int) -> None:
     if transfer.source == transfer.target and task_parts(transfer.source)[0] != ku.SYNTHETIC:  # a shift differs
         raise ValueError(f"candidates: source and target must differ, got {transfer.source!r} for both")
     total = ku.train_size(*task_parts(transfer.target))
-    keep = min(MIN_TRAIN_IMAGES, total // 2)  # as for every page: the synthetic stand-in has 512 training images
-    available = total - validation
-    if available < keep:
-        raise ValueError(f"validation_images must leave at least {keep:,} of the {total:,} training images of "
-                         f"{transfer.target} to train on, so at most {total - keep:,}, got {validation:,}")
-    if transfer.images is not None and not (isinstance(transfer.images, int) and 1 <= transfer.images <= available):
-        raise ValueError(f"candidates: target images must be None or a whole number in [1, {available:,}] "
+    check_validation_split(validation, total, transfer.target)
+    if transfer.images is not None and transfer.images > total - validation:
+        raise ValueError(f"candidates: target images must be None or a whole number in [1, {total - validation:,}] "
                          f"(the {transfer.target} training images beside the validation split), got "
                          f"{transfer.images!r}")
