@@ -38,10 +38,10 @@ def transfer_summary(table: pd.DataFrame, chosen: int) -> str:
     and the settings where pre-training buys nothing measurable: the no-transfer contrast."""
     best = table.iloc[chosen]
     gain = interval(best.gain, best.low, best.high)
-    verdict = ("full fine-tuning beats training from scratch on test too" if best.low > 0 else
-               "yet on test full fine-tuning is not ahead of scratch beyond the seed noise")
+    verdict = ("There full fine-tuning beats training from scratch on test too" if best.low > 0 else
+               "On test, though, full fine-tuning is not ahead of scratch beyond the seed noise")
     text = (f"The adapters are compared in the setting where full fine-tuning's lead over training from scratch has the "
-            f"highest lower bound on validation: {best.setting}. There {verdict} ({gain}).")
+            f"highest lower bound on validation: {best.setting}. {verdict} ({gain}).")
     none = table[(table.low <= 0) & (table.index != table.index[chosen])]
     if not none.empty:
         earlier = none[none.images.isna()] if "images" in none else none.iloc[:0]
