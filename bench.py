@@ -8,7 +8,8 @@ fraction of the epochs, with the local scheduler and serially; row g puts each n
 floor (its FLOPs at the measured sgemm rate); row h times the layers against tensorly-torch and peft, row i a
 tensor train against the Kronecker net with the same input weights, row j the input layer of each family (the
 beyond page's speed table reads it), row k one adapter training step at each of Part 4's budgets: the Kronecker
-sum (the path its cost model picks, and each path forced) beside full fine-tuning, peft's LoRA and peft's LoKr.
+sum (the path its cost model picks, and each path forced) beside full fine-tuning, peft's LoRA and peft's LoKr,
+with its multiply-adds against full fine-tuning's and Adam's update timed alone.
 
     .venv/bin/python bench.py --rows j   # only these rows, merged into the committed record (each row keeps its date)
 """
@@ -307,6 +308,39 @@ def row_k(report, args):
                1.5, lower_is_better=True, fmt="{:.2f}", name=f"adapter_vs_lora_{kron.name}")
         report("k", f"{kron.name} ({budget}) vs peft {lokr.name}: speed-up", [t[lokr.name] / t[auto] for t in times],
                None, fmt="{:.2f}", name=f"adapter_vs_lokr_{kron.name}")
+        report("k", f"{kron.name} ({budget}, the {chosen} path): the layer's multiply-adds per step (counted by "
+               "ku.adapter_step_macs) vs full fine-tuning's", [adapter_macs_ratio(nets[auto].fc1)], None, fmt="{:.2f}",
+               name=f"adapter_macs_vs_full_{kron.name}")
+    adam = adam_seconds({name: nets[name] for name in ("full_fc1", *(f"{kr.level_members(arms, level)[2].name}:auto"
+                                                                      for level in range(len(kr.BUDGET_RANKS))))},
+                        rounds=args.repeats)
+    for name, seconds in adam.items():
+        weights = sum(p.numel() for p in nets[name].parameters() if p.requires_grad)
+        report("k", f"{name.removesuffix(':auto')}: torch.optim.Adam's update alone ({weights:,} trainable weights, "
+               "head included): milliseconds", [1e3 * s for s in seconds], None, unit=" ms", fmt="{:.3f}",
+               name=f"adam_ms_{name.removesuffix(':auto')}")
+
+
+def adapter_macs_ratio(adapter: ku.KronAdapter, batch: int = RECIPE.batch_size) -> float:
+    """Multiply-adds of one training step of ``adapter`` (the frozen product x W_0^T plus what its path adds, by
+    ku.adapter_step_macs) against full fine-tuning of the same layer (x W^T and the weight gradient g^T x)."""
+    left, right = tuple(adapter.delta.factor(0).shape), tuple(adapter.delta.factor(1).shape)
+    layer = batch * adapter.base.in_features * adapter.base.out_features
+    return (layer + ku.adapter_step_macs(left, right, batch, adapter.step_path(batch))) / (2 * layer)
+
+
+def adam_seconds(nets: dict, *, steps: int = 200, rounds: int = 3) -> dict[str, list[float]]:
+    """Seconds of torch.optim.Adam's step alone over each net's trainable weights (their gradients drawn once),
+    every net in turn in each round: what full fine-tuning pays for updating all of the layer's weights."""
+    times = {name: [] for name in nets}
+    for _ in range(rounds):
+        for name, net in nets.items():
+            params = [p for p in net.parameters() if p.requires_grad]
+            for p in params:
+                p.grad = torch.randn_like(p)
+            optimizer = torch.optim.Adam(params, lr=1e-4)
+            times[name].append(timed(lambda: [optimizer.step() for _ in range(steps)]) / steps)
+    return times
 
 
 def row_c(report, args, device):

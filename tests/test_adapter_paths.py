@@ -193,3 +193,15 @@ def test_a_task_with_a_shift_names_its_domain_and_keeps_its_classes():
     assert settings.domain == "noise0.5" and kr.settings_record(settings)["domain"] == "noise0.5"
     with pytest.raises(ValueError, match="domain must be"):
         kr.task_parts("mnist+blur")
+
+
+def test_the_bench_rows_multiply_add_ratio_against_full_fine_tuning_by_hand():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench", kr.ROOT / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # 32 terms build W (batch 64): the frozen product 64 O I, then 3 * 32 O I + 64 O I; full fine-tuning 2 * 64 O I
+    assert bench.adapter_macs_ratio(ku.KronAdapter(nn.Linear(784, 625), rank=32)) == (64 + 96 + 64) / 128 == 1.75
+    # one term contracts: per row 2 * 19,600 + 3 * 17,500 multiply-adds beside the frozen 490,000
+    one = bench.adapter_macs_ratio(ku.KronAdapter(nn.Linear(784, 625), rank=1))
+    assert one == (490_000 + 2 * 19_600 + 3 * 17_500) / 980_000
