@@ -134,3 +134,17 @@ def test_a_damaged_record_fails_the_key_findings_naming_it(tmp_path, monkeypatch
     monkeypatch.setattr(kr.paths, "ROOT", tmp_path)
     with pytest.raises(kr.BadRecord, match="/".join(record[-3:]) + ": has no rows"):
         kr.post_findings(pd.DataFrame(columns=["variant"]), "mnist", 35)
+
+
+def test_every_report_notebook_checks_its_parameters_in_the_cell_after_them():
+    """The cell after the parameters hands them to the one checker (directly or through a page's plan), so a bad
+    value fails there, before any data is read or run trained."""
+    import json
+    for notebook in kr.NOTEBOOK_PARAMETERS:
+        cells = [c for c in json.loads((kr.ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+                 if c["cell_type"] == "code"]
+        first = next(k for k, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+        source = "".join(cells[first + 1]["source"])
+        assert "read_parameters(" in source or "from_parameters(" in source, notebook
+    with pytest.raises(ValueError, match="01_kronecker_product: train_epochs must be a whole number >= 1, got 0"):
+        kr.read_parameters("01_kronecker_product", {"train_epochs": 0})
