@@ -26,7 +26,7 @@ from .recipes import (TUNED_NETS, TUNING_SEEDS, VALIDATION_IMAGES, family_effect
 
 #: The recipe family with per-tensor learning rates (:func:`kron_utils.structured_rates`).
 PER_TENSOR = "SGD, per-tensor rates"
-from .stats import compare_final, error_change, final_epochs, outcome, variant_family
+from .stats import compare_final, error_change, final_epochs, gap_change, outcome, variant_family
 from .store import MissingRuns, load_results
 from .why.analysis import lead_over_dense, permutation_effects, random_feature_effects
 from .why.plan import RANDOM_FEATURE_NETS, WhyPlan
@@ -135,7 +135,8 @@ def same_budget_findings(rows: pd.DataFrame, reach: pd.DataFrame | None, post: s
     low_rank = equal_budget_baselines(post)[0]
     contrast = final_epochs(rows[rows.variant == low_rank]).test_accuracy
     return dict(net=r.net, post=post, input_weights=int(r.input_weights), uniform=uniform, gauss=gauss,
-                low_rank=low_rank, low_rank_accuracy=float(contrast.mean()) if len(contrast) else None,
+                low_rank=low_rank, low_rank_rank=int(ku.parse_variant(low_rank)[1]["r"]),
+                low_rank_accuracy=float(contrast.mean()) if len(contrast) else None,
                 to_dense=dict(uniform=r.uniform, gauss=r.gauss), ahead=outcome(uniform) == outcome(gauss) == "win")
 
 
@@ -156,14 +157,14 @@ def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame, frozen: Mapping[st
 def retest_values(by_init: pd.DataFrame, seeds: Sequence[int], tolerance: float) -> dict:
     """What the retest section's template needs: the observations, the ones that do not simply hold under both
     initialisations (with their verdicts, and whether the two agree), and every verdict for the heading rule."""
-    from .post.prose import verdict_words
+    from .post.prose import verdict_clause
     weak = []
     for number, group in by_init.groupby("observation", sort=True):
         if set(group.verdict) != {"holds"}:
             uniform = group[group.init == "uniform"]
             weak.append(dict(claim=group.claim.iloc[0].rstrip("."), agree=group.groupby("init").verdict.agg(tuple).nunique() == 1,
                              heading=verdict_heading(group.verdict),
-                             verdict="; ".join(f"{verdict_words(r.verdict, tolerance)} for {net_name(r.a, prose=True)}"
+                             verdict="; ".join(f"for {net_name(r.a, prose=True)}, {verdict_clause(r.verdict, tolerance)}"
                                                for r in uniform.itertuples())))
     return dict(observations=int(by_init.observation.nunique()), weak=weak, verdicts=list(by_init.verdict),
                 seeds=len(seeds), tolerance=f"{tolerance:g}")
@@ -197,11 +198,15 @@ def recipe_findings(reads: Sequence[Path], epochs: int, dataset: str, net: str =
     default = dict(diff=t.default_gap, low=t.default_low, high=t.default_high)
     own = dict(diff=t.gap, low=t.low, high=t.high)
     per_tensor = family_effect(runs, validation_scores(runs), PER_TENSOR).set_index("variant")
-    return dict(net=net, reference=reference, post_recipe=post, default=default, own=own, seeds=n,
+    change = gap_change(*(final_epochs(runs[(runs.variant == v) & (runs.recipe == r)]).test_accuracy
+                          for v, r in ((net, chosen[net]), (reference, chosen[reference]), (net, post), (reference, post))))
+    apart = (change["high"] < 0, change["low"] > 0)          # the gap moves down, or up, beyond the seed noise
+    behind = default["diff"] < 0                             # a gap below zero widens as it moves down
+    return dict(net=net, reference=reference, post_recipe=post, default=default, own=own, seeds=n, change=change,
                 per_tensor=per_tensor.outcome.get(net), per_tensor_chosen=split_recipe(chosen[net])[0] == PER_TENSOR,
                 net_keeps_post=chosen[net] == post, train_images=ku.train_size(dataset) - VALIDATION_IMAGES,
                 recipe_net=chosen[net], recipe_reference=chosen[reference],
-                widens=own["high"] < default["low"], narrows=own["low"] > default["high"])
+                widens=apart[0] if behind else apart[1], narrows=apart[1] if behind else apart[0])
 
 
 def adapter_findings(runs: pd.DataFrame, plan, transfer: pd.DataFrame, chosen: int) -> dict:
@@ -217,11 +222,13 @@ def adapter_findings(runs: pd.DataFrame, plan, transfer: pd.DataFrame, chosen: i
     contrast = [dict(setting=r.setting, diff=r.gain, low=r.low, high=r.high, all_images=pd.isna(r.images))
                 for i, r in enumerate(transfer.itertuples()) if i != chosen and r.low <= 0]
     contrast.sort(key=lambda c: not c["all_images"])  # the earlier setting, all of the target's labels, first
+    others = [dict(setting=r.setting, diff=r.gain, low=r.low, high=r.high)       # a gain too, but not the chosen one
+              for i, r in enumerate(transfer.itertuples()) if i != chosen and r.low > 0]
     head = head_against_best(runs, results)
     return dict(setting=transfer.setting.iloc[chosen], transfer=gain, helps=outcome(gain) == "win", gaps=gaps,
                 head_first=bool(head["low"] > 0),
                 ahead=int((gaps.outcome == "ahead").sum()), behind=int((gaps.outcome == "behind").sum()),
-                budgets=len(gaps), seeds=len(plan.seeds), contrast=contrast, candidates=len(transfer),
+                budgets=len(gaps), seeds=len(plan.seeds), contrast=contrast, others=others, candidates=len(transfer),
                 shapes_moved=bool(kron.outcome.isin(["ahead", "behind"]).any()), shape_budgets=int(shapes.budget.nunique()))
 
 
@@ -359,11 +366,14 @@ def why_table(lead: Mapping) -> pd.DataFrame:
 
 
 def recipe_table(recipe: Mapping) -> pd.DataFrame:
-    """The gap under the post's recipe and under each net's own, like for like (validation split, same seeds)."""
+    """The gap under the post's recipe and under each net's own, like for like (validation split, same seeds), and
+    how far it moved (:func:`stats.gap_change`)."""
+    short = SHORT_NAMES.get(recipe["net"], recipe["net"])
     return pd.DataFrame([
-        {"recipe": "the post's, for both", "gap, points (95% CI)": ci_cell(recipe["default"])},
-        {"recipe": f"each its own: {recipe['recipe_net']} for {net_name(recipe['net'])}, {recipe['recipe_reference']} "
-                   "for the dense original", "gap, points (95% CI)": ci_cell(recipe["own"])}]).assign(seeds=recipe["seeds"])
+        {"recipe": "the post's, for both", "gap, points (95% CI)": ci_cell(recipe["default"]), "seeds": recipe["seeds"]},
+        {"recipe": f"each its own: {short} {recipe['recipe_net']}; dense {recipe['recipe_reference']}",
+         "gap, points (95% CI)": ci_cell(recipe["own"]), "seeds": recipe["seeds"]},
+        {"recipe": "change: own recipes − the post's", "gap, points (95% CI)": ci_cell(recipe["change"]), "seeds": ""}])
 
 
 def adapter_table(adapters: Mapping) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 
 __all__ = ["FAMILY_TEXT", "POST_DESCRIPTIONS", "DENSE", "describe_variant", "variant_family", "final_epochs", "mean_sd",
            "summary_table", "compare_final", "judge_no_loss", "judge_clear_loss", "judge_worse", "seed_groups",
-           "outcome", "error_change", "mean_interval", "half_interval", "fit_diagnosis"]
+           "outcome", "error_change", "mean_interval", "half_interval", "fit_diagnosis", "gap_change"]
 
 
 #: How tables and plots name each family of :data:`kron_utils.FAMILIES`: (plot label, member description).
@@ -129,6 +129,24 @@ def compare_final(rows: pd.DataFrame, a: str, b: str, metric: str = "test_accura
     return dict(a=a, b=b, mean_a=x.mean(), std_a=x.std(ddof=1), mean_b=y.mean(), std_b=y.std(ddof=1),
                 diff=diff, low=diff - half, high=diff + half, half_width=half, n_a=len(x), n_b=len(y),
                 p=p)
+
+
+def gap_change(a, b, c, d) -> dict:
+    """How much a gap moves: (mean a - mean b) - (mean c - mean d) over four independent groups of seeds (say a net
+    and its reference under tuned recipes, then both under the default one), with the Welch-Satterthwaite 95%
+    interval: variance the sum of each group's var/n, degrees of freedom by Satterthwaite. With c and d constant
+    it is :func:`compare_final`'s interval of a - b."""
+    import numpy as np
+    from scipy import stats
+    groups = [np.asarray(g, dtype=float) for g in (a, b, c, d)]
+    if min(len(g) for g in groups) < 2:
+        raise ValueError(f"gap_change needs at least two seeds in each group, got {[len(g) for g in groups]}")
+    parts = [g.var(ddof=1) / len(g) for g in groups]
+    se = math.sqrt(sum(parts))
+    df = sum(parts) ** 2 / (sum(v ** 2 / (len(g) - 1) for v, g in zip(parts, groups)) or float("inf"))
+    half = stats.t.ppf(0.975, df) * se if se > 0 else 0.0
+    diff = (groups[0].mean() - groups[1].mean()) - (groups[2].mean() - groups[3].mean())
+    return dict(diff=diff, low=diff - half, high=diff + half)
 
 
 def judge_no_loss(c: dict, tolerance: float) -> str:

@@ -48,6 +48,19 @@ def test_compare_final_matches_scipy_welch():
         kr.compare_final(finals({"two_kron": [85], "original": [95, 96]}), "two_kron", "original")
 
 
+def test_gap_change_reduces_to_scipy_welch_and_adds_four_groups_by_hand():
+    # c and d constant: the change is a - b, and its interval scipy's Welch interval
+    ci = stats.ttest_ind([85, 84, 89], [95, 97, 96], equal_var=False).confidence_interval(0.95)
+    c = kr.gap_change([85, 84, 89], [95, 97, 96], [1, 1], [2, 2, 2])
+    assert c["diff"] == pytest.approx(-10 + 1) and (c["low"] - 1, c["high"] - 1) == pytest.approx((ci.low, ci.high))
+    # four groups of three, each with sd 1 (var/n = 1/3): se = sqrt(4/3); df = (4/3)^2 / (4 * (1/3)^2 / 2) = 8
+    c = kr.gap_change([1, 2, 3], [0, 1, 2], [4, 5, 6], [2, 3, 4])
+    half = stats.t.ppf(0.975, 8) * (4 / 3) ** 0.5
+    assert c["diff"] == pytest.approx((2 - 1) - (5 - 3)) and c["high"] - c["diff"] == pytest.approx(half)
+    with pytest.raises(ValueError, match="at least two seeds in each group"):
+        kr.gap_change([1, 2], [1], [1, 2], [1, 2])
+
+
 def test_summary_table_by_hand():
     rows = pd.concat([finals({"original": [90, 91, 92], "two_kron": [80, 81, 82]}).assign(epoch=1),
                       finals({"original": [95, 97, 96], "two_kron": [85, 84, 89]}).assign(epoch=2)])
@@ -502,7 +515,7 @@ def test_a_real_loss_within_the_tolerance_is_called_real():
     values = kr.retest_values(kr.verdicts_by_init(rows, 0.5), [1, 2, 3], 0.5)
     assert values["weak"][0]["claim"] == "A Kronecker input layer does not hurt"
     text = kr.post_section("retest", **values)
-    assert "Every observation holds" not in text and words in text
+    assert "Every observation holds" not in text and "for the post's U⊗V, the loss is real but under 0.5 points" in text
     assert kr.verdict_heading(values["verdicts"]) != "Where the post was right"
 
 
@@ -643,7 +656,7 @@ def test_the_post_sections_branch_where_the_data_flip_a_claim():
                      all_images=True)]
     adapters = dict(ahead=2, behind=0, helps=False, budgets=5, seeds=5, setting="MNIST digits 0–4 → digits 5–9",
                     transfer=dict(diff=0.2, low=-0.1, high=0.5), contrast=contrast, shapes_moved=False, shape_budgets=2,
-                    candidates=3, head_first=False)
+                    candidates=3, head_first=False, others=[])
     text = kr.post_section("adapters", adapters=adapters)
     assert "## Kronecker adapters, where pre-training does not help" in text and "ahead of LoRA at two of the five" in text
     assert "Of the three settings it measures, one shows no such gain on test: MNIST → Fashion-MNIST" in text
@@ -651,11 +664,15 @@ def test_the_post_sections_branch_where_the_data_flip_a_claim():
     assert "even there fine-tuning the pre-trained layer is no better" in text and "the two budgets tried" in text
     assert "beats every adapter" not in text
     adapters.update(helps=True, ahead=0, behind=1, transfer=dict(diff=3.1, low=2.5, high=3.7), shapes_moved=True,
-                    head_first=True)
+                    head_first=True, others=[dict(setting="MNIST rotated 30°", diff=0.74, low=0.39, high=1.09)])
     text = kr.post_section("adapters", adapters=adapters)
     assert "behind LoRA at one of the five budgets" in text and "no better" not in text
-    assert "+0.57). The clearest gain is in MNIST digits 0–4 → digits 5–9: +3.10 points (+2.50 to +3.70). There" in text
+    assert "+1.09). The clearest gain is in MNIST digits 0–4 → digits 5–9: +3.10 points (+2.50 to +3.70). There" in text
     assert "some shapes differ from the balanced" in text and "the new head alone, on the layer as pre-trained, beats every adapter" in text
+    assert "+0.57). MNIST rotated 30° shows a gain too (+0.74 points, +0.39 to +1.09). The clearest" in text
+    recipe.update(widens=True, net_keeps_post=False)
+    assert "widens the gap rather than closing it: the dense net gains more from its tuning" in kr.post_section(
+        "recipe", recipe=recipe)
 
 
 def test_the_headline_figure_names_nets_in_words_when_asked():

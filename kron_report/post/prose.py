@@ -22,7 +22,7 @@ from ..words import (
     signed,
 )
 
-__all__ = ["VERDICT_WORDS", "REASONS", "verdict_words", "reason", "observation_verdict",
+__all__ = ["VERDICT_WORDS", "VERDICT_CLAUSES", "REASONS", "verdict_words", "verdict_clause", "reason", "observation_verdict",
            "part2_method", "runs_sentence", "summary_note", "tolerance_sentence",
            "headline_caption", "curves_caption", "loss_caption", "verdict_table", "observations_markdown",
            "init_table"]
@@ -59,6 +59,23 @@ REASONS = {
     ("judge_worse", "fails"): "it is better beyond the seed noise",
     ("judge_worse", "not settled"): "the interval includes zero",
 }
+
+
+#: A verdict as the clause of a sentence about one net ('for the post's U⊗V, the loss is real but under 0.5 points').
+VERDICT_CLAUSES = {
+    "holds": "it holds",
+    "holds, real loss": "the loss is real but under {tol} points",
+    "real loss, size unsettled": "the loss is real and may exceed {tol} points",
+    "fails": "it fails",
+    "fails, real loss": "the loss is real but under {tol} points",
+    "not settled": "the interval cannot settle it",
+    "not tested": "it is not tested",
+}
+
+
+def verdict_clause(verdict: str, tolerance: float) -> str:
+    """A verdict code as a clause for prose (:data:`VERDICT_CLAUSES`), where :func:`verdict_words` is a table label."""
+    return VERDICT_CLAUSES[verdict].format(tol=f"{tolerance:g}")
 
 
 def verdict_words(verdict: str, tolerance: float) -> str:
