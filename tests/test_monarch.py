@@ -128,7 +128,7 @@ def test_monarch_partners_match_kronecker_sums_exactly_and_are_compared_in_the_t
     assert c.variant.tolist() == ["kron2_r2", "kron2_r4"] and c.outcome.tolist() == ["loss", "tie"]
     assert c["diff"].iloc[0] == pytest.approx(-0.6)
     table = kr.monarch_table(c)
-    assert table.verdict.tolist() == ["Kronecker behind", "no different"] and table.seeds.tolist() == ["3/3", "3/3"]
+    assert table.verdict.tolist() == ["Kronecker behind", "level"] and table.seeds.tolist() == ["3/3", "3/3"]
     words = kr.monarch_summary(c)
     assert "At the budget of `kron2_r2`, the Monarch layer is ahead beyond" in words
     assert "At the budget of `kron2_r4`, the two are level within" in words

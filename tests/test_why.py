@@ -454,3 +454,6 @@ def test_family_bests_and_the_per_tensor_effect_read_validation_only():
     assert table.columns.tolist() == ["net", "SGD", "SGD, per-tensor rates"] and table.SGD[0] == "97.10 (0.01)"
     assert "Per-tensor rates help `two_kron`" in kr.parametrization_summary(kr.family_effect(runs_, scores,
                                                                                             "SGD, per-tensor rates"))
+    # with the effect: its Welch interval as a last column (each group sd 0.1, three seeds: half-width t(4) * 0.0816)
+    with_effect = kr.family_table(bests, kr.family_effect(runs_, scores, "SGD, per-tensor rates"))
+    assert with_effect["per-tensor − SGD, pp (95% CI)"][0] == "+0.80 (+0.57 to +1.03)"

@@ -233,7 +233,7 @@ def tt_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.DataF
 def tt_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """:func:`tt_comparisons` for display: both nets with their input-layer weights and seeds, how far the tensor
     train's budget is off, and the difference Kronecker - TT with its interval and verdict."""
-    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "no different"}
+    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "level"}
     return pd.DataFrame({
         "Kronecker net": comparisons.variant, "input weights": comparisons.weights, "seeds": comparisons.n,
         "tensor train": comparisons.baseline, "TT input weights": comparisons.baseline_weights,
@@ -319,7 +319,7 @@ def monarch_comparisons(rows: pd.DataFrame, kron_variants: Sequence[str]) -> pd.
 
 def monarch_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """:func:`monarch_comparisons` for display, in :func:`tt_table`'s words."""
-    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "no different"}
+    verdict = {"win": "Kronecker ahead", "loss": "Kronecker behind", "tie": "level"}
     return pd.DataFrame({
         "Kronecker net": comparisons.variant, "Monarch net": comparisons.baseline,
         "input weights (both)": comparisons.weights, "seeds": [f"{a}/{b}" for a, b in

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import kron_utils as ku
 import pandas as pd
 
-from ..claims import closeness, distinct_nets, weakest_margin
+from ..claims import closeness, distinct_nets, weakest_margin, within
 from ..stats import compare_final, final_epochs, mean_sd, outcome
 from ..words import (
     ci_cell,
@@ -46,8 +46,7 @@ def beyond_method(settings: ku.TrainSettings, t3f: ku.TrainSettings, rows: pd.Da
     """How every Part 3 net was trained, and on which seeds."""
     return (f"Every net is trained with the post's recipe ({recipe(settings)}) unless a section says otherwise. The t3f "
             f"tutorial's net is also trained with its own ({recipe(t3f)}). Each net is shown with all the seeds it has: "
-            f"{seeds_counts(rows)}. Differences between nets are Welch 95% intervals, which allow for unequal "
-            "numbers of seeds. The short answers first:")
+            f"{seeds_counts(rows)}; Welch 95% intervals allow for unequal numbers. The short answers first:")
 
 
 def _floor(value: float) -> str:
@@ -91,12 +90,12 @@ def equal_budget_summary(comparisons: pd.DataFrame) -> str:
 
 
 def leaders_table(leaders: pd.DataFrame, unit: str = "weights") -> pd.DataFrame:
-    """:func:`beyond.budgets.budget_leaders` for display: per span of nested budgets (of ``unit``), the best net, the
-    best net of any other family, and the difference with its interval."""
+    """:func:`beyond.budgets.budget_leaders` for display: per span of nested budgets (of ``unit``), the net with the
+    highest mean, the highest of any other family, and the difference with its interval (which says whether it leads)."""
     return pd.DataFrame({
         f"budget, {unit}": [f"≤ {r.low:,}" if r.low == r.high else f"≤ {r.low:,} to {r.high:,}" for r in leaders.itertuples()],
-        "best net": list(leaders.net), "accuracy, %": [f"{m:.2f}" for m in leaders["mean"]],
-        "best of another family": [r if r else "–" for r in leaders.second],
+        "highest mean": list(leaders.net), "accuracy, %": [f"{m:.2f}" for m in leaders["mean"]],
+        "highest, other family": [r if r else "–" for r in leaders.second],
         "difference, pp (95% CI)": ["–" if r.second is None else ci_cell(dict(diff=r.diff, low=r.ci_low, high=r.ci_high))
                                     for r in leaders.itertuples()]})
 
@@ -186,8 +185,8 @@ def against_two_kron(c: Mapping) -> str:
 def t3f_intro(t3f: ku.TrainSettings, seeds: Sequence[int], tutorial: Mapping) -> str:
     """What the t3f tutorial does and how we rerun it."""
     return (f"The tutorial trains it in Keras ({recipe(t3f)}) and reports {tutorial['accuracy']:.2f}% test "
-            f"accuracy after {epochs_phrase(tutorial['epochs'])}. We train it with that recipe in PyTorch on "
-            f"{seeds_phrase(seeds)}, and with the post's, and put the post's `two_kron` beside it under both.")
+            f"accuracy. We train it and the post's `two_kron` in PyTorch under that recipe and the post's, on "
+            f"{seeds_phrase(seeds)}.")
 
 
 def t3f_summary(t: Mapping) -> str:
@@ -244,7 +243,7 @@ def beyond_lede(comparisons: pd.DataFrame, leaders: pd.DataFrame, tt: pd.DataFra
                 compression: Mapping | None = None, tutorial: Mapping | None = None, harder: Mapping | None = None,
                 names: Sequence[str] = ()) -> str:
     """Part 3's short answers, one bullet per section, each linked to it."""
-    bullets = [f"**Rank, at equal budgets** ([1](#budgets)). {equal_budget_counts(comparisons)}",
+    bullets = [f"**Equal budgets** ([1](#budgets)). {equal_budget_counts(comparisons)}",
                f"**The best family at each budget** ([2](#plane)). {family_summary(leaders)}",
                f"**Tensor trains** ([3](#tensor-trains)). {tt_budget_counts(tt)}. {t3f_lede(t3f)}"]
     if compression is not None:
@@ -258,13 +257,14 @@ def projection_summary(f: Mapping, dense_accuracy: float) -> str:
     """The projection finding in words, from :func:`beyond.compression.projection_findings`."""
     first, errors, top = f["first"], f["errors"], f["top_rank"]
     closer = f["update_error"] < errors.min() - 0.1
-    text = [f"Right after projection, with no training, the nets reach {first.min():.0f}% to {first.max():.0f}% "
+    text = [f"Right after projection the nets reach {first.min():.0f}% to {first.max():.0f}% "
             f"(chance is 10%): the trained dense layer is {'far from' if errors.min() > 0.5 else 'close to'} every "
             f"Kronecker sum of these ranks (relative error {_floor(errors.min())} or more).",
             f"Training moved the weights by {f['moved']:.0%} of their norm, and the change W − W₀ alone is "
-            f"{'much' if closer else 'hardly'} closer to a Kronecker sum of rank {top}, so "
+            f"{'much' if closer else 'hardly'} closer to a Kronecker sum of rank {top} (relative error "
+            f"{f['update_error']:.2f}), so "
             + ("the random initialisation left in W is a large part of what the projection cannot keep."
-               if closer else "what training learned is itself not Kronecker-structured.")]
+               if closer else "what training learned is not Kronecker-structured either.")]
     gains, longer, tune, epochs = f["gains"], f["longer"], f["finetune_epochs"], f["epochs"]
     if gains:
         text.append(f"After {epochs_phrase(tune)} of fine-tuning the projected nets lead the same structures trained "
@@ -301,13 +301,15 @@ def compression_story(projection: Mapping, f: Mapping) -> str:
     fine-tuning gets the accuracy back."""
     tt, kron = f["tt"], f["kron"]
     error = min(tt["error"], kron["error"])
-    behind = max(f["dense"].mean() - c["after"].mean() for c in (tt, kron))
+    gaps = [_against_dense(f, k) for k in ("tt", "kron")]   # each whole interval must lie within the margin
+    margin = next((m for m in (0.25, 0.5, 1.0) if all(within(c, m) for c in gaps)), None)
     return ("**One story.** " + ("Neither structure at this budget keeps much of a trained dense layer"
                                   if error > 0.5 else "Both structures keep most of a trained dense layer")
             + f": the relative error is {_floor(error)} or more, for tensor trains and Kronecker sums alike. "
-            + (f"Yet after {epochs_phrase(f['epochs'])} of fine-tuning both are within {behind:.1f} points of the dense "
-               "net: what the trained layer gives a compressed net is a head start more than its weights."
-               if error > 0.5 and behind < 1 else ""))
+            + (f"Yet {epochs_phrase(f['epochs'])} of fine-tuning bring both to within {margin:g} "
+               f"point{'s' if margin != 1 else ''} of the dense net: what the trained layer gives a compressed net is "
+               "a head start more than its weights."
+               if error > 0.5 and margin is not None else ""))
 
 
 def dense_before_projection(rows: pd.DataFrame) -> str:
@@ -319,14 +321,14 @@ def dense_before_projection(rows: pd.DataFrame) -> str:
 def harder_answer(h: Mapping, easy_name: str, hard_name: str) -> str:
     """Does 'a Kronecker input layer costs almost nothing' hold on the harder dataset? One or two sentences, no
     ratio of the two costs (a ratio of two noisy estimates would need its own interval)."""
-    hard = h["hard"]["cost"]
+    hard, narrow = h["hard"]["cost"], h["hard"]["narrow"]   # narrow: width10 minus two_kron
     answer = {"fails": "No, not quite.", "holds": "Roughly, yes.",
               "holds, real loss": "Within the tolerance, yes, but the loss is real."}.get(h["verdict"], "Only partly.")
     hard_name = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}.get(hard_name, hard_name)
     return (f"{answer} On {hard_name} the Kronecker input layer costs {-hard['diff']:.2f} pp "
             f"({-hard['high']:.2f} to {-hard['low']:.2f}); against the equal-budget dense net "
-            + ("it still wins beyond the seed noise." if h["hard"]["narrow"]["high"] < 0 else
-               "its advantage is not beyond the seed noise."))
+            + (f"it still wins, by {-narrow['high']:.2f} to {-narrow['low']:.2f} pp."
+               if narrow["high"] < 0 else "its advantage is not beyond the seed noise."))
 
 
 def harder_dataset_summary(h: Mapping, easy_name: str, hard_name: str) -> str:

@@ -269,10 +269,17 @@ def random_feature_comparison_table(effects: Mapping) -> pd.DataFrame:
     return table
 
 
-def family_table(bests: pd.DataFrame) -> pd.DataFrame:
+def family_table(bests: pd.DataFrame, effect: pd.DataFrame | None = None,
+                 label: str = "per-tensor − SGD, pp (95% CI)") -> pd.DataFrame:
     """:func:`recipes.family_bests` for display: per net, each recipe family's best mean validation accuracy (%) and
-    the learning rate that reached it; '–' where the family does not apply."""
+    the learning rate that reached it; '–' where the family does not apply. With ``effect``
+    (:func:`recipes.family_effect`), a last column (``label``): that family's best minus plain SGD's, with its Welch
+    interval."""
     families = list(dict.fromkeys(bests.family))
     cells = {(r.variant, r.family): f"{r.mean:.2f} ({r.lr:g})" for r in bests.itertuples()}
     nets = list(dict.fromkeys(bests.variant))
-    return pd.DataFrame({"net": nets, **{f: [cells.get((n, f), "–") for n in nets] for f in families}})
+    table = pd.DataFrame({"net": nets, **{f: [cells.get((n, f), "–") for n in nets] for f in families}})
+    if effect is not None and not effect.empty:
+        diffs = {r.variant: ci_cell(dict(diff=r.diff, low=r.low, high=r.high)) for r in effect.itertuples()}
+        table[label] = [diffs.get(n, "–") for n in nets]
+    return table

@@ -311,7 +311,8 @@ def random_feature_summary(rf: Mapping, kron: str = "two_kron", narrow: str = "w
 
 def parametrization_summary(effect: pd.DataFrame) -> str:
     """Whether per-tensor learning rates beat plain SGD for the structured nets, on the validation split
-    (:func:`recipes.family_effect`); no numbers (they are in the table)."""
+    (:func:`recipes.family_effect`; the intervals are :func:`why.analysis.family_table`'s last column), both at a
+    constant rate, as the search tried them."""
     if effect.empty:
         return ""
     wins, losses = (effect[effect.outcome == o] for o in ("win", "loss"))
@@ -325,9 +326,10 @@ def parametrization_summary(effect: pd.DataFrame) -> str:
         parts.append(f"Per-tensor rates hurt {_names(losses.variant)}: plain SGD at its best rate is ahead beyond the "
                      "seed noise.")
     if not rest.empty:
-        parts.append(f"For {_names(rest.variant)}, SGD with per-tensor rates and plain SGD, each at its best rate, are "
-                     "level within the seed noise: giving the factors a dense layer's step changes nothing "
-                     "measurable.")
+        parts.append(f"For {_names(rest.variant)}, SGD with per-tensor rates and plain SGD, each at its best constant "
+                     "rate, are level within the seed noise (the last column). The search did not combine per-tensor "
+                     "rates with the cosine schedule, nor change the initialisation, so this does not rule out every "
+                     "parametrisation.")
     return " ".join(parts)
 
 
@@ -381,8 +383,8 @@ def why_conclusion(w: Mapping, tuned: pd.DataFrame, fits: Sequence[Mapping] = ()
     second = {
         "loss": ("Its remaining gap to the full dense net is not the recipe: the best recipe each net found on "
                  f"held-out images still leaves `{net}` behind `{reference}`."
-                 + (" Nor is it the parametrisation: learning rates that give its factors a dense layer's step do not "
-                    "beat plain SGD." if per_tensor is not None and net in set(per_tensor.variant)
+                 + (" Nor do per-tensor learning rates that give its factors a dense layer's step close it: at a "
+                    "constant rate they do not beat plain SGD." if per_tensor is not None and net in set(per_tensor.variant)
                     and per_tensor.set_index("variant").outcome[net] != "win" else "")
                  + (" The Kronecker nets also underfit, so capacity is the next suspect; this page does not test it."
                     if underfit else "")),
