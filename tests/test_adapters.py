@@ -437,7 +437,7 @@ def test_kind_verdict_states_the_narrowest_win_and_each_kinds_other_budgets():
     kron = gaps_frame(["ahead", "ahead", "level", "level", "level"], [1.32, 1.9, 0.1, -0.2, 0.1])
     lokr = gaps_frame(["ahead", "ahead", "level", "level", "behind"], [1.4, 1.0, 0.0, -0.1, -0.76])
     heading, text = kr.kind_verdict(kron, lokr)
-    assert heading == "Kronecker structure paid off only at the smallest budgets."
+    assert heading == "Kronecker structure beat LoRA only at the smallest budgets."
     # the two wins share LoRA as their baseline: no count, the narrowest margin (lowest lower bound) instead
     assert text.startswith("Both Kronecker adapters beat LoRA beyond the seed noise at 1,400 and 5,600 weights "
                            "(the narrowest margin: +1.00 pp, 95% CI +0.70 to +1.30).")
@@ -450,7 +450,7 @@ def test_kind_verdict_states_the_narrowest_win_and_each_kinds_other_budgets():
     assert text == "Both are level with LoRA at every budget."
     mixed = gaps_frame(["level", "ahead", "level", "level", "level"], [0, 1, 0, 0, 0])
     heading, _ = kr.kind_verdict(mixed, mixed)
-    assert heading == "Kronecker structure paid off at some budgets, not others."
+    assert heading == "Kronecker structure beat LoRA at some budgets, not others."
     heading, _ = kr.kind_verdict(mixed, gaps_frame(["level"] * 5, [0] * 5))
     assert heading == "Only the Kronecker sum beat LoRA beyond the seed noise."
     assert kr.smallest_budgets_win(kron)
@@ -488,7 +488,7 @@ def test_best_only_where_the_interval_to_the_runner_up_excludes_zero_and_level_o
     head = dict(diff=2.7, low=1.9, high=3.5)
     text = kr.top_arms_sentence(winners_frame([0.1, 0.2, 0.3]), against_frame([(-3, -2), (0.1, 1), (-3, -1)]), head)
     assert text.startswith("**[The head alone beats every adapter.](#delta)** With the layer left as it was, it beats "
-                           "even the best adapter (+2.70 pp, 95% CI +1.90 to")
+                           "even the adapter with the highest mean (+2.70 pp, 95% CI +1.90 to")
     assert "Among the adapters: a best adapter at every budget." in text and text.count("**") == 2
     assert "head alone" not in kr.top_arms_sentence(winners_frame([0.1]), against_frame([(-3, -2)]), dict(head, low=-0.1))
 

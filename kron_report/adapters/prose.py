@@ -153,13 +153,13 @@ def kind_verdict(kron_gaps: pd.DataFrame, lokr_gaps: pd.DataFrame) -> tuple[str,
     elif both == levels:
         heading = "Kronecker structure beat LoRA at every budget."
     elif set(both) == anywhere and both == levels[:len(both)]:
-        heading = "Kronecker structure paid off only at the smallest budgets."
+        heading = "Kronecker structure beat LoRA only at the smallest budgets."
     elif not _levels(lokr_gaps, "ahead"):
         heading = "Only the Kronecker sum beat LoRA beyond the seed noise."
     elif not _levels(kron_gaps, "ahead"):
         heading = "Only LoKr beat LoRA beyond the seed noise."
     else:
-        heading = "Kronecker structure paid off at some budgets, not others."
+        heading = "Kronecker structure beat LoRA at some budgets, not others."
     sentences = []
     if both:
         sentences.append(f"Both Kronecker adapters beat LoRA beyond the seed noise at {_budgets(names, both)} "
@@ -235,8 +235,9 @@ def top_arms_sentence(winners: pd.DataFrame, against: pd.DataFrame, head: Mappin
     if head is not None and head["low"] > 0:  # the strongest finding leads the bullet
         plain = re.sub(r"\*\*\[(.*?)\]\(#budgets\)\*\*", r"\1", best)
         return (f"{_headed('The head alone beats every adapter.', 'delta')} With the layer left as it was, it beats "
-                f"even the best adapter ({interval(head['diff'], head['low'], head['high'])}): here, changing the "
-                f"layer at all costs accuracy. Among the adapters: {plain[:1].lower() + plain[1:]}{versus}")
+                f"even the adapter with the highest mean ({interval(head['diff'], head['low'], head['high'])}): "
+                f"here, every change to the layer that we trained costs accuracy. Among the adapters: "
+                f"{plain[:1].lower() + plain[1:]}{versus}")
     return best + versus
 
 
