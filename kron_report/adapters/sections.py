@@ -80,7 +80,9 @@ def shape_summary(comparisons: pd.DataFrame) -> str:
         names = join_words([shape_text(f"kronsum_{o}x{i}_r1").split(" (")[0] for o, i in sorted(winners)])
         parts.append(f"Only {names} {'beats' if len(winners) == 1 else 'beat'} it at {every}.")
     claim = (f"So on this layer the factors' shape decides part of the accuracy, as CDKA reports "
-             f"{cite('cdka', 'adapters')}, at least between the shapes tried." if moved else
+             f"{cite('cdka', 'adapters')}, at least between the shapes tried; at equal weights a shape also sets the "
+             "number of terms, so the two are not separated, and every shape is compared with the one balanced "
+             "sum, so these comparisons are not independent." if moved else
              f"So on this layer the shape buys nothing measurable at equal weights, as LyCORIS's maintainer says of "
              f"non-square factors {cite('lycoris164', 'adapters')}, and not the gain that CDKA "
              f"{cite('cdka', 'adapters')} and DiffuseKronA {cite('diffusekrona', 'adapters')} report for theirs.")
