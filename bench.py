@@ -282,7 +282,7 @@ def row_k(report, args):
     x, y = torch.randn(6_400, ku.IMAGE_SIZE), torch.randint(0, ku.NUM_CLASSES, (6_400,))
     arms = kr.budget_arms()
     nets = {"full_fc1": kr.adapted_net(kr.Arm("full"), base, 1)}
-    for level, rank in enumerate(kr.BUDGET_RANKS):
+    for level in range(len(kr.BUDGET_RANKS)):
         lora, lokr, kron = kr.level_members(arms, level)
         nets[lora.name], nets[lokr.name] = kr.adapted_net(lora, base, 1), kr.adapted_net(lokr, base, 1)
         for path in ku.ADAPTER_PATHS:
@@ -293,10 +293,12 @@ def row_k(report, args):
     times = [dict(zip(t.net, t.seconds_per_step)) for _, t in table.groupby("round")]
     report("k", "full fine-tuning of fc1, Adam step, batch 64: milliseconds", [1e3 * t["full_fc1"] for t in times],
            None, unit=" ms", fmt="{:.3f}", name="adapter_ms_full_fc1")
-    for level, rank in enumerate(kr.BUDGET_RANKS):
+    autos = []   # each budget's Kronecker sum on its chosen path
+    for level in range(len(kr.BUDGET_RANKS)):
         lora, lokr, kron = kr.level_members(arms, level)
         budget = f"{kr.adapter_weights(kron):,} weights"
         auto = f"{kron.name}:auto"
+        autos.append(auto)
         chosen = nets[auto].fc1.step_path(RECIPE.batch_size)
         for name in (lora.name, lokr.name, auto, f"{kron.name}:contract", f"{kron.name}:form"):
             report("k", f"{name} ({budget}), Adam step, batch 64: milliseconds", [1e3 * t[name] for t in times], None,
@@ -311,9 +313,7 @@ def row_k(report, args):
         report("k", f"{kron.name} ({budget}, the {chosen} path): the layer's multiply-adds per step (counted by "
                "ku.adapter_step_macs) vs full fine-tuning's", [adapter_macs_ratio(nets[auto].fc1)], None, fmt="{:.2f}",
                name=f"adapter_macs_vs_full_{kron.name}")
-    adam = adam_seconds({name: nets[name] for name in ("full_fc1", *(f"{kr.level_members(arms, level)[2].name}:auto"
-                                                                      for level in range(len(kr.BUDGET_RANKS))))},
-                        rounds=args.repeats)
+    adam = adam_seconds({name: nets[name] for name in ("full_fc1", *autos)}, rounds=args.repeats)
     for name, seconds in adam.items():
         weights = sum(p.numel() for p in nets[name].parameters() if p.requires_grad)
         report("k", f"{name.removesuffix(':auto')}: torch.optim.Adam's update alone ({weights:,} trainable weights, "

@@ -1091,11 +1091,10 @@ def data_splits(settings: TrainSettings, data_dir: str | Path = "data",
     splits = {"test": _cached_data(str(data_dir), settings.dataset, "test", device, settings.domain)}
     kept = parse_classes(settings.classes)
     if kept is not None:
-        mask = torch.isin(y_train, torch.tensor(kept, device=device))
-        x_train, y_train = x_train[mask], y_train[mask]
-        x_test, y_test = splits["test"]
-        mask = torch.isin(y_test, torch.tensor(kept, device=device))
-        splits["test"] = x_test[mask], y_test[mask]
+        def keep(x, y):
+            mask = torch.isin(y, torch.tensor(kept, device=device))
+            return x[mask], y[mask]
+        (x_train, y_train), splits["test"] = keep(x_train, y_train), keep(*splits["test"])
     if settings.validation:
         cut = len(x_train) - settings.validation
         splits["validation"] = x_train[cut:], y_train[cut:]

@@ -192,7 +192,7 @@ RULES: dict[str, Callable] = {
     "compression_tt_rank": check_whole, "validation_images": check_whole,
     "seed": _seed, "permutation_seed": _seed, "fields_seed": _seed,
     "seeds": _seeds, "tuning_seeds": _seeds,
-    "dataset": check_dataset, "source": check_dataset, "target": check_dataset,
+    "dataset": check_dataset,
     "harder_dataset": lambda v, n: check_dataset(v, n, allow_empty=True),
     "variants": check_variants, "kron_variants": check_variants, "permuted_variants": check_variants,
     "off_grid_variants": check_variants, "tuning_variants": check_variants,
@@ -224,5 +224,3 @@ def _across(notebook: str, p: dict) -> None:
     """The rules that tie two parameters together; each message names both."""
     if "validation_images" in p and "dataset" in p:
         check_validation_split(p["validation_images"], ku.train_size(p["dataset"]), f"{p['dataset']} (dataset)")
-    if "source" in p and p["source"] == p["target"] != ku.SYNTHETIC:
-        raise ValueError(f"source and target must differ, got {p['source']!r} for both")

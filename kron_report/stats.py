@@ -118,14 +118,11 @@ def compare_final(rows: pd.DataFrame, a: str, b: str, metric: str = "test_accura
     y = final.loc[final.variant == b, metric].to_numpy(float)
     if len(x) < 2 or len(y) < 2:
         raise ValueError(f"need at least two seeds of {a} and of {b} to compare, got {len(x)} and {len(y)}")
-    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / ((va ** 2 / (len(x) - 1) + vb ** 2 / (len(y) - 1)) or float("inf"))
-    half = stats.t.ppf(0.975, df) * se if se > 0 else 0.0
+    half = _welch_half_width([x, y])
     diff = x.mean() - y.mean()
     with warnings.catch_warnings():  # scipy warns of precision loss when a group's seeds agree exactly
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(stats.ttest_ind(x, y, equal_var=False).pvalue) if se > 0 else float("nan")
+        p = float(stats.ttest_ind(x, y, equal_var=False).pvalue) if half > 0 else float("nan")
     return dict(a=a, b=b, mean_a=x.mean(), std_a=x.std(ddof=1), mean_b=y.mean(), std_b=y.std(ddof=1),
                 diff=diff, low=diff - half, high=diff + half, half_width=half, n_a=len(x), n_b=len(y),
                 p=p)
@@ -137,16 +134,22 @@ def gap_change(a, b, c, d) -> dict:
     interval: variance the sum of each group's var/n, degrees of freedom by Satterthwaite. With c and d constant
     it is :func:`compare_final`'s interval of a - b."""
     import numpy as np
-    from scipy import stats
     groups = [np.asarray(g, dtype=float) for g in (a, b, c, d)]
     if min(len(g) for g in groups) < 2:
         raise ValueError(f"gap_change needs at least two seeds in each group, got {[len(g) for g in groups]}")
+    half = _welch_half_width(groups)
+    diff = (groups[0].mean() - groups[1].mean()) - (groups[2].mean() - groups[3].mean())
+    return dict(diff=diff, low=diff - half, high=diff + half)
+
+
+def _welch_half_width(groups) -> float:
+    """Half-width of the Welch-Satterthwaite 95% interval of a signed sum of independent groups' means: the variance
+    is the sum of each group's var/n, the degrees of freedom Satterthwaite's; 0 when every group is constant."""
+    from scipy import stats
     parts = [g.var(ddof=1) / len(g) for g in groups]
     se = math.sqrt(sum(parts))
     df = sum(parts) ** 2 / (sum(v ** 2 / (len(g) - 1) for v, g in zip(parts, groups)) or float("inf"))
-    half = stats.t.ppf(0.975, df) * se if se > 0 else 0.0
-    diff = (groups[0].mean() - groups[1].mean()) - (groups[2].mean() - groups[3].mean())
-    return dict(diff=diff, low=diff - half, high=diff + half)
+    return stats.t.ppf(0.975, df) * se if se > 0 else 0.0
 
 
 def judge_no_loss(c: dict, tolerance: float) -> str:

@@ -30,10 +30,6 @@ _KIND_WORDS = {"lora": ("LoRA", "LoRA"), "lokr": ("peft's LoKr", "peft's LoKr"),
 ROUNDING = 1e-5
 
 
-def _name(dataset: str) -> str:
-    return DATASET_TEXT.get(dataset, dataset)
-
-
 def _closeness(c: Mapping) -> str:
     """For an interval that holds zero: :func:`claims.closeness` in the page's grammar ('no measurable difference,
     within 1 point'), or, where no margin holds the whole interval, no closer claim than the noise allows."""
@@ -193,17 +189,6 @@ def reference_sentence(c: Mapping, plan) -> str:
     return (f"**Read this first: pre-training buys nothing measurable even here.** Fine-tuning the whole pre-trained "
             f"input layer is level with training the net from scratch on {target} ({_closeness(c)}; {gap}), so this "
             f"page measures which small layer trains best more than which adapts a trained layer best.")
-
-
-def _arm_words(arms: pd.DataFrame) -> str:
-    """'the Kronecker sums at 5,600 and 11,200 weights and LoRA at 22,544 weights', by kind."""
-    parts = []
-    for kind in ADAPTER_KINDS:
-        part = arms[arms.kind == kind]
-        if not part.empty:
-            word = _KIND_WORDS[kind][len(part) > 1]
-            parts.append(f"{word} at {join_words([f'{int(w):,}' for w in part.adapter_weights])} weights")
-    return join_words(parts)
 
 
 def top_arms_sentence(winners: pd.DataFrame, against: pd.DataFrame, head: Mapping | None = None) -> str:
