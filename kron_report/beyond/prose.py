@@ -46,7 +46,7 @@ def beyond_method(settings: ku.TrainSettings, t3f: ku.TrainSettings, rows: pd.Da
     """How every Part 3 net was trained, and on which seeds."""
     return (f"Every net is trained with the post's recipe ({recipe(settings)}) unless a section says otherwise. The t3f "
             f"tutorial's net is also trained with its own ({recipe(t3f)}). Each net is shown with all the seeds it has: "
-            f"{seeds_counts(rows)}; Welch 95% intervals allow for unequal numbers. The short answers first:")
+            f"{seeds_counts(rows)}; Welch 95% intervals allow for unequal seed counts. The short answers first:")
 
 
 def _floor(value: float) -> str:
