@@ -157,15 +157,15 @@ def why_findings(mnist: pd.DataFrame, permuted: pd.DataFrame, frozen: Mapping[st
 def retest_values(by_init: pd.DataFrame, seeds: Sequence[int], tolerance: float) -> dict:
     """What the retest section's template needs: the observations, the ones that do not simply hold under both
     initialisations (with their verdicts, and whether the two agree), and every verdict for the heading rule."""
-    from .post.prose import verdict_clause
+    from .post.prose import compared_nets, verdict_clause
     weak = []
     for number, group in by_init.groupby("observation", sort=True):
         if set(group.verdict) != {"holds"}:
             uniform = group[group.init == "uniform"]
             weak.append(dict(claim=group.claim.iloc[0].rstrip("."), agree=group.groupby("init").verdict.agg(tuple).nunique() == 1,
                              heading=verdict_heading(group.verdict),
-                             verdict="; ".join(f"for {net_name(r.a, prose=True)}, {verdict_clause(r.verdict, tolerance)}"
-                                               for r in uniform.itertuples())))
+                             verdict="; ".join(f"for {net_name(n, prose=True)}, {verdict_clause(v, tolerance)}"
+                                               for v, n in zip(uniform.verdict, compared_nets(uniform)))))
     return dict(observations=int(by_init.observation.nunique()), weak=weak, verdicts=list(by_init.verdict),
                 seeds=len(seeds), tolerance=f"{tolerance:g}")
 

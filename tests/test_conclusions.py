@@ -134,6 +134,10 @@ def test_post_verdicts_with_a_missing_run_say_not_tested():
     assert (v[v.observation == 1].verdict.tolist()) == ["holds", "not tested"]
     assert set(v[v.observation.isin([3, 4])].verdict) == {"not tested"}
     assert kr.observation_verdict(v[v.observation == 1]) == "holds for `two_kron`; not tested for `one_kron`"
+    # observation 4 compares width10 with each Kronecker net: the verdicts are told apart by the other side
+    rows = finals({"original": [98.0, 98.02], "two_kron": [97.99, 98.01], "width10": [93.8, 93.9]})
+    v = kr.post_verdicts(rows, 0.5)
+    assert kr.observation_verdict(v[v.observation == 4]) == "holds for `two_kron`; not tested for `one_kron`"
 
 
 # --- beyond the post --------------------------------------------------------------------------------

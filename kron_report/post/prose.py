@@ -22,7 +22,7 @@ from ..words import (
     signed,
 )
 
-__all__ = ["VERDICT_WORDS", "VERDICT_CLAUSES", "REASONS", "verdict_words", "verdict_clause", "reason", "observation_verdict",
+__all__ = ["VERDICT_WORDS", "VERDICT_CLAUSES", "REASONS", "verdict_words", "verdict_clause", "reason", "compared_nets", "observation_verdict",
            "part2_method", "runs_sentence", "summary_note", "tolerance_sentence",
            "headline_caption", "curves_caption", "loss_caption", "verdict_table", "observations_markdown",
            "init_table"]
@@ -90,12 +90,18 @@ def reason(row) -> str:
     return REASONS[(row.rule, row.verdict)].format(tol=f"{row.tolerance:g}")
 
 
+def compared_nets(group: pd.DataFrame) -> pd.Series:
+    """The net that tells an observation's comparisons apart: ``a`` (two_kron, one_kron), or ``b`` where every
+    comparison has the same ``a`` (width10 against two_kron and against one_kron)."""
+    return group.b if group.a.nunique() == 1 and len(group) > 1 else group.a
+
+
 def observation_verdict(group: pd.DataFrame) -> str:
     """One observation's verdict in words: the common one, or each comparison's with its net when they differ."""
     tol = group.tolerance.iloc[0]
     if group.verdict.nunique() == 1:
         return verdict_words(group.verdict.iloc[0], tol)
-    return "; ".join(f"{verdict_words(r.verdict, tol)} for `{r.a}`" for r in group.itertuples())
+    return "; ".join(f"{verdict_words(v, tol)} for `{n}`" for v, n in zip(group.verdict, compared_nets(group)))
 
 
 def part2_method(settings: ku.TrainSettings, seeds: Sequence[int]) -> str:
